@@ -1,0 +1,189 @@
+import { z } from 'zod';
+
+/**
+ * Every Switchboard option in one strict schema: unknown keys are rejected, defaults are
+ * filled in, and the result is frozen. docs/operations.md lists each option and its default.
+ */
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+const rateSchema = z
+  .object({
+    /** Tokens added per second. */
+    perSecond: z.number().positive(),
+    /** Bucket size: how many may be spent at once. */
+    burst: positiveInt,
+  })
+  .strict();
+
+export const namespaceSchema = z
+  .object({
+    history: z
+      .object({
+        /** Publications kept per channel; 0 turns history (and offsets) off. */
+        size: nonNegativeInt.default(100),
+        /** Seconds a publication stays in history. */
+        ttlSeconds: positiveInt.default(600),
+        /** Seconds a channel's position (offset, epoch) outlives its last publication. */
+        metaTtlSeconds: positiveInt.default(86_400),
+      })
+      .strict()
+      .prefault({}),
+    /** Whether subscribe may recover missed publications from history. */
+    recover: z.boolean().default(true),
+    /** Whether the channel keeps a presence set. */
+    presence: z.boolean().default(false),
+    /** Whether subscribers get join/leave pushes (needs presence). */
+    joinLeave: z.boolean().default(false),
+    /** Who may publish from a client connection. */
+    clientPublish: z.enum(['none', 'subscribers', 'any']).default('subscribers'),
+    /**
+     * Who may subscribe: `authenticated` (any connected user), or `claim` (only connections whose
+     * JWT `channels` claim lists the channel or a matching `namespace:*` pattern).
+     */
+    subscribe: z.enum(['authenticated', 'claim']).default('authenticated'),
+  })
+  .strict()
+  .superRefine((ns, ctx) => {
+    if (ns.joinLeave && !ns.presence) {
+      ctx.addIssue({ code: 'custom', path: ['joinLeave'], message: 'joinLeave needs presence: true' });
+    }
+    if (ns.history.metaTtlSeconds < ns.history.ttlSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['history', 'metaTtlSeconds'], message: 'must be at least history.ttlSeconds' });
+    }
+  });
+
+const authSchema = z
+  .object({
+    /** HS256 secret (at least 32 bytes). */
+    secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** PEM SPKI public key for RS256/ES256 tokens. */
+    publicKey: z.string().optional(),
+    /** JWKS URL for RS256/ES256 tokens. */
+    jwksUrl: z.url().optional(),
+    /** Accepted algorithms; defaults follow the key kind (HS256, or RS256 + ES256). */
+    algorithms: z.array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'])).min(1).optional(),
+    audience: z.union([z.string(), z.array(z.string())]).optional(),
+    issuer: z.union([z.string(), z.array(z.string())]).optional(),
+    /** Seconds of clock skew tolerated on exp/nbf. */
+    clockToleranceSeconds: nonNegativeInt.default(0),
+    /** Whether connections without a token are accepted (as user ''). */
+    allowAnonymous: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((auth, ctx) => {
+    const keys = [auth.secret, auth.publicKey, auth.jwksUrl].filter((k) => k !== undefined).length;
+    if (keys > 1) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'set only one of auth.secret, auth.publicKey, auth.jwksUrl' });
+    const hmac = auth.algorithms?.some((a) => a.startsWith('HS'));
+    const asym = auth.algorithms?.some((a) => !a.startsWith('HS'));
+    if (auth.secret !== undefined && asym) {
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'auth.secret takes only HS* algorithms' });
+    }
+    if ((auth.publicKey !== undefined || auth.jwksUrl !== undefined) && hmac) {
+      ctx.addIssue({ code: 'custom', path: ['algorithms'], message: 'auth.publicKey/jwksUrl take only RS*/ES*/PS* algorithms' });
+    }
+  });
+
+const limitsSchema = z
+  .object({
+    /** Largest inbound WebSocket message in bytes (ws maxPayload); larger closes with 1009. */
+    maxMessageBytes: positiveInt.default(64 * 1024),
+    /** Outbound bytes queued for one connection before it is closed as a slow consumer. */
+    maxQueueBytes: positiveInt.default(1024 * 1024),
+    pingIntervalMs: positiveInt.default(25_000),
+    pongTimeoutMs: positiveInt.default(10_000),
+    /** Time a connection has to send `connect` before it is closed. */
+    connectTimeoutMs: positiveInt.default(15_000),
+    maxChannelsPerConnection: positiveInt.default(128),
+    maxConnections: positiveInt.default(100_000),
+    maxConnectionsPerUser: positiveInt.default(100),
+    /** New connections per client IP. */
+    connectionRatePerIp: rateSchema.default({ perSecond: 20, burst: 50 }),
+    /** Client publish, RPC and other commands per connection. */
+    commandRate: rateSchema.default({ perSecond: 100, burst: 200 }),
+    /** Rejected commands in a row (rate or malformed) before the connection is closed. */
+    maxViolations: positiveInt.default(50),
+    /** Most publications one subscribe may recover. */
+    recoveryMaxPublications: positiveInt.default(300),
+    /** Most publications one history call returns. */
+    historyMaxLimit: positiveInt.default(1000),
+    idempotencyWindowMs: positiveInt.default(120_000),
+    /** Time the HTTP server waits for complete request headers (slowloris guard). */
+    headersTimeoutMs: positiveInt.default(10_000),
+    /** Graceful shutdown: closes are spread over this many ms… */
+    shutdownSpreadMs: nonNegativeInt.default(2_000),
+    /** …and everything is closed after this many. */
+    shutdownTimeoutMs: positiveInt.default(30_000),
+  })
+  .strict()
+  .superRefine((l, ctx) => {
+    if (l.shutdownSpreadMs >= l.shutdownTimeoutMs) {
+      ctx.addIssue({ code: 'custom', path: ['shutdownSpreadMs'], message: 'must be less than limits.shutdownTimeoutMs' });
+    }
+  });
+
+export const hubOptionsSchema = z
+  .object({
+    /** Port for `hub.listen()` when none is passed. */
+    port: z.number().int().min(0).max(65_535).default(7070),
+    /** Interface to bind; all interfaces when omitted. */
+    host: z.string().optional(),
+    /** WebSocket endpoint path. */
+    path: z.string().startsWith('/').default('/ws'),
+    /** Directory of the embedded SQLite file; omitted or null keeps everything in memory. */
+    dataDir: z.string().min(1).nullable().default(null),
+    auth: authSchema.prefault({}),
+    /** Key for the HTTP server API (`Authorization: apikey KEY`); the API is off without one. */
+    apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Origins allowed to open a WebSocket. Empty: same origin only. `*`: any. */
+    allowedOrigins: z.array(z.string()).default([]),
+    /** Whether a handshake without an Origin header (non-browser clients) is accepted. */
+    allowMissingOrigin: z.boolean().default(true),
+    /** Options of channels without a namespace. */
+    defaultNamespace: namespaceSchema.prefault({}),
+    /** Options per namespace (`chat` for `chat:*` channels). */
+    namespaces: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'namespace names use A-Z a-z 0-9 _ . -'), namespaceSchema).default({}),
+    limits: limitsSchema.prefault({}),
+    /** Serve the demo pages and client bundle from this directory; null serves none. */
+    webDir: z.string().nullable().default(null),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    const a = o.auth;
+    if (a.secret === undefined && a.publicKey === undefined && a.jwksUrl === undefined && !a.allowAnonymous) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'set auth.secret, auth.publicKey or auth.jwksUrl, or auth.allowAnonymous: true' });
+    }
+    if (o.limits.pongTimeoutMs >= o.limits.pingIntervalMs) {
+      ctx.addIssue({ code: 'custom', path: ['limits', 'pongTimeoutMs'], message: 'must be less than limits.pingIntervalMs' });
+    }
+  });
+
+export type HubOptionsInput = z.input<typeof hubOptionsSchema>;
+export type HubOptions = Readonly<z.output<typeof hubOptionsSchema>>;
+export type NamespaceOptions = Readonly<z.output<typeof namespaceSchema>>;
+export type Limits = HubOptions['limits'];
+
+/** Thrown for bad options; the message names every bad field. */
+export class OptionsError extends TypeError {
+  constructor(readonly issues: string[]) {
+    super(`invalid switchboard options: ${issues.join('; ')}`);
+    this.name = 'OptionsError';
+  }
+}
+
+/** Validates once at startup, fills defaults and returns a deeply frozen copy. */
+export function resolveOptions(input: unknown): HubOptions {
+  const parsed = hubOptionsSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw new OptionsError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
+  }
+  return deepFreeze(parsed.data);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,78 @@
+import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, Publication, StreamPosition } from '../broker/broker.js';
+import { newEpoch, type HistoryLog } from './history-log.js';
+
+interface StoredPublication extends Publication {
+  expiresAt: number;
+}
+
+interface Stream {
+  epoch: string;
+  top: number;
+  metaExpiresAt: number;
+  /** Oldest first; offsets are contiguous. */
+  pubs: StoredPublication[];
+}
+
+/** History kept in process memory only: a restart starts every channel on a new epoch. */
+export class MemoryHistoryLog implements HistoryLog {
+  private readonly streams = new Map<string, Stream>();
+
+  append(channel: string, data: string, info: ClientInfo | undefined, options: HistoryOptions, now: number): StreamPosition {
+    const stream = this.stream(channel, options, now);
+    stream.top += 1;
+    const pub: StoredPublication = { offset: stream.top, data, expiresAt: now + options.ttlMs };
+    if (info) pub.info = info;
+    stream.pubs.push(pub);
+    trim(stream, options.size, now);
+    stream.metaExpiresAt = now + options.metaTtlMs;
+    return { offset: stream.top, epoch: stream.epoch };
+  }
+
+  read(channel: string, query: HistoryQuery, options: HistoryOptions, now: number): HistoryResult {
+    const stream = this.stream(channel, options, now);
+    trim(stream, options.size, now);
+    const position = { offset: stream.top, epoch: stream.epoch };
+    const earliest = stream.pubs[0]?.offset ?? stream.top + 1;
+    if (query.sinceOffset === undefined || query.limit <= 0) return { position, publications: [], earliest };
+    const from = Math.max(query.sinceOffset + 1, earliest);
+    const start = from - earliest;
+    const publications = stream.pubs.slice(start, start + query.limit).map(toPublication);
+    return { position, publications, earliest };
+  }
+
+  sweep(now: number): void {
+    for (const [channel, stream] of this.streams) {
+      if (stream.metaExpiresAt <= now) this.streams.delete(channel);
+      else dropExpired(stream, now);
+    }
+  }
+
+  close(): void {
+    this.streams.clear();
+  }
+
+  private stream(channel: string, options: HistoryOptions, now: number): Stream {
+    let stream = this.streams.get(channel);
+    if (!stream || stream.metaExpiresAt <= now) {
+      stream = { epoch: newEpoch(), top: 0, metaExpiresAt: now + options.metaTtlMs, pubs: [] };
+      this.streams.set(channel, stream);
+    }
+    return stream;
+  }
+}
+
+function trim(stream: Stream, size: number, now: number): void {
+  const excess = stream.pubs.length - size;
+  if (excess > 0) stream.pubs.splice(0, excess);
+  dropExpired(stream, now);
+}
+
+function dropExpired(stream: Stream, now: number): void {
+  let n = 0;
+  while (n < stream.pubs.length && stream.pubs[n]!.expiresAt <= now) n++;
+  if (n > 0) stream.pubs.splice(0, n);
+}
+
+function toPublication(p: StoredPublication): Publication {
+  return p.info ? { offset: p.offset, data: p.data, info: p.info } : { offset: p.offset, data: p.data };
+}

@@ -1,0 +1,70 @@
+/**
+ * The one registry of reply error codes. Codes are stable: never renumber, only add.
+ * Every entry's key equals its `code` (checked by test/protocol-errors.test.ts) and
+ * every entry is listed in docs/protocol.md.
+ */
+export interface ErrorSpec {
+  readonly code: number;
+  readonly name: string;
+  readonly message: string;
+  /** A temporary error may succeed if the client retries the same command later. */
+  readonly temporary: boolean;
+}
+
+export const ERRORS = {
+  100: { code: 100, name: 'INTERNAL', message: 'internal server error', temporary: true },
+  101: { code: 101, name: 'UNAUTHORIZED', message: 'unauthorized', temporary: false },
+  102: { code: 102, name: 'UNKNOWN_CHANNEL', message: 'unknown channel or namespace', temporary: false },
+  103: { code: 103, name: 'PERMISSION_DENIED', message: 'permission denied', temporary: false },
+  104: { code: 104, name: 'METHOD_NOT_FOUND', message: 'method not found', temporary: false },
+  105: { code: 105, name: 'ALREADY_SUBSCRIBED', message: 'already subscribed', temporary: false },
+  106: { code: 106, name: 'LIMIT_EXCEEDED', message: 'limit exceeded', temporary: false },
+  107: { code: 107, name: 'BAD_REQUEST', message: 'bad request', temporary: false },
+  108: { code: 108, name: 'NOT_AVAILABLE', message: 'not available', temporary: false },
+  109: { code: 109, name: 'TOKEN_EXPIRED', message: 'token expired', temporary: false },
+  110: { code: 110, name: 'NOT_CONNECTED', message: 'connect first', temporary: false },
+  111: { code: 111, name: 'TOO_MANY_REQUESTS', message: 'too many requests', temporary: true },
+  112: { code: 112, name: 'NOT_SUBSCRIBED', message: 'not subscribed', temporary: false },
+  113: { code: 113, name: 'ALREADY_CONNECTED', message: 'already connected', temporary: false },
+  114: { code: 114, name: 'UNAVAILABLE', message: 'service temporarily unavailable', temporary: true },
+  115: { code: 115, name: 'TIMEOUT', message: 'timed out', temporary: true },
+} as const satisfies Record<number, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Application errors raised by RPC handlers and hooks use codes from this value up. */
+export const APP_ERROR_CODE_MIN = 1000;
+
+/** The typed error every layer throws; it turns into a reply `error` object on the wire. */
+export class HubError extends Error {
+  readonly code: number;
+  readonly temporary: boolean;
+
+  constructor(code: ErrorCode, message?: string);
+  constructor(code: number, message: string, temporary?: boolean);
+  constructor(code: number, message?: string, temporary?: boolean) {
+    const spec = (ERRORS as Record<number, ErrorSpec>)[code];
+    super(message ?? spec?.message ?? 'error');
+    this.name = 'HubError';
+    this.code = code;
+    this.temporary = temporary ?? spec?.temporary ?? false;
+  }
+
+  toWire(): WireError {
+    return this.temporary
+      ? { code: this.code, message: this.message, temporary: true }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export interface WireError {
+  code: number;
+  message: string;
+  temporary?: boolean;
+}
+
+/** Turns anything thrown into a wire error without leaking internals. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof HubError) return err.toWire();
+  return { code: 100, message: ERRORS[100].message, temporary: true };
+}

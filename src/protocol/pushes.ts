@@ -1,0 +1,49 @@
+import type { ClientInfo, Publication } from '../broker/broker.js';
+import type { WireError } from './errors.js';
+
+/**
+ * Server → client frames, encoded by hand where they are hot. A publication push is encoded
+ * once per broadcast and the same bytes go to every subscriber. `data` is already JSON text
+ * and is spliced in, never parsed or re-encoded.
+ */
+export function encodePublicationPush(channel: string, pub: Publication): string {
+  let s = `{"push":"pub","channel":${JSON.stringify(channel)},"offset":${pub.offset},"data":${pub.data}`;
+  if (pub.info) s += `,"info":${JSON.stringify(pub.info)}`;
+  return s + '}';
+}
+
+/** A publication inside a reply (subscribe recovery, history). */
+export function encodePublication(pub: Publication): string {
+  let s = `{"offset":${pub.offset},"data":${pub.data}`;
+  if (pub.info) s += `,"info":${JSON.stringify(pub.info)}`;
+  return s + '}';
+}
+
+export function encodeReply(id: number, result: unknown): string {
+  return `{"id":${id},"result":${JSON.stringify(result)}}`;
+}
+
+/** A reply whose result holds already-encoded publications (kept as raw JSON). */
+export function encodeReplyWithPublications(id: number, result: Record<string, unknown>, pubs: Publication[]): string {
+  const head = JSON.stringify(result);
+  const list = pubs.map(encodePublication).join(',');
+  return `{"id":${id},"result":${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"publications":[${list}]}}`;
+}
+
+export function encodeError(id: number | undefined, error: WireError): string {
+  return id === undefined ? `{"error":${JSON.stringify(error)}}` : `{"id":${id},"error":${JSON.stringify(error)}}`;
+}
+
+export function encodeJoinLeave(kind: 'join' | 'leave', channel: string, info: ClientInfo & { connInfo?: unknown }): string {
+  return `{"push":"${kind}","channel":${JSON.stringify(channel)},"info":${JSON.stringify(info)}}`;
+}
+
+export function encodeUnsubscribePush(channel: string, code: number, reason: string, resubscribe: boolean): string {
+  return JSON.stringify({ push: 'unsubscribe', channel, code, reason, resubscribe });
+}
+
+export function encodeDisconnectPush(code: number, reason: string, reconnect: boolean): string {
+  return JSON.stringify({ push: 'disconnect', code, reason, reconnect });
+}
+
+export const PING_PUSH = '{"push":"ping"}';
