@@ -54,3 +54,11 @@ export function shouldReconnect(code: number): boolean {
   if (code === 1007 || code === 1008 || code === 1009) return false;
   return true;
 }
+
+/** Codes of the `unsubscribe` push: why the server ended a subscription. */
+export const UnsubscribeCode = {
+  /** Unsubscribed by the server (HTTP API, application); do not resubscribe on your own. */
+  SERVER: 2000,
+  /** The server could not keep the stream exact (a gap); resubscribe at once with `since`. */
+  INSUFFICIENT_STATE: 2001,
+} as const;

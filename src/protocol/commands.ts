@@ -53,10 +53,10 @@ export function isMethod(name: string): name is Method {
 }
 
 /** Validates params for a method; returns them or a message naming the bad field. */
-export function parseParams<M extends Method>(method: M, params: unknown): Params<M> | { error: string } {
+export function parseParams<M extends Method>(method: M, params: unknown): { ok: true; params: Params<M> } | { ok: false; error: string } {
   const result = paramsSchemas[method].safeParse(params ?? {});
-  if (result.success) return result.data as Params<M>;
+  if (result.success) return { ok: true, params: result.data as Params<M> };
   const issue = result.error.issues[0];
   const where = issue && issue.path.length ? `params.${issue.path.join('.')}` : 'params';
-  return { error: `${where}: ${issue?.message ?? 'invalid'}` };
+  return { ok: false, error: `${where}: ${issue?.message ?? 'invalid'}` };
 }

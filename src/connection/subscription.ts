@@ -1,0 +1,21 @@
+import type { Publication } from '../broker/broker.js';
+import type { ResolvedChannel } from '../hub/channels.js';
+import type { Connection } from './connection.js';
+
+/** One connection's subscription to one channel, with the position it has been sent up to. */
+export class Subscription {
+  /** Live publications that arrived while the subscribe reply was being prepared. */
+  buffered: Array<{ pub: Publication; frame: Buffer; epoch: string }> | null = [];
+  /** Offset of the last publication sent to the client (0 before any). */
+  offset = 0;
+  epoch = '';
+
+  constructor(
+    readonly connection: Connection,
+    readonly channel: ResolvedChannel,
+  ) {}
+
+  get active(): boolean {
+    return this.buffered === null;
+  }
+}

@@ -1,0 +1,37 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HubError, toWireError } from '../protocol/errors.js';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
+const STATUS_BY_CODE: Record<number, number> = { 101: 401, 102: 404, 103: 403, 104: 404, 107: 400, 108: 409, 109: 401, 111: 429, 114: 503, 115: 504 };
+
+/** Sends a thrown error as `{"error": {code, message}}` with a matching HTTP status. */
+export function sendError(res: ServerResponse, err: unknown): void {
+  const wire = toWireError(err);
+  const status = err instanceof HubError ? (STATUS_BY_CODE[err.code] ?? (err.temporary ? 503 : 400)) : 500;
+  sendJson(res, status, { error: wire });
+}
+
+/** Reads a JSON request body of at most `maxBytes`; HubError 107 for anything malformed. */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > maxBytes) throw new HubError(107, `body: larger than ${maxBytes} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new HubError(107, `body: larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new HubError(107, 'body: expected a JSON object');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HubError(107, 'body: malformed JSON');
+  }
+}

@@ -1,0 +1,240 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { TokenVerifier } from '../auth/verifier.js';
+import type { Broker, StreamPosition } from '../broker/broker.js';
+import { MemoryBroker } from '../broker/memory.js';
+import { resolveOptions, type HubOptions, type HubOptionsInput } from '../config/options.js';
+import { MemoryIdempotencyLog, SqliteIdempotencyLog } from '../history/idempotency-log.js';
+import { MemoryHistoryLog } from '../history/memory-log.js';
+import { SqliteHistoryLog } from '../history/sqlite-log.js';
+import { HttpApi } from '../http/api.js';
+import { sendJson } from '../http/respond.js';
+import { serveStatic } from '../http/static-files.js';
+import { MemoryPresenceStore } from '../presence/memory.js';
+import type { PresenceStore } from '../presence/presence-store.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
+import { WebSocketAcceptor } from '../transport/websocket.js';
+import type { HubHooks, RpcHandler } from './hooks.js';
+import { Node } from './node.js';
+
+export interface CreateHubOptions extends HubOptionsInput {
+  hooks?: HubHooks;
+  logger?: Logger;
+  /** A broker to use instead of the embedded one (memory, or SQLite under dataDir). */
+  broker?: Broker;
+  presence?: PresenceStore;
+}
+
+export interface ListenResult {
+  port: number;
+  /** WebSocket URL. */
+  url: string;
+  /** Base URL of the HTTP API and pages. */
+  httpUrl: string;
+}
+
+export interface HubStats {
+  connections: number;
+  /** Outbound bytes queued in this process for all connections. */
+  queuedBytes: number;
+  /** Channels with at least one local subscriber. */
+  channels: number;
+}
+
+/** Creates a hub. Options are validated here, once; a bad option throws OptionsError naming it. */
+export function createHub(input: CreateHubOptions = {}): Hub {
+  return new Hub(input);
+}
+
+/**
+ * The public face of a Switchboard process. Embed it in an existing HTTP server with `attach`,
+ * or let it run its own with `listen`.
+ */
+export class Hub {
+  readonly options: HubOptions;
+  private readonly node: Node;
+  private readonly acceptor: WebSocketAcceptor;
+  private readonly api: HttpApi;
+  private readonly logger: Logger;
+  private readonly broker: Broker;
+  private readonly presence: PresenceStore;
+  private readonly db: SqliteDatabase | undefined;
+  private readonly verifier: TokenVerifier;
+  private server: Server | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(input: CreateHubOptions) {
+    const { hooks, logger, broker, presence, ...rest } = input;
+    this.options = resolveOptions(rest);
+    this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
+    if (broker) {
+      this.broker = broker;
+    } else if (this.options.dataDir !== null) {
+      const db = openDatabase(this.options.dataDir);
+      this.db = db;
+      this.broker = new MemoryBroker({
+        history: new SqliteHistoryLog(db),
+        idempotency: new SqliteIdempotencyLog(db),
+        atomically: (fn) => db.transaction(fn)(),
+      });
+    } else {
+      this.broker = new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog() });
+    }
+    this.presence = presence ?? new MemoryPresenceStore();
+    this.verifier = new TokenVerifier(this.options.auth);
+    this.node = new Node({
+      options: this.options,
+      broker: this.broker,
+      presence: this.presence,
+      verifier: this.verifier,
+      hooks: hooks ?? {},
+      logger: this.logger,
+    });
+    this.acceptor = new WebSocketAcceptor(this.node, this.logger);
+    this.api = new HttpApi(this.node);
+  }
+
+  /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
+  async listen(port: number = this.options.port, host: string | undefined = this.options.host): Promise<ListenResult> {
+    if (this.server) throw new Error('hub is already listening');
+    await this.verifier.ready();
+    const server = createServer((req, res) => void this.handleRequest(req, res));
+    server.headersTimeout = this.options.limits.headersTimeoutMs;
+    server.requestTimeout = this.options.limits.headersTimeoutMs * 3;
+    this.server = server;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!this.upgradeIfOurs(req, socket, head)) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const actual = (server.address() as AddressInfo).port;
+    const shown = host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    return { port: actual, url: `ws://${shown}:${actual}${this.options.path}`, httpUrl: `http://${shown}:${actual}` };
+  }
+
+  /** Serves WebSocket upgrades for `path` (default `options.path`) on an existing HTTP server. */
+  attach(server: Server, { path = this.options.path }: { path?: string } = {}): this {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.upgradeIfOurs(req, socket, head, path);
+    });
+    return this;
+  }
+
+  /**
+   * Handles the hub's HTTP routes (/api/*, /healthz, /readyz, demo pages). Resolves false, having
+   * sent nothing, when the request is not one of them, so an embedding server can go on.
+   */
+  async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      if (await this.api.handle(req, res, url)) return true;
+      if (url.pathname === '/healthz') {
+        sendJson(res, 200, { status: 'ok' });
+        return true;
+      }
+      if (url.pathname === '/readyz') {
+        const ready = !this.closing && (await this.brokerHealthy());
+        sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable' });
+        return true;
+      }
+      if (this.options.webDir !== null && req.method === 'GET' && (await serveStatic(this.options.webDir, url.pathname, res))) return true;
+    } catch (err) {
+      this.logger.error({ err }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
+      return true;
+    }
+    if (this.server && !res.headersSent) sendJson(res, 404, { error: { code: 104, message: 'not found' } });
+    return false;
+  }
+
+  /** Publishes from the server side (no permission checks); resolves with the position. */
+  publish(channel: string, data: unknown, options: { idempotencyKey?: string } = {}): Promise<StreamPosition> {
+    return this.node.publish(channel, data, options.idempotencyKey);
+  }
+
+  /** Registers an RPC method callable by clients with `{"method":"rpc","params":{"method":name}}`. */
+  rpc(name: string, handler: RpcHandler): this {
+    this.node.registerRpc(name, handler);
+    return this;
+  }
+
+  /** Closes every connection of a user, on every node. */
+  disconnect(user: string, reason = 'disconnected by server'): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect', user, code: CloseCode.KICKED, reason });
+  }
+
+  /** Ends a user's subscription to a channel, on every node. */
+  unsubscribe(user: string, channel: string): Promise<void> {
+    return this.broker.publishControl({ kind: 'unsubscribe', user, channel });
+  }
+
+  stats(): HubStats {
+    return this.node.stats();
+  }
+
+  /**
+   * Graceful shutdown: stops accepting, tells every client to reconnect elsewhere (close 4000)
+   * with the closes spread over `limits.shutdownSpreadMs`, and drops whatever is still open at
+   * `limits.shutdownTimeoutMs`.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { shutdownSpreadMs, shutdownTimeoutMs } = this.options.limits;
+    const deadline = Date.now() + shutdownTimeoutMs;
+    this.acceptor.stopAccepting();
+    const serverClosed = this.server ? new Promise<void>((resolve) => this.server!.close(() => resolve())) : Promise.resolve();
+    this.server?.closeIdleConnections();
+    const conns = [...this.node.connections];
+    await Promise.all(
+      conns.map(
+        (conn, i) =>
+          new Promise<void>((resolve) => {
+            const delay = conns.length > 1 ? Math.floor((i * shutdownSpreadMs) / (conns.length - 1)) : 0;
+            setTimeout(() => {
+              conn.close(CloseCode.SHUTDOWN);
+              resolve();
+            }, delay);
+          }),
+      ),
+    );
+    await this.acceptor.drain(deadline);
+    this.server?.closeAllConnections();
+    await serverClosed;
+    this.node.stop();
+    await this.broker.close();
+    await this.presence.close();
+    this.db?.close();
+  }
+
+  private upgradeIfOurs(req: IncomingMessage, socket: Duplex, head: Buffer, path: string = this.options.path): boolean {
+    const q = req.url?.indexOf('?') ?? -1;
+    const pathname = q === -1 ? req.url : req.url!.slice(0, q);
+    if (pathname !== path) return false;
+    this.acceptor.handleUpgrade(req, socket, head);
+    return true;
+  }
+
+  private async brokerHealthy(): Promise<boolean> {
+    const checker = this.broker as Partial<{ healthy(): Promise<boolean> }>;
+    if (typeof checker.healthy !== 'function') return true;
+    try {
+      return await checker.healthy();
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,425 @@
+import type { Logger } from 'pino';
+import type { TokenVerifier } from '../auth/verifier.js';
+import type { Broker, BrokerEventHandler, ControlCommand, HistoryResult, MembershipEvent, Publication, StreamPosition } from '../broker/broker.js';
+import type { HubOptions } from '../config/options.js';
+import { Connection } from '../connection/connection.js';
+import { FlushScheduler } from '../connection/outbound-queue.js';
+import { Subscription } from '../connection/subscription.js';
+import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js';
+import { CloseCode, UnsubscribeCode, type CloseCodeValue } from '../protocol/close-codes.js';
+import type { Params } from '../protocol/commands.js';
+import { APP_ERROR_CODE_MIN, HubError } from '../protocol/errors.js';
+import {
+  encodeJoinLeave,
+  encodePublicationPush,
+  encodeReply,
+  encodeReplyWithPublications,
+  encodeUnsubscribePush,
+  PING_PUSH,
+} from '../protocol/pushes.js';
+import { assertCanSubscribe, ChannelResolver, type ResolvedChannel } from './channels.js';
+import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
+
+const PING_FRAME = Buffer.from(PING_PUSH);
+
+export interface NodeParts {
+  options: HubOptions;
+  broker: Broker;
+  presence: PresenceStore;
+  verifier: TokenVerifier;
+  hooks: HubHooks;
+  logger: Logger;
+}
+
+/**
+ * The heart of one Switchboard process: the index from channel to local subscriptions, the
+ * permission checks, subscribe-with-recovery, and fan-out of what the Broker delivers.
+ * Transports hand it Connections; the public Hub wraps it.
+ */
+export class Node implements BrokerEventHandler {
+  readonly options: HubOptions;
+  readonly broker: Broker;
+  readonly verifier: TokenVerifier;
+  readonly scheduler = new FlushScheduler();
+  readonly resolver: ChannelResolver;
+  readonly connections = new Set<Connection>();
+  private readonly presenceStore: PresenceStore;
+  private readonly hooks: HubHooks;
+  private readonly logger: Logger;
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly index = new Map<string, Set<Subscription>>();
+  private readonly interest = new Map<string, Promise<void>>();
+  private readonly rpcs = new Map<string, RpcHandler>();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(parts: NodeParts) {
+    this.options = parts.options;
+    this.broker = parts.broker;
+    this.verifier = parts.verifier;
+    this.presenceStore = parts.presence;
+    this.hooks = parts.hooks;
+    this.logger = parts.logger;
+    this.resolver = new ChannelResolver(parts.options);
+    this.broker.setHandler(this);
+    const l = parts.options.limits;
+    const tick = Math.max(25, Math.min(1000, l.pongTimeoutMs / 2, l.connectTimeoutMs / 2));
+    this.heartbeat = setInterval(() => this.beat(Date.now()), tick);
+    this.heartbeat.unref();
+  }
+
+  // ---- connections -----------------------------------------------------------------------
+
+  register(conn: Connection): void {
+    this.connections.add(conn);
+  }
+
+  /** Admits a connection whose token was verified: per-user cap, then the onConnect hook. */
+  async admit(conn: Connection): Promise<void> {
+    const user = conn.user;
+    const mine = this.byUser.get(user);
+    if (mine && mine.size >= this.options.limits.maxConnectionsPerUser) {
+      setImmediate(() => conn.close(CloseCode.CONNECTION_LIMIT));
+      throw new HubError(106, 'too many connections for this user');
+    }
+    await this.hooks.onConnect?.(this.context(conn));
+    if (conn.state === 'closed') return;
+    let set = this.byUser.get(user);
+    if (!set) {
+      set = new Set();
+      this.byUser.set(user, set);
+    }
+    set.add(conn);
+  }
+
+  /** Forgets a closed connection and everything it held. */
+  release(conn: Connection, _code: CloseCodeValue): void {
+    this.connections.delete(conn);
+    const set = this.byUser.get(conn.user);
+    if (set?.delete(conn) && set.size === 0) this.byUser.delete(conn.user);
+    for (const sub of conn.subscriptions.values()) this.dropSubscription(sub);
+    conn.subscriptions.clear();
+  }
+
+  connectionsOf(user: string): ReadonlySet<Connection> {
+    return this.byUser.get(user) ?? new Set();
+  }
+
+  // ---- subscribe and recovery ------------------------------------------------------------
+
+  /** Subscribes and replies itself, so that recovered publications precede live ones. */
+  async subscribe(conn: Connection, params: Params<'subscribe'>, id: number): Promise<undefined> {
+    const ch = this.resolver.resolve(params.channel);
+    assertCanSubscribe(ch, conn.user, conn.identity?.channels ?? []);
+    await this.hooks.onSubscribe?.(this.context(conn), ch.name);
+    if (conn.subscriptions.has(ch.name)) throw new HubError(105);
+    if (conn.subscriptions.size >= this.options.limits.maxChannelsPerConnection) {
+      throw new HubError(106, 'too many channels for this connection');
+    }
+    const sub = new Subscription(conn, ch);
+    conn.subscriptions.set(ch.name, sub);
+    let outcome: Recovery;
+    try {
+      await this.addInterest(sub);
+      outcome = await this.recover(ch, params.since);
+    } catch (err) {
+      if (conn.subscriptions.get(ch.name) === sub) {
+        conn.subscriptions.delete(ch.name);
+        this.dropSubscription(sub);
+      }
+      throw err;
+    }
+    if (conn.state === 'closed' || conn.subscriptions.get(ch.name) !== sub) return undefined;
+
+    const { position, publications, recovered } = outcome;
+    const result: Record<string, unknown> = { position, recoverable: isRecoverable(ch) };
+    if (recovered !== undefined) result.recovered = recovered;
+    conn.sendText(encodeReplyWithPublications(id, result, publications));
+    sub.offset = position.offset;
+    sub.epoch = position.epoch;
+    const buffered = sub.buffered ?? [];
+    sub.buffered = null;
+    for (const b of buffered) this.deliver(sub, b.pub, b.frame, b.epoch);
+
+    if (ch.options.presence) await this.join(conn, ch);
+    return undefined;
+  }
+
+  private async recover(ch: ResolvedChannel, since: StreamPosition | undefined): Promise<Recovery> {
+    if (ch.history.size === 0) {
+      return { position: { offset: 0, epoch: '' }, publications: [], recovered: since ? false : undefined };
+    }
+    if (!since) {
+      const { position } = await this.broker.history(ch.name, { limit: 0 }, ch.history);
+      return { position, publications: [], recovered: undefined };
+    }
+    const max = this.options.limits.recoveryMaxPublications;
+    const sane = ch.options.recover && Number.isSafeInteger(since.offset) && since.offset >= 0;
+    const read: HistoryResult = await this.broker.history(ch.name, sane ? { sinceOffset: since.offset, limit: max } : { limit: 0 }, ch.history);
+    const { position, publications, earliest } = read;
+    const missed = position.offset - since.offset;
+    const recovered =
+      sane &&
+      since.epoch === position.epoch &&
+      missed >= 0 &&
+      missed <= max &&
+      since.offset >= earliest - 1 &&
+      publications.length === missed;
+    return { position, publications: recovered ? publications : [], recovered };
+  }
+
+  async unsubscribe(conn: Connection, channel: string): Promise<void> {
+    const sub = conn.subscriptions.get(channel);
+    if (!sub) throw new HubError(112);
+    conn.subscriptions.delete(channel);
+    this.dropSubscription(sub);
+  }
+
+  /** Ends a subscription from the server side and tells the client. */
+  private kickSubscription(sub: Subscription, code: number, reason: string, resubscribe: boolean): void {
+    const conn = sub.connection;
+    if (conn.subscriptions.get(sub.channel.name) !== sub) return;
+    conn.subscriptions.delete(sub.channel.name);
+    this.dropSubscription(sub);
+    conn.sendText(encodeUnsubscribePush(sub.channel.name, code, reason, resubscribe));
+  }
+
+  private async addInterest(sub: Subscription): Promise<void> {
+    const name = sub.channel.name;
+    let set = this.index.get(name);
+    if (!set) {
+      set = new Set();
+      this.index.set(name, set);
+    }
+    set.add(sub);
+    let ready = this.interest.get(name);
+    if (!ready) {
+      ready = this.broker.subscribe(name);
+      this.interest.set(name, ready);
+      ready.catch(() => {
+        if (this.interest.get(name) === ready) this.interest.delete(name);
+      });
+    }
+    await ready;
+  }
+
+  private dropSubscription(sub: Subscription): void {
+    const name = sub.channel.name;
+    const set = this.index.get(name);
+    if (set?.delete(sub) && set.size === 0) {
+      this.index.delete(name);
+      const ready = this.interest.get(name);
+      this.interest.delete(name);
+      void (ready ?? Promise.resolve())
+        .then(() => (this.index.has(name) ? undefined : this.broker.unsubscribe(name)))
+        .catch((err: unknown) => this.logger.warn({ err, channel: name }, 'broker unsubscribe failed'));
+    }
+    if (sub.channel.options.presence && sub.active) void this.leave(sub.connection, sub.channel);
+  }
+
+  // ---- fan-out ---------------------------------------------------------------------------
+
+  onPublication(channel: string, pub: Publication, epoch: string): void {
+    const subs = this.index.get(channel);
+    if (!subs) return;
+    // Encoded once; the same bytes go to every subscriber.
+    const frame = Buffer.from(encodePublicationPush(channel, pub));
+    for (const sub of subs) {
+      if (sub.buffered) sub.buffered.push({ pub, frame, epoch });
+      else this.deliver(sub, pub, frame, epoch);
+    }
+  }
+
+  private deliver(sub: Subscription, pub: Publication, frame: Buffer, epoch: string): void {
+    if (pub.offset > 0) {
+      if (pub.offset <= sub.offset && epoch === sub.epoch) return; // already sent by recovery
+      if (pub.offset !== sub.offset + 1 || epoch !== sub.epoch) {
+        this.kickSubscription(sub, UnsubscribeCode.INSUFFICIENT_STATE, 'missed publications: resubscribe with since', true);
+        return;
+      }
+      sub.offset = pub.offset;
+    }
+    sub.connection.enqueue(frame);
+  }
+
+  onMembership(channel: string, event: MembershipEvent): void {
+    const subs = this.index.get(channel);
+    if (!subs || !subs.values().next().value?.channel.options.joinLeave) return;
+    const frame = Buffer.from(encodeJoinLeave(event.kind, channel, event.info));
+    for (const sub of subs) {
+      if (sub.active && sub.connection.id !== event.info.client) sub.connection.enqueue(frame);
+    }
+  }
+
+  onControl(command: ControlCommand): void {
+    const conns = [...this.connectionsOf(command.user)];
+    if (command.kind === 'disconnect') {
+      for (const conn of conns) conn.close(command.code as CloseCodeValue, command.reason);
+    } else {
+      for (const conn of conns) {
+        const sub = conn.subscriptions.get(command.channel);
+        if (sub) this.kickSubscription(sub, UnsubscribeCode.SERVER, 'unsubscribed by server', false);
+      }
+    }
+  }
+
+  // ---- publish, history, presence, rpc ---------------------------------------------------
+
+  async publishFromClient(conn: Connection, params: Params<'publish'>): Promise<StreamPosition> {
+    const ch = this.resolver.resolve(params.channel);
+    const mode = ch.options.clientPublish;
+    if (mode === 'none') throw new HubError(103, 'clients may not publish in this namespace');
+    if (mode === 'subscribers' && !conn.subscriptions.get(ch.name)?.active) {
+      throw new HubError(103, 'subscribe to the channel to publish in it');
+    }
+    assertCanSubscribe(ch, conn.user, conn.identity?.channels ?? []);
+    let data = params.data;
+    if (this.hooks.onPublish) {
+      const replaced = await this.hooks.onPublish(this.context(conn), ch.name, data);
+      if (replaced !== undefined) data = replaced;
+    }
+    return this.publishResolved(ch, data, params.idempotencyKey, { user: conn.user, client: conn.id });
+  }
+
+  /** Server-side publish: no permission checks. */
+  async publish(channel: string, data: unknown, idempotencyKey?: string): Promise<StreamPosition> {
+    return this.publishResolved(this.resolver.resolve(channel), data, idempotencyKey);
+  }
+
+  private async publishResolved(
+    ch: ResolvedChannel,
+    data: unknown,
+    idempotencyKey: string | undefined,
+    info?: { user: string; client: string },
+  ): Promise<StreamPosition> {
+    const encoded = JSON.stringify(data);
+    if (encoded === undefined) throw new HubError(107, 'data: must be JSON');
+    const result = await this.broker.publish(ch.name, encoded, {
+      history: ch.history,
+      ...(info ? { info } : {}),
+      ...(idempotencyKey !== undefined ? { idempotencyKey, idempotencyTtlMs: this.options.limits.idempotencyWindowMs } : {}),
+    });
+    return { offset: result.offset, epoch: result.epoch };
+  }
+
+  async history(conn: Connection, params: Params<'history'>, id: number): Promise<string> {
+    const ch = this.resolver.resolve(params.channel);
+    assertCanSubscribe(ch, conn.user, conn.identity?.channels ?? []);
+    await this.hooks.onSubscribe?.(this.context(conn), ch.name);
+    const read = await this.readHistory(ch, params.since, params.limit);
+    return encodeReplyWithPublications(id, { position: read.position }, read.publications);
+  }
+
+  /** History of a channel: after `since`, or the latest `limit` publications. */
+  async readHistory(ch: ResolvedChannel, since: StreamPosition | undefined, limit: number | undefined): Promise<HistoryResult> {
+    if (ch.history.size === 0) throw new HubError(108, 'history is off in this namespace');
+    const max = Math.min(limit ?? this.options.limits.historyMaxLimit, this.options.limits.historyMaxLimit);
+    if (since) {
+      const read = await this.broker.history(ch.name, { sinceOffset: Math.max(0, since.offset), limit: max }, ch.history);
+      if (read.position.epoch !== since.epoch) throw new HubError(107, 'since.epoch: does not match the stream');
+      return read;
+    }
+    const top = await this.broker.history(ch.name, { limit: 0 }, ch.history);
+    return this.broker.history(ch.name, { sinceOffset: Math.max(0, top.position.offset - max), limit: max }, ch.history);
+  }
+
+  async presence(conn: Connection, channel: string): Promise<Record<string, PresenceEntry>> {
+    const ch = this.resolver.resolve(channel);
+    assertCanSubscribe(ch, conn.user, conn.identity?.channels ?? []);
+    if (!ch.options.presence) throw new HubError(108, 'presence is off in this namespace');
+    return this.presenceStore.get(ch.name);
+  }
+
+  private async join(conn: Connection, ch: ResolvedChannel): Promise<void> {
+    const entry: PresenceEntry = { user: conn.user, client: conn.id };
+    if (conn.identity?.info !== undefined) entry.connInfo = conn.identity.info;
+    await this.presenceStore.add(ch.name, entry);
+    if (ch.options.joinLeave) await this.broker.publishMembership(ch.name, { kind: 'join', info: entry });
+  }
+
+  private async leave(conn: Connection, ch: ResolvedChannel): Promise<void> {
+    try {
+      await this.presenceStore.remove(ch.name, conn.id);
+      if (ch.options.joinLeave) {
+        await this.broker.publishMembership(ch.name, { kind: 'leave', info: { user: conn.user, client: conn.id } });
+      }
+    } catch (err) {
+      this.logger.warn({ err, channel: ch.name }, 'presence leave failed');
+    }
+  }
+
+  registerRpc(name: string, handler: RpcHandler): void {
+    this.rpcs.set(name, handler);
+  }
+
+  async callRpc(conn: Connection, method: string, data: unknown): Promise<unknown> {
+    const handler = this.rpcs.get(method);
+    if (!handler) throw new HubError(104, `rpc method not found: ${method}`);
+    try {
+      return (await handler(this.context(conn), data)) ?? null;
+    } catch (err) {
+      if (err instanceof HubError && (err.code >= APP_ERROR_CODE_MIN || err.code === 103)) throw err;
+      this.logger.error({ err, method }, 'rpc handler failed');
+      throw new HubError(100);
+    }
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /** One timer for every connection: connect deadlines, pings, pong deadlines, token expiry. */
+  private beat(now: number): void {
+    const { pingIntervalMs, pongTimeoutMs } = this.options.limits;
+    for (const conn of this.connections) {
+      if (conn.state === 'connecting') {
+        if (now >= conn.connectDeadline) conn.close(CloseCode.CONNECT_TIMEOUT);
+        continue;
+      }
+      if (conn.pongDeadline !== 0 && now >= conn.pongDeadline) {
+        conn.close(CloseCode.NO_PONG);
+        continue;
+      }
+      const expires = conn.identity?.expires;
+      if (expires !== undefined && now >= expires * 1000) {
+        conn.close(CloseCode.TOKEN_EXPIRED);
+        continue;
+      }
+      if (now >= conn.nextPingAt) {
+        conn.nextPingAt = now + pingIntervalMs;
+        if (conn.pongDeadline === 0) conn.pongDeadline = now + pongTimeoutMs;
+        conn.enqueue(PING_FRAME);
+      }
+    }
+  }
+
+  stats(): { connections: number; queuedBytes: number; channels: number } {
+    let queuedBytes = 0;
+    for (const conn of this.connections) queuedBytes += conn.queuedBytes;
+    return { connections: this.connections.size, queuedBytes, channels: this.index.size };
+  }
+
+  /** Channels with local subscribers, and how many each has. */
+  channelCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [name, subs] of this.index) counts.set(name, subs.size);
+    return counts;
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeat);
+  }
+
+  context(conn: Connection): ClientContext {
+    const ctx: ClientContext = { user: conn.user, client: conn.id, transport: conn.transport.kind, headers: conn.handshake.headers };
+    if (conn.identity?.info !== undefined) ctx.info = conn.identity.info;
+    return ctx;
+  }
+}
+
+interface Recovery {
+  position: StreamPosition;
+  publications: Publication[];
+  recovered: boolean | undefined;
+}
+
+function isRecoverable(ch: ResolvedChannel): boolean {
+  return ch.options.recover && ch.history.size > 0;
+}

@@ -1,0 +1,14 @@
+/**
+ * How a Connection's bytes move. The WebSocket transport implements it now; SSE will too.
+ * A transport delivers whole frames; one frame may hold several `\n`-separated messages.
+ */
+export interface Transport {
+  readonly kind: 'websocket' | 'sse';
+  /** Sends one frame (UTF-8 JSON lines). */
+  send(frame: Buffer): void;
+  /** Bytes accepted by `send` but not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Closes with a code and reason; `terminate` drops the socket at once. */
+  close(code: number, reason: string): void;
+  terminate(): void;
+}

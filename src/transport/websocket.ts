@@ -1,0 +1,171 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Identity } from '../auth/verifier.js';
+import { Connection } from '../connection/connection.js';
+import { TokenBucket } from '../connection/token-bucket.js';
+import type { Node } from '../hub/node.js';
+import { HubError } from '../protocol/errors.js';
+import type { Transport } from './transport.js';
+
+/** How long a close handshake may take before the socket is dropped. */
+const CLOSE_GRACE_MS = 2_000;
+
+class WebSocketTransport implements Transport {
+  readonly kind = 'websocket' as const;
+
+  constructor(private readonly ws: WebSocket) {}
+
+  send(frame: Buffer): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: false });
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+/**
+ * Accepts WebSocket upgrades: origin check, connection caps, per-IP connection rate and an
+ * optional handshake token — all before the upgrade — then hands each socket to a Connection.
+ */
+export class WebSocketAcceptor {
+  private readonly wss: WebSocketServer;
+  private readonly ipBuckets = new Map<string, TokenBucket>();
+  private readonly sockets = new Set<WebSocket>();
+  private readonly sweepTimer: NodeJS.Timeout;
+  private accepting = true;
+
+  constructor(
+    private readonly node: Node,
+    private readonly logger: Logger,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: node.options.limits.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.sweepTimer = setInterval(() => {
+      for (const [ip, bucket] of this.ipBuckets) if (bucket.full()) this.ipBuckets.delete(ip);
+    }, 10_000);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops accepting new connections (graceful shutdown). */
+  stopAccepting(): void {
+    this.accepting = false;
+    clearInterval(this.sweepTimer);
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const refusal = this.refusal(req);
+    if (refusal) {
+      reject(socket, refusal.status, refusal.message);
+      return;
+    }
+    const token = handshakeToken(req);
+    if (token === undefined) {
+      this.upgrade(req, socket, head, undefined);
+      return;
+    }
+    this.node.verifier.verify(token).then(
+      (identity) => this.upgrade(req, socket, head, identity),
+      (err: unknown) => reject(socket, 401, err instanceof HubError ? err.message : 'unauthorized'),
+    );
+  }
+
+  private refusal(req: IncomingMessage): { status: number; message: string } | undefined {
+    if (!this.accepting) return { status: 503, message: 'server shutting down' };
+    if (!this.originAllowed(req)) return { status: 403, message: 'origin not allowed' };
+    const limits = this.node.options.limits;
+    if (this.node.connections.size >= limits.maxConnections) return { status: 503, message: 'connection limit reached' };
+    const ip = req.socket.remoteAddress ?? '';
+    let bucket = this.ipBuckets.get(ip);
+    if (!bucket) {
+      bucket = new TokenBucket(limits.connectionRatePerIp.perSecond, limits.connectionRatePerIp.burst);
+      this.ipBuckets.set(ip, bucket);
+    }
+    if (!bucket.take()) return { status: 429, message: 'too many connections from this address' };
+    return undefined;
+  }
+
+  private originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    const { allowedOrigins, allowMissingOrigin } = this.node.options;
+    if (origin === undefined) return allowMissingOrigin;
+    if (allowedOrigins.includes('*') || allowedOrigins.includes(origin)) return true;
+    if (allowedOrigins.length > 0) return false;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity | undefined): void {
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.sockets.add(ws);
+      const conn = new Connection(this.node, new WebSocketTransport(ws), {
+        ip: req.socket.remoteAddress ?? '',
+        headers: req.headers,
+        ...(identity ? { identity } : {}),
+      });
+      this.node.register(conn);
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (isBinary) conn.rejectFrame('binary frames are not supported');
+        else conn.handleFrame(data.toString('utf8'));
+      });
+      ws.on('close', () => {
+        this.sockets.delete(ws);
+        conn.transportClosed();
+      });
+      ws.on('error', (err) => this.logger.debug({ err, client: conn.id }, 'websocket error'));
+    });
+  }
+
+  /** Waits for open sockets to finish closing until `deadline`, then drops the rest. */
+  async drain(deadline: number): Promise<void> {
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.sockets) ws.terminate();
+    this.sockets.clear();
+    this.wss.close();
+  }
+}
+
+function handshakeToken(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  const q = req.url?.indexOf('?') ?? -1;
+  if (q === -1) return undefined;
+  return new URLSearchParams(req.url!.slice(q + 1)).get('token') ?? undefined;
+}
+
+function reject(socket: Duplex, status: number, message: string): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error: message });
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
