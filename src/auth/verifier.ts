@@ -32,18 +32,22 @@ export class TokenVerifier {
       this.algorithms = auth.algorithms ? [...auth.algorithms] : ['RS256', 'ES256'];
       const pem = auth.publicKey;
       // One key object per algorithm: jose binds an imported key to its algorithm.
-      this.key = Promise.all(this.algorithms.map((alg) => importSPKI(pem, alg).then((k) => [alg, k] as const).catch(() => undefined))).then(
-        (pairs) => {
-          const byAlg = new Map(pairs.filter((p) => p !== undefined));
-          if (byAlg.size === 0) throw new TypeError('auth.publicKey: not a PEM public key for the configured algorithms');
-          const getKey: JWTVerifyGetKey = (header) => {
-            const key = byAlg.get(header.alg);
-            if (!key) throw new joseErrors.JOSEAlgNotAllowed('algorithm not allowed');
-            return key;
-          };
-          return getKey;
-        },
-      );
+      this.key = Promise.all(
+        this.algorithms.map((alg) =>
+          importSPKI(pem, alg)
+            .then((k) => [alg, k] as const)
+            .catch(() => undefined),
+        ),
+      ).then((pairs) => {
+        const byAlg = new Map(pairs.filter((p) => p !== undefined));
+        if (byAlg.size === 0) throw new TypeError('auth.publicKey: not a PEM public key for the configured algorithms');
+        const getKey: JWTVerifyGetKey = (header) => {
+          const key = byAlg.get(header.alg);
+          if (!key) throw new joseErrors.JOSEAlgNotAllowed('algorithm not allowed');
+          return key;
+        };
+        return getKey;
+      });
     } else if (auth.jwksUrl !== undefined) {
       this.algorithms = auth.algorithms ? [...auth.algorithms] : ['RS256', 'ES256'];
       this.key = Promise.resolve(createRemoteJWKSet(new URL(auth.jwksUrl)));
@@ -77,7 +81,7 @@ export class TokenVerifier {
         ...(this.auth.audience !== undefined ? { audience: this.auth.audience as string | string[] } : {}),
         ...(this.auth.issuer !== undefined ? { issuer: this.auth.issuer as string | string[] } : {}),
       };
-      payload = (typeof key === "function" ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options)).payload;
+      payload = (typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options)).payload;
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new HubError(109, 'token expired');
       throw new HubError(101, `invalid token: ${describe(err)}`);
@@ -98,4 +102,3 @@ function describe(err: unknown): string {
   if (err instanceof joseErrors.JOSEError) return err.code.replace(/^ERR_/, '').toLowerCase().replaceAll('_', ' ');
   return 'malformed';
 }
-

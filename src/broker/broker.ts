@@ -93,8 +93,7 @@ export interface BrokerEventHandler {
 }
 
 export type ControlCommand =
-  | { kind: 'disconnect'; user: string; code: number; reason: string }
-  | { kind: 'unsubscribe'; user: string; channel: string };
+  { kind: 'disconnect'; user: string; code: number; reason: string } | { kind: 'unsubscribe'; user: string; channel: string };
 
 export interface Broker {
   /** Registers the handler; called once by the node before anything else. */

@@ -62,7 +62,10 @@ const authSchema = z
     /** JWKS URL for RS256/ES256 tokens. */
     jwksUrl: z.url().optional(),
     /** Accepted algorithms; defaults follow the key kind (HS256, or RS256 + ES256). */
-    algorithms: z.array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256'])).min(1).optional(),
+    algorithms: z
+      .array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'PS256']))
+      .min(1)
+      .optional(),
     audience: z.union([z.string(), z.array(z.string())]).optional(),
     issuer: z.union([z.string(), z.array(z.string())]).optional(),
     /** Seconds of clock skew tolerated on exp/nbf. */
@@ -151,7 +154,11 @@ export const hubOptionsSchema = z
   .superRefine((o, ctx) => {
     const a = o.auth;
     if (a.secret === undefined && a.publicKey === undefined && a.jwksUrl === undefined && !a.allowAnonymous) {
-      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'set auth.secret, auth.publicKey or auth.jwksUrl, or auth.allowAnonymous: true' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth'],
+        message: 'set auth.secret, auth.publicKey or auth.jwksUrl, or auth.allowAnonymous: true',
+      });
     }
     if (o.limits.pongTimeoutMs >= o.limits.pingIntervalMs) {
       ctx.addIssue({ code: 'custom', path: ['limits', 'pongTimeoutMs'], message: 'must be less than limits.pingIntervalMs' });

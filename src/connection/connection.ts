@@ -102,7 +102,7 @@ export class Connection {
     }
     const env = readEnvelope(value);
     if (typeof env === 'string') {
-      const id = typeof (value as { id?: unknown })?.id === 'number' ? ((value as { id: number }).id) : undefined;
+      const id = typeof (value as { id?: unknown })?.id === 'number' ? (value as { id: number }).id : undefined;
       this.violation(CloseCode.PROTOCOL_ERROR, Number.isSafeInteger(id) && id! > 0 ? id : undefined, new HubError(107, env));
       return;
     }

@@ -113,5 +113,7 @@ export class SqliteHistoryLog implements HistoryLog {
 }
 
 function toPublication(row: PubRow): Publication {
-  return row.info === null ? { offset: row.offset, data: row.data } : { offset: row.offset, data: row.data, info: JSON.parse(row.info) as ClientInfo };
+  return row.info === null
+    ? { offset: row.offset, data: row.data }
+    : { offset: row.offset, data: row.data, info: JSON.parse(row.info) as ClientInfo };
 }

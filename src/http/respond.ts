@@ -3,11 +3,26 @@ import { HubError, toWireError } from '../protocol/errors.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
   res.end(text);
 }
 
-const STATUS_BY_CODE: Record<number, number> = { 101: 401, 102: 404, 103: 403, 104: 404, 107: 400, 108: 409, 109: 401, 111: 429, 114: 503, 115: 504 };
+const STATUS_BY_CODE: Record<number, number> = {
+  101: 401,
+  102: 404,
+  103: 403,
+  104: 404,
+  107: 400,
+  108: 409,
+  109: 401,
+  111: 429,
+  114: 503,
+  115: 504,
+};
 
 /** Sends a thrown error as `{"error": {code, message}}` with a matching HTTP status. */
 export function sendError(res: ServerResponse, err: unknown): void {

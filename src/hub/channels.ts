@@ -36,7 +36,11 @@ export class ChannelResolver {
     if (!options) throw new HubError(102, `unknown namespace: ${namespace}`);
     const resolved: ResolvedChannel = { name, namespace, options, history: this.historyOf(options) };
     const hash = name.indexOf('#');
-    if (hash !== -1) resolved.users = name.slice(hash + 1).split(',').filter((u) => u !== '');
+    if (hash !== -1)
+      resolved.users = name
+        .slice(hash + 1)
+        .split(',')
+        .filter((u) => u !== '');
     if (this.cache.size > 100_000) this.cache.clear();
     this.cache.set(name, resolved);
     return resolved;

@@ -1,6 +1,14 @@
 import type { Logger } from 'pino';
 import type { TokenVerifier } from '../auth/verifier.js';
-import type { Broker, BrokerEventHandler, ControlCommand, HistoryResult, MembershipEvent, Publication, StreamPosition } from '../broker/broker.js';
+import type {
+  Broker,
+  BrokerEventHandler,
+  ControlCommand,
+  HistoryResult,
+  MembershipEvent,
+  Publication,
+  StreamPosition,
+} from '../broker/broker.js';
 import type { HubOptions } from '../config/options.js';
 import { Connection } from '../connection/connection.js';
 import { FlushScheduler } from '../connection/outbound-queue.js';
@@ -12,7 +20,6 @@ import { APP_ERROR_CODE_MIN, HubError } from '../protocol/errors.js';
 import {
   encodeJoinLeave,
   encodePublicationPush,
-  encodeReply,
   encodeReplyWithPublications,
   encodeUnsubscribePush,
   PING_PUSH,
@@ -154,7 +161,11 @@ export class Node implements BrokerEventHandler {
     }
     const max = this.options.limits.recoveryMaxPublications;
     const sane = ch.options.recover && Number.isSafeInteger(since.offset) && since.offset >= 0;
-    const read: HistoryResult = await this.broker.history(ch.name, sane ? { sinceOffset: since.offset, limit: max } : { limit: 0 }, ch.history);
+    const read: HistoryResult = await this.broker.history(
+      ch.name,
+      sane ? { sinceOffset: since.offset, limit: max } : { limit: 0 },
+      ch.history,
+    );
     const { position, publications, earliest } = read;
     const missed = position.offset - since.offset;
     const recovered =

@@ -51,9 +51,7 @@ export class HubError extends Error {
   }
 
   toWire(): WireError {
-    return this.temporary
-      ? { code: this.code, message: this.message, temporary: true }
-      : { code: this.code, message: this.message };
+    return this.temporary ? { code: this.code, message: this.message, temporary: true } : { code: this.code, message: this.message };
   }
 }
 

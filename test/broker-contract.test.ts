@@ -1,0 +1,192 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Broker, BrokerEventHandler, HistoryOptions, Publication, PublishResult } from '../src/broker/broker.js';
+import { MemoryBroker } from '../src/broker/memory.js';
+import { MemoryIdempotencyLog, SqliteIdempotencyLog } from '../src/history/idempotency-log.js';
+import { MemoryHistoryLog } from '../src/history/memory-log.js';
+import { SqliteHistoryLog } from '../src/history/sqlite-log.js';
+import { openDatabase } from '../src/store/sqlite-db.js';
+
+/**
+ * One suite for every Broker implementation (the contract in src/broker/broker.ts). Each factory
+ * returns a broker and a way to reopen it on the same durable state (undefined if it has none).
+ */
+interface BrokerUnderTest {
+  broker: Broker;
+  reopen?: () => Broker;
+  cleanup: () => void;
+}
+
+const factories: Record<string, { durable: boolean; create: (now: () => number) => BrokerUnderTest }> = {
+  'memory broker + memory history': {
+    durable: false,
+    create: (now) => ({
+      broker: new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog(), now }),
+      cleanup: () => undefined,
+    }),
+  },
+  'memory broker + SQLite history': { durable: true, create: sqliteBroker },
+};
+
+function sqliteBroker(now: () => number): BrokerUnderTest {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-broker-'));
+  const dbs: ReturnType<typeof openDatabase>[] = [];
+  const open = (): Broker => {
+    const db = openDatabase(dir);
+    dbs.push(db);
+    return new MemoryBroker({
+      history: new SqliteHistoryLog(db),
+      idempotency: new SqliteIdempotencyLog(db),
+      atomically: (fn) => db.transaction(fn)(),
+      now,
+    });
+  };
+  return {
+    broker: open(),
+    reopen: () => {
+      for (const db of dbs) if (db.open) db.close();
+      return open();
+    },
+    cleanup: () => {
+      for (const db of dbs) if (db.open) db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const H: HistoryOptions = { size: 5, ttlMs: 60_000, metaTtlMs: 600_000 };
+
+function collector(): BrokerEventHandler & { pubs: Array<{ channel: string; pub: Publication; epoch: string }> } {
+  const pubs: Array<{ channel: string; pub: Publication; epoch: string }> = [];
+  return {
+    pubs,
+    onPublication: (channel, pub, epoch) => pubs.push({ channel, pub, epoch }),
+    onMembership: () => undefined,
+    onControl: () => undefined,
+  };
+}
+
+for (const [name, { durable, create: factory }] of Object.entries(factories)) {
+  describe(`Broker contract: ${name}`, () => {
+    let clock = 1_000_000;
+    const now = (): number => clock;
+    let under: BrokerUnderTest;
+    afterEach(async () => {
+      await under.broker.close();
+      under.cleanup();
+    });
+
+    it('numbers publications 1, 2, 3… in one epoch and delivers them in order', async () => {
+      under = factory(now);
+      const handler = collector();
+      under.broker.setHandler(handler);
+      const results: PublishResult[] = [];
+      for (let i = 0; i < 4; i++) results.push(await under.broker.publish('a', JSON.stringify({ i }), { history: H }));
+      expect(results.map((r) => r.offset)).toEqual([1, 2, 3, 4]);
+      expect(new Set(results.map((r) => r.epoch)).size).toBe(1);
+      expect(handler.pubs.map((p) => p.pub.offset)).toEqual([1, 2, 3, 4]);
+      expect(handler.pubs[2]!.pub.data).toBe('{"i":2}');
+      expect(handler.pubs.every((p) => p.epoch === results[0]!.epoch)).toBe(true);
+    });
+
+    it('keeps channels apart', async () => {
+      under = factory(now);
+      under.broker.setHandler(collector());
+      await under.broker.publish('a', '1', { history: H });
+      const b = await under.broker.publish('b', '2', { history: H });
+      expect(b.offset).toBe(1);
+      const hist = await under.broker.history('a', { sinceOffset: 0, limit: 10 }, H);
+      expect(hist.publications.map((p) => p.data)).toEqual(['1']);
+    });
+
+    it('returns history after an offset, trims to size and reports the earliest kept', async () => {
+      under = factory(now);
+      under.broker.setHandler(collector());
+      for (let i = 1; i <= 8; i++) await under.broker.publish('c', String(i), { history: H });
+      const all = await under.broker.history('c', { sinceOffset: 0, limit: 100 }, H);
+      expect(all.position.offset).toBe(8);
+      expect(all.earliest).toBe(4);
+      expect(all.publications.map((p) => p.offset)).toEqual([4, 5, 6, 7, 8]);
+      const tail = await under.broker.history('c', { sinceOffset: 6, limit: 100 }, H);
+      expect(tail.publications.map((p) => p.data)).toEqual(['7', '8']);
+      const limited = await under.broker.history('c', { sinceOffset: 4, limit: 2 }, H);
+      expect(limited.publications.map((p) => p.offset)).toEqual([5, 6]);
+      const top = await under.broker.history('c', { limit: 0 }, H);
+      expect(top.publications).toEqual([]);
+      expect(top.position).toEqual(all.position);
+    });
+
+    it('gives an empty stream an epoch at once, kept by the first publication', async () => {
+      under = factory(now);
+      under.broker.setHandler(collector());
+      const before = await under.broker.history('d', { limit: 0 }, H);
+      expect(before.position.offset).toBe(0);
+      expect(before.position.epoch).not.toBe('');
+      const first = await under.broker.publish('d', '1', { history: H });
+      expect(first).toMatchObject({ offset: 1, epoch: before.position.epoch });
+    });
+
+    it('expires publications after ttl and starts a new epoch after the position expires', async () => {
+      under = factory(now);
+      under.broker.setHandler(collector());
+      const first = await under.broker.publish('e', '1', { history: H });
+      clock += H.ttlMs + 1;
+      const afterTtl = await under.broker.history('e', { sinceOffset: 0, limit: 10 }, H);
+      expect(afterTtl.publications).toEqual([]);
+      expect(afterTtl.position).toEqual({ offset: 1, epoch: first.epoch });
+      expect(afterTtl.earliest).toBe(2);
+      clock += H.metaTtlMs;
+      const next = await under.broker.publish('e', '2', { history: H });
+      expect(next.offset).toBe(1);
+      expect(next.epoch).not.toBe(first.epoch);
+    });
+
+    it('applies an idempotency key once within its window', async () => {
+      under = factory(now);
+      const handler = collector();
+      under.broker.setHandler(handler);
+      const opts = { history: H, idempotencyKey: 'k1', idempotencyTtlMs: 120_000 };
+      const a = await under.broker.publish('f', '"x"', opts);
+      const b = await under.broker.publish('f', '"x"', opts);
+      const c = await under.broker.publish('f', '"x"', opts);
+      expect(a.duplicate).toBe(false);
+      expect([b.duplicate, c.duplicate]).toEqual([true, true]);
+      expect([b.offset, c.offset]).toEqual([a.offset, a.offset]);
+      expect(handler.pubs).toHaveLength(1);
+      // Scoped per channel, and forgotten after the window.
+      expect((await under.broker.publish('g', '"x"', opts)).duplicate).toBe(false);
+      clock += 120_001;
+      expect((await under.broker.publish('f', '"x"', opts)).offset).toBe(a.offset + 1);
+    });
+
+    it('publishes without history as offset 0 and keeps nothing', async () => {
+      under = factory(now);
+      const handler = collector();
+      under.broker.setHandler(handler);
+      const none = { size: 0, ttlMs: 1000, metaTtlMs: 1000 };
+      expect(await under.broker.publish('h', '1', { history: none })).toMatchObject({ offset: 0, epoch: '' });
+      expect(handler.pubs).toHaveLength(1);
+      expect((await under.broker.history('h', { sinceOffset: 0, limit: 10 }, none)).publications).toEqual([]);
+    });
+
+    if (!durable) return;
+
+    it('keeps offsets, epoch and history across a reopen', async () => {
+      under = factory(now);
+      under.broker.setHandler(collector());
+      const a = await under.broker.publish('r', '1', { history: H, idempotencyKey: 'once' });
+      await under.broker.publish('r', '2', { history: H });
+      await under.broker.close();
+      under.broker = under.reopen!();
+      under.broker.setHandler(collector());
+      const c = await under.broker.publish('r', '3', { history: H });
+      expect(c).toMatchObject({ offset: 3, epoch: a.epoch });
+      const again = await under.broker.publish('r', '1', { history: H, idempotencyKey: 'once' });
+      expect(again).toMatchObject({ offset: 1, duplicate: true });
+      const hist = await under.broker.history('r', { sinceOffset: 0, limit: 10 }, H);
+      expect(hist.publications.map((p) => p.data)).toEqual(['1', '2', '3']);
+    });
+  });
+}
