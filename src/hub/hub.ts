@@ -11,6 +11,7 @@ import { MemoryHistoryLog } from '../history/memory-log.js';
 import { SqliteHistoryLog } from '../history/sqlite-log.js';
 import { HttpApi } from '../http/api.js';
 import { sendJson } from '../http/respond.js';
+import { CLIENT_BUNDLE_DIR, CLIENT_BUNDLE_FILE, CLIENT_BUNDLE_PATH } from '../http/package-files.js';
 import { serveStatic } from '../http/static-files.js';
 import { MemoryPresenceStore } from '../presence/memory.js';
 import type { PresenceStore } from '../presence/presence-store.js';
@@ -101,9 +102,16 @@ export class Hub {
   async listen(port: number = this.options.port, host: string | undefined = this.options.host): Promise<ListenResult> {
     if (this.server) throw new Error('hub is already listening');
     await this.verifier.ready();
-    const server = createServer((req, res) => void this.handleRequest(req, res));
-    server.headersTimeout = this.options.limits.headersTimeoutMs;
-    server.requestTimeout = this.options.limits.headersTimeoutMs * 3;
+    const { headersTimeoutMs } = this.options.limits;
+    const server = createServer(
+      // Node checks these timeouts every connectionsCheckingInterval; keep it well under them.
+      {
+        headersTimeout: headersTimeoutMs,
+        requestTimeout: headersTimeoutMs * 3,
+        connectionsCheckingInterval: Math.min(1000, headersTimeoutMs / 2),
+      },
+      (req, res) => void this.handleRequest(req, res),
+    );
     this.server = server;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (!this.upgradeIfOurs(req, socket, head)) {
@@ -147,6 +155,13 @@ export class Hub {
         sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable' });
         return true;
       }
+      if (
+        req.method === 'GET' &&
+        url.pathname === CLIENT_BUNDLE_PATH &&
+        (await serveStatic(CLIENT_BUNDLE_DIR, `/${CLIENT_BUNDLE_FILE}`, res))
+      ) {
+        return true;
+      }
       if (this.options.webDir !== null && req.method === 'GET' && (await serveStatic(this.options.webDir, url.pathname, res))) return true;
     } catch (err) {
       this.logger.error({ err }, 'request failed');
@@ -170,12 +185,12 @@ export class Hub {
 
   /** Closes every connection of a user, on every node. */
   disconnect(user: string, reason = 'disconnected by server'): Promise<void> {
-    return this.broker.publishControl({ kind: 'disconnect', user, code: CloseCode.KICKED, reason });
+    return this.node.disconnectUser(user, reason);
   }
 
   /** Ends a user's subscription to a channel, on every node. */
   unsubscribe(user: string, channel: string): Promise<void> {
-    return this.broker.publishControl({ kind: 'unsubscribe', user, channel });
+    return this.node.unsubscribeUser(user, channel);
   }
 
   stats(): HubStats {

@@ -273,6 +273,16 @@ export class Node implements BrokerEventHandler {
     }
   }
 
+  /** Closes every connection of a user (4501, terminal), on every node. */
+  disconnectUser(user: string, reason: string): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect', user, code: CloseCode.KICKED, reason });
+  }
+
+  /** Ends a user's subscription to a channel (unsubscribe push 2000), on every node. */
+  unsubscribeUser(user: string, channel: string): Promise<void> {
+    return this.broker.publishControl({ kind: 'unsubscribe', user, channel });
+  }
+
   // ---- publish, history, presence, rpc ---------------------------------------------------
 
   async publishFromClient(conn: Connection, params: Params<'publish'>): Promise<StreamPosition> {
@@ -336,6 +346,11 @@ export class Node implements BrokerEventHandler {
   async presence(conn: Connection, channel: string): Promise<Record<string, PresenceEntry>> {
     const ch = this.resolver.resolve(channel);
     assertCanSubscribe(ch, conn.user, conn.identity?.channels ?? []);
+    return this.presenceOf(ch);
+  }
+
+  /** Presence of a channel, without permission checks (server side). */
+  async presenceOf(ch: ResolvedChannel): Promise<Record<string, PresenceEntry>> {
     if (!ch.options.presence) throw new HubError(108, 'presence is off in this namespace');
     return this.presenceStore.get(ch.name);
   }
