@@ -147,6 +147,21 @@ export const hubOptionsSchema = z
     /** Options per namespace (`chat` for `chat:*` channels). */
     namespaces: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'namespace names use A-Z a-z 0-9 _ . -'), namespaceSchema).default({}),
     limits: limitsSchema.prefault({}),
+    sse: z
+      .object({
+        /** Path of the Server-Sent Events endpoint. */
+        path: z.string().startsWith('/').default('/sse'),
+        /** Interval of keep-alive comments. */
+        keepAliveMs: positiveInt.default(15_000),
+        /** Reconnect delay suggested to the browser (`retry:`). */
+        retryMs: positiveInt.default(2_000),
+        /** Cookie that may carry the token (in addition to the Authorization header and `token` query). */
+        cookieName: z.string().min(1).optional(),
+        /** Send `Access-Control-Allow-Credentials: true` to allowed cross-origin requests. */
+        credentials: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     /** Serve the demo pages and client bundle from this directory; null serves none. */
     webDir: z.string().nullable().default(null),
   })
@@ -159,6 +174,16 @@ export const hubOptionsSchema = z
         path: ['auth'],
         message: 'set auth.secret, auth.publicKey or auth.jwksUrl, or auth.allowAnonymous: true',
       });
+    }
+    if (o.sse.credentials && o.allowedOrigins.includes('*')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sse', 'credentials'],
+        message: 'cannot be true while allowedOrigins has "*" (no wildcard with credentials)',
+      });
+    }
+    if (o.sse.path === o.path) {
+      ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: 'must differ from path' });
     }
     if (o.limits.pongTimeoutMs >= o.limits.pingIntervalMs) {
       ctx.addIssue({ code: 'custom', path: ['limits', 'pongTimeoutMs'], message: 'must be less than limits.pingIntervalMs' });

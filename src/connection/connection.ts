@@ -5,7 +5,8 @@ import type { Limits } from '../config/options.js';
 import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '../protocol/close-codes.js';
 import { isMethod, parseParams, readEnvelope, type Envelope, type Method, type Params, PROTOCOL_VERSION } from '../protocol/commands.js';
 import { HubError, toWireError } from '../protocol/errors.js';
-import { encodeDisconnectPush, encodeError, encodeReply } from '../protocol/pushes.js';
+import { encodeDisconnectPush, encodeError, encodeReply, PING_PUSH } from '../protocol/pushes.js';
+import type { Publication } from '../broker/broker.js';
 import type { Transport } from '../transport/transport.js';
 import type { Node } from '../hub/node.js';
 import { OutboundQueue } from './outbound-queue.js';
@@ -14,6 +15,14 @@ import { TokenBucket } from './token-bucket.js';
 
 /** Commands accepted but not yet answered; more are refused with 111. */
 const MAX_PENDING_COMMANDS = 256;
+
+const PING_FRAME = Buffer.from(PING_PUSH);
+
+/**
+ * Kinds of server pushes besides publications. `resubscribe` is an unsubscribe push that asks
+ * the client to resubscribe at once with recovery (code 2001).
+ */
+export type PushKind = 'join' | 'leave' | 'unsubscribe' | 'resubscribe';
 
 export type ConnectionState = 'connecting' | 'connected' | 'closed';
 
@@ -49,7 +58,7 @@ export class Connection {
   private readonly limits: Limits;
 
   constructor(
-    private readonly node: Node,
+    protected readonly node: Node,
     readonly transport: Transport,
     readonly handshake: HandshakeInfo,
   ) {
@@ -199,10 +208,7 @@ export class Connection {
       }
     }
     if (this.state !== 'connecting') throw new HubError(113);
-    this.identity = identity;
-    await this.node.admit(this);
-    this.state = 'connected';
-    this.nextPingAt = Date.now() + this.limits.pingIntervalMs;
+    await this.establish(identity);
     const result: Record<string, unknown> = {
       client: this.id,
       user: identity.user,
@@ -214,7 +220,52 @@ export class Connection {
     return result;
   }
 
+  /** Makes the connection connected as `identity` (per-user cap and the onConnect hook apply). */
+  async establish(identity: Identity): Promise<void> {
+    this.identity = identity;
+    await this.node.admit(this);
+    if (this.closed) throw new HubError(110, 'connection closed');
+    this.state = 'connected';
+    this.nextPingAt = Date.now() + this.limits.pingIntervalMs;
+  }
+
   // ---- outbound --------------------------------------------------------------------------
+
+  /** Sends a publication of a subscription (`frame` is its push, encoded once for everyone). */
+  deliver(_sub: Subscription, _pub: Publication, frame: Buffer): void {
+    this.enqueue(frame);
+  }
+
+  /** Sends a server push other than a publication (join, leave, unsubscribe). */
+  push(_kind: PushKind, frame: Buffer): void {
+    this.enqueue(frame);
+  }
+
+  /** Heartbeat: connect deadline, pong deadline, token expiry, then a ping when due. */
+  beat(now: number): void {
+    if (this.state === 'connecting') {
+      if (now >= this.connectDeadline) this.close(CloseCode.CONNECT_TIMEOUT);
+      return;
+    }
+    if (this.state === 'closed') return;
+    if (this.pongDeadline !== 0 && now >= this.pongDeadline) {
+      this.close(CloseCode.NO_PONG);
+      return;
+    }
+    const expires = this.identity?.expires;
+    if (expires !== undefined && now >= expires * 1000) {
+      this.close(CloseCode.TOKEN_EXPIRED);
+      return;
+    }
+    if (now >= this.nextPingAt) this.ping(now);
+  }
+
+  /** Sends a ping the client must answer with a pong. */
+  protected ping(now: number): void {
+    this.nextPingAt = now + this.limits.pingIntervalMs;
+    if (this.pongDeadline === 0) this.pongDeadline = now + this.limits.pongTimeoutMs;
+    this.enqueue(PING_FRAME);
+  }
 
   /** Queues one message (already encoded once for all its receivers) for the next write. */
   enqueue(frame: Buffer): void {
@@ -257,10 +308,14 @@ export class Connection {
     if (code === CloseCode.SLOW_CONSUMER) {
       this.transport.terminate();
     } else {
-      this.transport.send(Buffer.from(encodeDisconnectPush(code, reason, shouldReconnect(code))));
+      this.transport.send(this.encodeDisconnect(code, reason));
       this.transport.close(code, reason);
     }
     this.node.release(this, code);
+  }
+
+  protected encodeDisconnect(code: CloseCodeValue, reason: string): Buffer {
+    return Buffer.from(encodeDisconnectPush(code, reason, shouldReconnect(code)));
   }
 
   /** The transport went away (client closed, network error). */

@@ -17,6 +17,8 @@ import { MemoryPresenceStore } from '../presence/memory.js';
 import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
+import { Admission } from '../transport/admission.js';
+import { SseAcceptor } from '../transport/sse.js';
 import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from './hooks.js';
 import { Node } from './node.js';
@@ -57,7 +59,9 @@ export function createHub(input: CreateHubOptions = {}): Hub {
 export class Hub {
   readonly options: HubOptions;
   private readonly node: Node;
+  private readonly admission: Admission;
   private readonly acceptor: WebSocketAcceptor;
+  private readonly sse: SseAcceptor;
   private readonly api: HttpApi;
   private readonly logger: Logger;
   private readonly broker: Broker;
@@ -94,7 +98,9 @@ export class Hub {
       hooks: hooks ?? {},
       logger: this.logger,
     });
-    this.acceptor = new WebSocketAcceptor(this.node, this.logger);
+    this.admission = new Admission(this.node);
+    this.acceptor = new WebSocketAcceptor(this.node, this.admission, this.logger);
+    this.sse = new SseAcceptor(this.node, this.admission, this.logger);
     this.api = new HttpApi(this.node);
   }
 
@@ -139,13 +145,17 @@ export class Hub {
   }
 
   /**
-   * Handles the hub's HTTP routes (/api/*, /healthz, /readyz, demo pages). Resolves false, having
+   * Handles the hub's HTTP routes (/api/*, the SSE stream, /healthz, /readyz, demo pages). Resolves false, having
    * sent nothing, when the request is not one of them, so an embedding server can go on.
    */
   async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       if (await this.api.handle(req, res, url)) return true;
+      if (url.pathname === this.options.sse.path) {
+        await this.sse.handle(req, res);
+        return true;
+      }
       if (url.pathname === '/healthz') {
         sendJson(res, 200, { status: 'ok' });
         return true;
@@ -210,7 +220,7 @@ export class Hub {
   private async shutdown(): Promise<void> {
     const { shutdownSpreadMs, shutdownTimeoutMs } = this.options.limits;
     const deadline = Date.now() + shutdownTimeoutMs;
-    this.acceptor.stopAccepting();
+    this.admission.stop();
     const serverClosed = this.server ? new Promise<void>((resolve) => this.server!.close(() => resolve())) : Promise.resolve();
     this.server?.closeIdleConnections();
     const conns = [...this.node.connections];

@@ -17,17 +17,9 @@ import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js
 import { CloseCode, UnsubscribeCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import type { Params } from '../protocol/commands.js';
 import { APP_ERROR_CODE_MIN, HubError } from '../protocol/errors.js';
-import {
-  encodeJoinLeave,
-  encodePublicationPush,
-  encodeReplyWithPublications,
-  encodeUnsubscribePush,
-  PING_PUSH,
-} from '../protocol/pushes.js';
+import { encodeJoinLeave, encodePublicationPush, encodeReplyWithPublications, encodeUnsubscribePush } from '../protocol/pushes.js';
 import { assertCanSubscribe, ChannelResolver, type ResolvedChannel } from './channels.js';
 import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
-
-const PING_FRAME = Buffer.from(PING_PUSH);
 
 export interface NodeParts {
   options: HubOptions;
@@ -115,19 +107,38 @@ export class Node implements BrokerEventHandler {
 
   /** Subscribes and replies itself, so that recovered publications precede live ones. */
   async subscribe(conn: Connection, params: Params<'subscribe'>, id: number): Promise<undefined> {
-    const ch = this.resolver.resolve(params.channel);
-    assertCanSubscribe(ch, conn.user, conn.identity?.channels ?? []);
-    await this.hooks.onSubscribe?.(this.context(conn), ch.name);
+    const opened = await this.openSubscription(conn, params.channel, params.since);
+    if (!opened) return undefined;
+    const { sub, recovery } = opened;
+    const result: Record<string, unknown> = { position: recovery.position, recoverable: isRecoverable(sub.channel) };
+    if (recovery.recovered !== undefined) result.recovered = recovery.recovered;
+    conn.sendText(encodeReplyWithPublications(id, result, recovery.publications));
+    await this.activate(sub, recovery.position);
+    return undefined;
+  }
+
+  /**
+   * First half of a subscribe: checks, then a pending subscription (buffering live
+   * publications) and the recovery read. Resolves undefined if the connection or the
+   * subscription went away meanwhile. The caller sends the recovered publications, then calls
+   * `activate`, with nothing in between.
+   */
+  async openSubscription(
+    conn: Connection,
+    channel: string,
+    since: StreamPosition | undefined,
+  ): Promise<{ sub: Subscription; recovery: Recovery } | undefined> {
+    const ch = await this.authorizeSubscribe(conn, channel);
     if (conn.subscriptions.has(ch.name)) throw new HubError(105);
     if (conn.subscriptions.size >= this.options.limits.maxChannelsPerConnection) {
       throw new HubError(106, 'too many channels for this connection');
     }
     const sub = new Subscription(conn, ch);
     conn.subscriptions.set(ch.name, sub);
-    let outcome: Recovery;
+    let recovery: Recovery;
     try {
       await this.addInterest(sub);
-      outcome = await this.recover(ch, params.since);
+      recovery = await this.recover(ch, since);
     } catch (err) {
       if (conn.subscriptions.get(ch.name) === sub) {
         conn.subscriptions.delete(ch.name);
@@ -135,20 +146,29 @@ export class Node implements BrokerEventHandler {
       }
       throw err;
     }
-    if (conn.state === 'closed' || conn.subscriptions.get(ch.name) !== sub) return undefined;
+    if (conn.closed || conn.subscriptions.get(ch.name) !== sub) return undefined;
+    return { sub, recovery };
+  }
 
-    const { position, publications, recovered } = outcome;
-    const result: Record<string, unknown> = { position, recoverable: isRecoverable(ch) };
-    if (recovered !== undefined) result.recovered = recovered;
-    conn.sendText(encodeReplyWithPublications(id, result, publications));
+  /** The right to subscribe (built-in rules, then the hook); resolves the channel. */
+  async authorizeSubscribe(conn: Connection, channel: string): Promise<ResolvedChannel> {
+    const ch = this.resolver.resolve(channel);
+    assertCanSubscribe(ch, conn.user, conn.identity?.channels ?? []);
+    await this.hooks.onSubscribe?.(this.context(conn), ch.name);
+    return ch;
+  }
+
+  /**
+   * Second half of a subscribe: live from `position` on, buffered publications first (all done
+   * before it returns). The promise is the presence join, when the namespace keeps presence.
+   */
+  activate(sub: Subscription, position: StreamPosition): Promise<void> {
     sub.offset = position.offset;
     sub.epoch = position.epoch;
     const buffered = sub.buffered ?? [];
     sub.buffered = null;
     for (const b of buffered) this.deliver(sub, b.pub, b.frame, b.epoch);
-
-    if (ch.options.presence) await this.join(conn, ch);
-    return undefined;
+    return sub.channel.options.presence ? this.join(sub.connection, sub.channel) : Promise.resolve();
   }
 
   private async recover(ch: ResolvedChannel, since: StreamPosition | undefined): Promise<Recovery> {
@@ -191,7 +211,7 @@ export class Node implements BrokerEventHandler {
     if (conn.subscriptions.get(sub.channel.name) !== sub) return;
     conn.subscriptions.delete(sub.channel.name);
     this.dropSubscription(sub);
-    conn.sendText(encodeUnsubscribePush(sub.channel.name, code, reason, resubscribe));
+    conn.push(resubscribe ? 'resubscribe' : 'unsubscribe', Buffer.from(encodeUnsubscribePush(sub.channel.name, code, reason, resubscribe)));
   }
 
   private async addInterest(sub: Subscription): Promise<void> {
@@ -249,7 +269,7 @@ export class Node implements BrokerEventHandler {
       }
       sub.offset = pub.offset;
     }
-    sub.connection.enqueue(frame);
+    sub.connection.deliver(sub, pub, frame);
   }
 
   onMembership(channel: string, event: MembershipEvent): void {
@@ -257,7 +277,7 @@ export class Node implements BrokerEventHandler {
     if (!subs || !subs.values().next().value?.channel.options.joinLeave) return;
     const frame = Buffer.from(encodeJoinLeave(event.kind, channel, event.info));
     for (const sub of subs) {
-      if (sub.active && sub.connection.id !== event.info.client) sub.connection.enqueue(frame);
+      if (sub.active && sub.connection.id !== event.info.client) sub.connection.push(event.kind, frame);
     }
   }
 
@@ -393,27 +413,7 @@ export class Node implements BrokerEventHandler {
 
   /** One timer for every connection: connect deadlines, pings, pong deadlines, token expiry. */
   private beat(now: number): void {
-    const { pingIntervalMs, pongTimeoutMs } = this.options.limits;
-    for (const conn of this.connections) {
-      if (conn.state === 'connecting') {
-        if (now >= conn.connectDeadline) conn.close(CloseCode.CONNECT_TIMEOUT);
-        continue;
-      }
-      if (conn.pongDeadline !== 0 && now >= conn.pongDeadline) {
-        conn.close(CloseCode.NO_PONG);
-        continue;
-      }
-      const expires = conn.identity?.expires;
-      if (expires !== undefined && now >= expires * 1000) {
-        conn.close(CloseCode.TOKEN_EXPIRED);
-        continue;
-      }
-      if (now >= conn.nextPingAt) {
-        conn.nextPingAt = now + pingIntervalMs;
-        if (conn.pongDeadline === 0) conn.pongDeadline = now + pongTimeoutMs;
-        conn.enqueue(PING_FRAME);
-      }
-    }
+    for (const conn of this.connections) conn.beat(now);
   }
 
   stats(): { connections: number; queuedBytes: number; channels: number } {
@@ -440,7 +440,7 @@ export class Node implements BrokerEventHandler {
   }
 }
 
-interface Recovery {
+export interface Recovery {
   position: StreamPosition;
   publications: Publication[];
   recovered: boolean | undefined;

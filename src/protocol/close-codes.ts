@@ -21,6 +21,7 @@ export const CloseCode = {
   RATE_LIMITED: 4005,
   INTERNAL: 4006,
   CONNECTION_LIMIT: 4007,
+  INSUFFICIENT_STATE: 4008,
 
   UNAUTHORIZED: 4500,
   KICKED: 4501,
@@ -43,6 +44,7 @@ export const CLOSE_REASONS: Record<CloseCodeValue, string> = {
   4005: 'rate limited',
   4006: 'internal error',
   4007: 'connection limit',
+  4008: 'missed publications: reconnect and recover',
   4500: 'unauthorized',
   4501: 'kicked',
   4502: 'protocol error',

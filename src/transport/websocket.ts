@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Identity } from '../auth/verifier.js';
 import { Connection } from '../connection/connection.js';
-import { TokenBucket } from '../connection/token-bucket.js';
 import type { Node } from '../hub/node.js';
 import { HubError } from '../protocol/errors.js';
+import { Admission, requestToken } from './admission.js';
 import type { Transport } from './transport.js';
 
 /** How long a close handshake may take before the socket is dropped. */
@@ -41,13 +41,11 @@ class WebSocketTransport implements Transport {
  */
 export class WebSocketAcceptor {
   private readonly wss: WebSocketServer;
-  private readonly ipBuckets = new Map<string, TokenBucket>();
   private readonly sockets = new Set<WebSocket>();
-  private readonly sweepTimer: NodeJS.Timeout;
-  private accepting = true;
 
   constructor(
     private readonly node: Node,
+    private readonly admission: Admission,
     private readonly logger: Logger,
   ) {
     this.wss = new WebSocketServer({
@@ -56,26 +54,16 @@ export class WebSocketAcceptor {
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.sweepTimer = setInterval(() => {
-      for (const [ip, bucket] of this.ipBuckets) if (bucket.full()) this.ipBuckets.delete(ip);
-    }, 10_000);
-    this.sweepTimer.unref();
-  }
-
-  /** Stops accepting new connections (graceful shutdown). */
-  stopAccepting(): void {
-    this.accepting = false;
-    clearInterval(this.sweepTimer);
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    const refusal = this.refusal(req);
+    const refusal = this.admission.refusal(req);
     if (refusal) {
       reject(socket, refusal.status, refusal.message);
       return;
     }
-    const token = handshakeToken(req);
+    const token = requestToken(req);
     if (token === undefined) {
       this.upgrade(req, socket, head, undefined);
       return;
@@ -84,34 +72,6 @@ export class WebSocketAcceptor {
       (identity) => this.upgrade(req, socket, head, identity),
       (err: unknown) => reject(socket, 401, err instanceof HubError ? err.message : 'unauthorized'),
     );
-  }
-
-  private refusal(req: IncomingMessage): { status: number; message: string } | undefined {
-    if (!this.accepting) return { status: 503, message: 'server shutting down' };
-    if (!this.originAllowed(req)) return { status: 403, message: 'origin not allowed' };
-    const limits = this.node.options.limits;
-    if (this.node.connections.size >= limits.maxConnections) return { status: 503, message: 'connection limit reached' };
-    const ip = req.socket.remoteAddress ?? '';
-    let bucket = this.ipBuckets.get(ip);
-    if (!bucket) {
-      bucket = new TokenBucket(limits.connectionRatePerIp.perSecond, limits.connectionRatePerIp.burst);
-      this.ipBuckets.set(ip, bucket);
-    }
-    if (!bucket.take()) return { status: 429, message: 'too many connections from this address' };
-    return undefined;
-  }
-
-  private originAllowed(req: IncomingMessage): boolean {
-    const origin = req.headers.origin;
-    const { allowedOrigins, allowMissingOrigin } = this.node.options;
-    if (origin === undefined) return allowMissingOrigin;
-    if (allowedOrigins.includes('*') || allowedOrigins.includes(origin)) return true;
-    if (allowedOrigins.length > 0) return false;
-    try {
-      return new URL(origin).host === req.headers.host;
-    } catch {
-      return false;
-    }
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity | undefined): void {
@@ -143,14 +103,6 @@ export class WebSocketAcceptor {
     this.sockets.clear();
     this.wss.close();
   }
-}
-
-function handshakeToken(req: IncomingMessage): string | undefined {
-  const auth = req.headers.authorization;
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-  const q = req.url?.indexOf('?') ?? -1;
-  if (q === -1) return undefined;
-  return new URLSearchParams(req.url!.slice(q + 1)).get('token') ?? undefined;
 }
 
 function reject(socket: Duplex, status: number, message: string): void {
