@@ -226,7 +226,7 @@ export class Connection {
     await this.node.admit(this);
     if (this.closed) throw new HubError(110, 'connection closed');
     this.state = 'connected';
-    this.nextPingAt = Date.now() + this.limits.pingIntervalMs;
+    this.nextPingAt = Date.now() + this.pingIntervalMs;
   }
 
   // ---- outbound --------------------------------------------------------------------------
@@ -260,9 +260,13 @@ export class Connection {
     if (now >= this.nextPingAt) this.ping(now);
   }
 
+  protected get pingIntervalMs(): number {
+    return this.limits.pingIntervalMs;
+  }
+
   /** Sends a ping the client must answer with a pong. */
   protected ping(now: number): void {
-    this.nextPingAt = now + this.limits.pingIntervalMs;
+    this.nextPingAt = now + this.pingIntervalMs;
     if (this.pongDeadline === 0) this.pongDeadline = now + this.limits.pongTimeoutMs;
     this.enqueue(PING_FRAME);
   }

@@ -62,8 +62,13 @@ export class SseConnection extends Connection {
     this.close(CloseCode.INSUFFICIENT_STATE);
   }
 
+  protected override get pingIntervalMs(): number {
+    return this.node.options.sse.keepAliveMs;
+  }
+
+  /** A keep-alive comment; SSE clients cannot answer, so no pong is expected. */
   protected override ping(now: number): void {
-    this.nextPingAt = now + this.node.options.sse.keepAliveMs;
+    this.nextPingAt = now + this.pingIntervalMs;
     this.enqueue(KEEP_ALIVE);
   }
 
