@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker, BrokerEventHandler, HistoryOptions, Publication, PublishResult } from '../src/broker/broker.js';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { MemoryBroker } from '../src/broker/memory.js';
+import { RedisBroker } from '../src/broker/redis.js';
 import { MemoryIdempotencyLog, SqliteIdempotencyLog } from '../src/history/idempotency-log.js';
 import { MemoryHistoryLog } from '../src/history/memory-log.js';
 import { SqliteHistoryLog } from '../src/history/sqlite-log.js';
@@ -16,7 +19,18 @@ import { openDatabase } from '../src/store/sqlite-db.js';
 interface BrokerUnderTest {
   broker: Broker;
   reopen?: () => Broker;
-  cleanup: () => void;
+  cleanup: () => void | Promise<void>;
+}
+
+const REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Delivery through Redis pub/sub is asynchronous: wait for it. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 const factories: Record<string, { durable: boolean; create: (now: () => number) => BrokerUnderTest }> = {
@@ -28,7 +42,24 @@ const factories: Record<string, { durable: boolean; create: (now: () => number) 
     }),
   },
   'memory broker + SQLite history': { durable: true, create: sqliteBroker },
+  'Redis broker': { durable: true, create: redisBroker },
 };
+
+/** Each Redis broker under test gets its own key prefix, removed afterwards. */
+function redisBroker(now: () => number): BrokerUnderTest {
+  const prefix = `sbtest-${randomUUID()}`;
+  const open = (): Broker => new RedisBroker({ url: REDIS_URL, prefix, now });
+  return {
+    broker: open(),
+    reopen: open,
+    cleanup: async () => {
+      const redis = new Redis(REDIS_URL);
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    },
+  };
+}
 
 function sqliteBroker(now: () => number): BrokerUnderTest {
   const dir = mkdtempSync(join(tmpdir(), 'sb-broker-'));
@@ -75,17 +106,19 @@ for (const [name, { durable, create: factory }] of Object.entries(factories)) {
     let under: BrokerUnderTest;
     afterEach(async () => {
       await under.broker.close();
-      under.cleanup();
+      await under.cleanup();
     });
 
     it('numbers publications 1, 2, 3… in one epoch and delivers them in order', async () => {
       under = factory(now);
       const handler = collector();
       under.broker.setHandler(handler);
+      await under.broker.subscribe('a');
       const results: PublishResult[] = [];
       for (let i = 0; i < 4; i++) results.push(await under.broker.publish('a', JSON.stringify({ i }), { history: H }));
       expect(results.map((r) => r.offset)).toEqual([1, 2, 3, 4]);
       expect(new Set(results.map((r) => r.epoch)).size).toBe(1);
+      await until(() => handler.pubs.length === 4, 'four publications');
       expect(handler.pubs.map((p) => p.pub.offset)).toEqual([1, 2, 3, 4]);
       expect(handler.pubs[2]!.pub.data).toBe('{"i":2}');
       expect(handler.pubs.every((p) => p.epoch === results[0]!.epoch)).toBe(true);
@@ -131,14 +164,20 @@ for (const [name, { durable, create: factory }] of Object.entries(factories)) {
     it('expires publications after ttl and starts a new epoch after the position expires', async () => {
       under = factory(now);
       under.broker.setHandler(collector());
-      const first = await under.broker.publish('e', '1', { history: H });
-      clock += H.ttlMs + 1;
-      const afterTtl = await under.broker.history('e', { sinceOffset: 0, limit: 10 }, H);
+      // Real, short TTLs: a Redis server expires keys on its own clock.
+      const short: HistoryOptions = { size: 5, ttlMs: 150, metaTtlMs: 600 };
+      const pass = async (ms: number): Promise<void> => {
+        await new Promise((r) => setTimeout(r, ms));
+        clock += ms;
+      };
+      const first = await under.broker.publish('e', '1', { history: short });
+      await pass(250);
+      const afterTtl = await under.broker.history('e', { sinceOffset: 0, limit: 10 }, short);
       expect(afterTtl.publications).toEqual([]);
       expect(afterTtl.position).toEqual({ offset: 1, epoch: first.epoch });
       expect(afterTtl.earliest).toBe(2);
-      clock += H.metaTtlMs;
-      const next = await under.broker.publish('e', '2', { history: H });
+      await pass(700);
+      const next = await under.broker.publish('e', '2', { history: short });
       expect(next.offset).toBe(1);
       expect(next.epoch).not.toBe(first.epoch);
     });
@@ -147,6 +186,7 @@ for (const [name, { durable, create: factory }] of Object.entries(factories)) {
       under = factory(now);
       const handler = collector();
       under.broker.setHandler(handler);
+      await under.broker.subscribe('f');
       const opts = { history: H, idempotencyKey: 'k1', idempotencyTtlMs: 120_000 };
       const a = await under.broker.publish('f', '"x"', opts);
       const b = await under.broker.publish('f', '"x"', opts);
@@ -154,20 +194,26 @@ for (const [name, { durable, create: factory }] of Object.entries(factories)) {
       expect(a.duplicate).toBe(false);
       expect([b.duplicate, c.duplicate]).toEqual([true, true]);
       expect([b.offset, c.offset]).toEqual([a.offset, a.offset]);
-      expect(handler.pubs).toHaveLength(1);
+      await under.broker.publish('f', '"other"', { history: H });
+      await until(() => handler.pubs.length === 2, 'the next publication');
+      expect(handler.pubs.map((p) => p.pub.data)).toEqual(['"x"', '"other"']);
       // Scoped per channel, and forgotten after the window.
       expect((await under.broker.publish('g', '"x"', opts)).duplicate).toBe(false);
-      clock += 120_001;
-      expect((await under.broker.publish('f', '"x"', opts)).offset).toBe(a.offset + 1);
+      const short = { history: H, idempotencyKey: 'k2', idempotencyTtlMs: 50 };
+      const first = await under.broker.publish('f', '"y"', short);
+      await new Promise((r) => setTimeout(r, 60));
+      clock += 60;
+      expect((await under.broker.publish('f', '"y"', short)).offset).toBe(first.offset + 1);
     });
 
     it('publishes without history as offset 0 and keeps nothing', async () => {
       under = factory(now);
       const handler = collector();
       under.broker.setHandler(handler);
+      await under.broker.subscribe('h');
       const none = { size: 0, ttlMs: 1000, metaTtlMs: 1000 };
       expect(await under.broker.publish('h', '1', { history: none })).toMatchObject({ offset: 0, epoch: '' });
-      expect(handler.pubs).toHaveLength(1);
+      await until(() => handler.pubs.length === 1, 'the publication');
       expect((await under.broker.history('h', { sinceOffset: 0, limit: 10 }, none)).publications).toEqual([]);
     });
 

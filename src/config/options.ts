@@ -136,6 +136,13 @@ export const hubOptionsSchema = z
     /** Directory of the embedded SQLite file; omitted or null keeps everything in memory. */
     dataDir: z.string().min(1).nullable().default(null),
     auth: authSchema.prefault({}),
+    /**
+     * Redis URL: switches from the embedded broker to Redis, so several nodes form one system.
+     * Omitted or null: the embedded default.
+     */
+    redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').nullable().default(null),
+    /** Prefix of every Redis key and channel, so deployments can share one Redis. */
+    redisPrefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('switchboard'),
     /** Key for the HTTP server API (`Authorization: apikey KEY`); the API is off without one. */
     apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Origins allowed to open a WebSocket. Empty: same origin only. `*`: any. */

@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { TokenVerifier } from '../auth/verifier.js';
 import type { Broker, StreamPosition } from '../broker/broker.js';
 import { MemoryBroker } from '../broker/memory.js';
+import { RedisBroker } from '../broker/redis.js';
 import { resolveOptions, type HubOptions, type HubOptionsInput } from '../config/options.js';
 import { MemoryIdempotencyLog, SqliteIdempotencyLog } from '../history/idempotency-log.js';
 import { MemoryHistoryLog } from '../history/memory-log.js';
@@ -77,6 +78,8 @@ export class Hub {
     this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
     if (broker) {
       this.broker = broker;
+    } else if (this.options.redisUrl !== null) {
+      this.broker = new RedisBroker({ url: this.options.redisUrl, prefix: this.options.redisPrefix, logger: this.logger });
     } else if (this.options.dataDir !== null) {
       const db = openDatabase(this.options.dataDir);
       this.db = db;

@@ -1,0 +1,45 @@
+-- Atomically: idempotency check, offset increment, history append, PUBLISH.
+-- KEYS[1] stream, KEYS[2] meta hash {e = epoch, s = top offset}, KEYS[3] idempotency key or ''
+-- ARGV[1] data (JSON text)     ARGV[2] info (JSON text or '')
+-- ARGV[3] history size         ARGV[4] history ttl ms       ARGV[5] meta ttl ms
+-- ARGV[6] epoch for a new stream                           ARGV[7] pub/sub channel
+-- ARGV[8] idempotency ttl ms   ARGV[9] now (ms)
+-- Returns {offset, epoch, duplicate (0/1)}.
+local stream, meta, idem = KEYS[1], KEYS[2], KEYS[3]
+local size = tonumber(ARGV[3])
+
+if idem ~= '' then
+  local prev = redis.call('HMGET', idem, 'o', 'e')
+  if prev[1] then return {tonumber(prev[1]), prev[2], 1} end
+end
+
+local offset, epoch = 0, ''
+if size > 0 then
+  epoch = redis.call('HGET', meta, 'e')
+  if not epoch then
+    epoch = ARGV[6]
+    redis.call('DEL', stream)
+    redis.call('HSET', meta, 'e', epoch, 's', 0)
+  end
+  offset = redis.call('HINCRBY', meta, 's', 1)
+  local now, ttl = tonumber(ARGV[9]), tonumber(ARGV[4])
+  -- Drop a bounded number of expired entries from the head (they are in time order).
+  local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 16)
+  for _, entry in ipairs(head) do
+    local fields = entry[2]
+    local t
+    for i = 1, #fields, 2 do if fields[i] == 't' then t = tonumber(fields[i + 1]) end end
+    if t and t + ttl <= now then redis.call('XDEL', stream, entry[1]) else break end
+  end
+  redis.call('XADD', stream, 'MAXLEN', size, '0-' .. offset, 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9])
+  redis.call('PEXPIRE', stream, ttl)
+  redis.call('PEXPIRE', meta, tonumber(ARGV[5]))
+end
+
+redis.call('PUBLISH', ARGV[7], 'p' .. offset .. '\n' .. epoch .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
+
+if idem ~= '' then
+  redis.call('HSET', idem, 'o', offset, 'e', epoch)
+  redis.call('PEXPIRE', idem, tonumber(ARGV[8]))
+end
+return {offset, epoch, 0}
