@@ -115,6 +115,19 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+/**
+ * Optional ability: a broker whose delivery can lose messages (Redis pub/sub). The node then
+ * checks its subscribers' positions against the stream tops periodically, so a loss that no
+ * later publication reveals is still found and recovered.
+ */
+export interface LossyDelivery {
+  readonly lossyDelivery: true;
+}
+
+export function isLossy(broker: Broker): broker is Broker & LossyDelivery {
+  return (broker as Partial<LossyDelivery>).lossyDelivery === true;
+}
+
 /** Optional ability: a broker that can say whether its backend is reachable. */
 export interface HealthChecker {
   healthy(): Promise<boolean>;

@@ -12,6 +12,7 @@ import type {
   HistoryOptions,
   HistoryQuery,
   HistoryResult,
+  LossyDelivery,
   MembershipEvent,
   Publication,
   PublishOptions,
@@ -42,7 +43,8 @@ type HistoryReply = [epoch: string, top: number, earliest: number, entries: Stre
  * one (or in the Node's periodic position check) and its clients recover from the stream.
  * Commands fail at once with a temporary error (114) while Redis is unreachable, never queue.
  */
-export class RedisBroker implements Broker, HealthChecker {
+export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
+  readonly lossyDelivery = true as const;
   private readonly cmd: Redis;
   private readonly sub: Redis;
   private readonly prefix: string;
@@ -171,7 +173,10 @@ export class RedisBroker implements Broker, HealthChecker {
       handler.onPublication(name, pub, message.slice(a + 1, b));
     } else if (message[0] === 'm') {
       const nl = message.indexOf('\n');
-      handler.onMembership(name, { kind: message.slice(1, nl) as MembershipEvent['kind'], info: JSON.parse(message.slice(nl + 1)) as MembershipEvent['info'] });
+      handler.onMembership(name, {
+        kind: message.slice(1, nl) as MembershipEvent['kind'],
+        info: JSON.parse(message.slice(nl + 1)) as MembershipEvent['info'],
+      });
     }
   }
 

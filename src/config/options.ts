@@ -141,6 +141,11 @@ export const hubOptionsSchema = z
      * Omitted or null: the embedded default.
      */
     redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').nullable().default(null),
+    /**
+     * With a broker whose delivery may lose messages (Redis), how often each node compares its
+     * subscribers' positions with the stream tops to find losses no later publication reveals.
+     */
+    positionCheckIntervalMs: positiveInt.default(5_000),
     /** Prefix of every Redis key and channel, so deployments can share one Redis. */
     redisPrefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('switchboard'),
     /** Key for the HTTP server API (`Authorization: apikey KEY`); the API is off without one. */

@@ -9,6 +9,8 @@ export class Subscription {
   /** Offset of the last publication sent to the client (0 before any). */
   offset = 0;
   epoch = '';
+  /** The stream top seen by the last position check while this subscription was behind it. */
+  behindTop = 0;
 
   constructor(
     readonly connection: Connection,

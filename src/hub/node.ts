@@ -9,6 +9,7 @@ import type {
   Publication,
   StreamPosition,
 } from '../broker/broker.js';
+import { isLossy } from '../broker/broker.js';
 import type { HubOptions } from '../config/options.js';
 import { Connection } from '../connection/connection.js';
 import { FlushScheduler } from '../connection/outbound-queue.js';
@@ -50,6 +51,8 @@ export class Node implements BrokerEventHandler {
   private readonly interest = new Map<string, Promise<void>>();
   private readonly rpcs = new Map<string, RpcHandler>();
   private readonly heartbeat: NodeJS.Timeout;
+  private positionCheck: NodeJS.Timeout | undefined;
+  private checking = false;
 
   constructor(parts: NodeParts) {
     this.options = parts.options;
@@ -64,6 +67,10 @@ export class Node implements BrokerEventHandler {
     const tick = Math.max(25, Math.min(1000, l.pongTimeoutMs / 2, l.connectTimeoutMs / 2));
     this.heartbeat = setInterval(() => this.beat(Date.now()), tick);
     this.heartbeat.unref();
+    if (isLossy(this.broker)) {
+      this.positionCheck = setInterval(() => void this.checkPositions(), parts.options.positionCheckIntervalMs);
+      this.positionCheck.unref();
+    }
   }
 
   // ---- connections -----------------------------------------------------------------------
@@ -429,8 +436,40 @@ export class Node implements BrokerEventHandler {
     return counts;
   }
 
+  /**
+   * Finds subscriptions that missed publications without a later one revealing it: behind the
+   * stream top now and still behind the top seen one check earlier (so publications merely in
+   * flight are not mistaken for losses), or on another epoch. Those resubscribe with recovery.
+   */
+  async checkPositions(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      for (const [name, subs] of [...this.index]) {
+        const ch = subs.values().next().value?.channel;
+        if (!ch || ch.history.size === 0) continue;
+        let top: StreamPosition;
+        try {
+          top = (await this.broker.history(name, { limit: 0 }, ch.history)).position;
+        } catch (err) {
+          this.logger.debug({ err, channel: name }, 'position check failed');
+          continue;
+        }
+        for (const sub of subs) {
+          if (!sub.active) continue;
+          const lost = sub.epoch !== top.epoch || (sub.behindTop !== 0 && sub.offset < sub.behindTop);
+          if (lost) this.kickSubscription(sub, UnsubscribeCode.INSUFFICIENT_STATE, 'missed publications: resubscribe with since', true);
+          else sub.behindTop = sub.offset < top.offset ? top.offset : 0;
+        }
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
   stop(): void {
     clearInterval(this.heartbeat);
+    clearInterval(this.positionCheck);
   }
 
   context(conn: Connection): ClientContext {
