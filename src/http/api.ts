@@ -1,77 +1,413 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { StreamPosition } from '../broker/broker.js';
 import type { Node } from '../hub/node.js';
-import { HubError } from '../protocol/errors.js';
+import { PROTOCOL_VERSION } from '../protocol/commands.js';
+import { HubError, toWireError } from '../protocol/errors.js';
+import { encodePublication } from '../protocol/pushes.js';
+import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
+import { PACKAGE_ROOT } from './package-files.js';
 import { readJsonBody, sendError, sendJson } from './respond.js';
 
-const publishBody = z
+/** Most channels one broadcast may name. */
+export const MAX_BROADCAST_CHANNELS = 100;
+/** Body headroom a broadcast gets over `limits.maxMessageBytes` for its channel list. */
+const BROADCAST_LIST_BYTES = MAX_BROADCAST_CHANNELS * 260;
+
+// ---- schemas: they validate requests and, through openapi.ts, document them ----------------
+
+const channel = z.string().min(1).max(255).describe('channel name, `namespace:rest` (docs/protocol.md, "Channels")');
+const user = z.string().min(1).max(1024).describe('user id (the JWT `sub`)');
+const data = z
+  .unknown()
+  .refine((v) => v !== undefined, 'required')
+  .describe('any JSON value');
+const idempotencyKey = z
+  .string()
+  .min(1)
+  .max(128)
+  .describe('a retry with the same key (per channel) within limits.idempotencyWindowMs returns the first result and publishes nothing');
+const digits = (max: number, what: string) =>
+  z
+    .string()
+    .regex(new RegExp(`^\\d{1,${max}}$`), `must be ${what}`)
+    .transform(Number);
+
+const publishBody = z.object({ channel, data, idempotencyKey: idempotencyKey.optional() }).strict();
+
+const broadcastBody = z
   .object({
-    channel: z.string().min(1).max(255),
-    data: z.unknown().refine((v) => v !== undefined, 'required'),
-    idempotencyKey: z.string().min(1).max(128).optional(),
+    channels: z
+      .array(channel)
+      .min(1)
+      .max(MAX_BROADCAST_CHANNELS)
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((name, i) => {
+          if (seen.has(name)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate channel ${name}` });
+          seen.add(name);
+        });
+      })
+      .describe(`1 to ${MAX_BROADCAST_CHANNELS} distinct channels`),
+    data,
+    idempotencyKey: idempotencyKey.optional(),
   })
   .strict();
 
-interface Route {
-  method: 'GET' | 'POST';
+const historyQuery = z
+  .object({
+    channel,
+    since: digits(15, 'a non-negative integer offset').optional().describe('return the publications after this offset (needs `epoch`)'),
+    epoch: z.string().min(1).max(64).optional().describe('epoch of `since`; must be the stream’s current epoch'),
+    limit: digits(7, 'a non-negative integer')
+      .optional()
+      .describe('at most this many publications (default and maximum: limits.historyMaxLimit); 0 returns only the position'),
+  })
+  .strict()
+  .superRefine((q, ctx) => {
+    if (q.since !== undefined && q.epoch === undefined) ctx.addIssue({ code: 'custom', path: ['epoch'], message: 'required with since' });
+    if (q.epoch !== undefined && q.since === undefined) ctx.addIssue({ code: 'custom', path: ['since'], message: 'required with epoch' });
+  });
+
+const presenceQuery = z.object({ channel }).strict();
+const noQuery = z.object({}).strict();
+
+const disconnectBody = z
+  .object({ user, reason: z.string().max(200).optional().describe('sent to the client in the disconnect push') })
+  .strict();
+
+const unsubscribeBody = z.object({ user, channel }).strict();
+
+const count = z.number().int().nonnegative();
+const position = z.object({ offset: count, epoch: z.string() });
+const clientInfo = z.object({ user: z.string(), client: z.string() });
+const wireError = z.object({ code: z.number().int(), message: z.string(), temporary: z.boolean().optional() });
+const empty = z.object({}).strict();
+
+const responses = {
+  publish: position,
+  broadcast: z.object({
+    results: z
+      .array(z.union([z.object({ channel: z.string() }).extend(position.shape), z.object({ channel: z.string(), error: wireError })]))
+      .describe('one result per channel, in request order'),
+  }),
+  history: z.object({
+    position: position.describe('the stream top'),
+    publications: z.array(z.object({ offset: count, data: z.unknown(), info: clientInfo.optional() })).describe('oldest first'),
+  }),
+  presence: z.object({
+    clients: z.record(z.string(), clientInfo.extend({ connInfo: z.unknown().optional() })).describe('by client id'),
+  }),
+  channels: z.object({
+    channels: z.array(z.object({ channel: z.string(), subscribers: count })).describe('sorted by name'),
+  }),
+  info: z.object({
+    version: z.string(),
+    protocol: z.number().int(),
+    uptimeSeconds: count,
+    connections: count,
+    channels: count.describe('channels with at least one subscriber on this node'),
+  }),
+  openapi: z.looseObject({}).describe('this document'),
+} as const;
+
+// ---- plumbing ----------------------------------------------------------------------------
+
+/** A HubError answered with a specific HTTP status instead of the one its code maps to. */
+class ApiError extends HubError {
+  constructor(
+    readonly status: number,
+    code: number,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/** A response body that is already JSON text (publication data is spliced, never re-parsed). */
+class RawJson {
+  constructor(readonly text: string) {}
+}
+
+interface Route extends RouteDoc {
   handle(req: IncomingMessage, url: URL): Promise<unknown>;
 }
 
+let packageVersion: string | undefined;
+function readVersion(): string {
+  if (packageVersion === undefined) {
+    try {
+      packageVersion = String((JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version?: unknown }).version);
+    } catch {
+      packageVersion = 'unknown';
+    }
+  }
+  return packageVersion;
+}
+
 /**
- * The HTTP server API under /api, for backends in any language. Every route needs
- * `Authorization: apikey <apiKey>`; bodies are validated and errors name the bad field.
+ * The HTTP server API under /api, for backends in any language (docs/http-api.md). Every route
+ * but /api/openapi.json needs `Authorization: apikey <apiKey>`; with no apiKey configured every
+ * such call gets 401. Bodies and query strings are validated strictly and errors name the bad
+ * field or parameter.
  */
 export class HttpApi {
-  private readonly routes: Record<string, Route>;
+  private readonly routes = new Map<string, Route>();
+  private readonly startedAt = Date.now();
+  private openapi: string | undefined;
 
-  constructor(private readonly node: Node) {
-    this.routes = {
-      '/api/publish': {
+  constructor(
+    private readonly node: Node,
+    private readonly logger?: Logger,
+  ) {
+    const maxBody = node.options.limits.maxMessageBytes;
+    const invalid = 'malformed body or bad field (code 107)';
+    const list: Route[] = [
+      {
         method: 'POST',
+        path: '/api/publish',
+        summary: 'Publish to a channel',
+        description: 'Server-side publish: no permission checks. Channels without history answer `{"offset":0,"epoch":""}`.',
+        auth: true,
+        body: publishBody,
+        response: responses.publish,
+        errors: { 400: invalid, 404: 'unknown namespace (code 102)', 503: 'broker unavailable (code 114)' },
         handle: async (req) => {
-          const body = parse(publishBody, await readJsonBody(req, this.node.options.limits.maxMessageBytes));
+          const body = parse(publishBody, await readJsonBody(req, maxBody), 'body');
           return this.node.publish(body.channel, body.data, body.idempotencyKey);
         },
       },
-    };
+      {
+        method: 'POST',
+        path: '/api/broadcast',
+        summary: 'Publish the same data to several channels',
+        description: 'Each channel is published independently: one failing does not fail the others; its result carries an `error`.',
+        auth: true,
+        body: broadcastBody,
+        response: responses.broadcast,
+        errors: { 400: invalid },
+        handle: async (req) => {
+          const body = parse(broadcastBody, await readJsonBody(req, maxBody + BROADCAST_LIST_BYTES), 'body');
+          const results = await Promise.all(body.channels.map((ch) => this.publishOne(ch, body.data, body.idempotencyKey)));
+          return { results };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/history',
+        summary: 'Read a channel’s history',
+        description: 'Without `since`: the latest `limit` publications. With `since` and `epoch`: the publications after that offset.',
+        auth: true,
+        query: historyQuery,
+        response: responses.history,
+        errors: {
+          400: 'bad query parameter (code 107)',
+          404: 'unknown namespace (code 102)',
+          409: 'history is off in this namespace (code 108), or `epoch` is not the current epoch (code 107)',
+        },
+        handle: async (_req, url) => this.history(url),
+      },
+      {
+        method: 'GET',
+        path: '/api/presence',
+        summary: 'Who is subscribed to a channel',
+        auth: true,
+        query: presenceQuery,
+        response: responses.presence,
+        errors: {
+          400: 'bad query parameter (code 107)',
+          404: 'unknown namespace (code 102)',
+          409: 'presence is off in this namespace (code 108)',
+        },
+        handle: async (_req, url) => {
+          const q = parse(presenceQuery, queryObject(url), 'query');
+          return { clients: await this.node.presenceOf(this.node.resolver.resolve(q.channel)) };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/api/disconnect',
+        summary: 'Close every connection of a user',
+        description: 'Every connection of the user, on every node, gets a disconnect push and close code 4501 (terminal).',
+        auth: true,
+        body: disconnectBody,
+        response: empty,
+        errors: { 400: invalid },
+        handle: async (req) => {
+          const body = parse(disconnectBody, await readJsonBody(req, maxBody), 'body');
+          await this.node.disconnectUser(body.user, body.reason ?? 'disconnected by server');
+          return {};
+        },
+      },
+      {
+        method: 'POST',
+        path: '/api/unsubscribe',
+        summary: 'End a user’s subscription to a channel',
+        description: 'Every connection of the user subscribed to the channel, on every node, gets an unsubscribe push with code 2000.',
+        auth: true,
+        body: unsubscribeBody,
+        response: empty,
+        errors: { 400: invalid, 404: 'unknown namespace (code 102)' },
+        handle: async (req) => {
+          const body = parse(unsubscribeBody, await readJsonBody(req, maxBody), 'body');
+          await this.node.unsubscribeUser(body.user, this.node.resolver.resolve(body.channel).name);
+          return {};
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/channels',
+        summary: 'Channels with subscribers on this node, and how many',
+        auth: true,
+        query: noQuery,
+        response: responses.channels,
+        errors: { 400: 'unknown query parameter (code 107)' },
+        handle: async (_req, url) => {
+          parse(noQuery, queryObject(url), 'query');
+          const channels = [...this.node.channelCounts()]
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([name, subscribers]) => ({ channel: name, subscribers }));
+          return { channels };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/info',
+        summary: 'Version and counters of this node',
+        auth: true,
+        query: noQuery,
+        response: responses.info,
+        errors: { 400: 'unknown query parameter (code 107)' },
+        handle: async (_req, url) => {
+          parse(noQuery, queryObject(url), 'query');
+          const stats = this.node.stats();
+          return {
+            version: readVersion(),
+            protocol: PROTOCOL_VERSION,
+            uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
+            connections: stats.connections,
+            channels: stats.channels,
+          };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/openapi.json',
+        summary: 'This OpenAPI 3.1 document',
+        description: 'Served without the API key: it describes the routes and holds no data.',
+        auth: false,
+        response: responses.openapi,
+        errors: {},
+        handle: async () => new RawJson((this.openapi ??= JSON.stringify(buildOpenApiDocument(list, readVersion())))),
+      },
+    ];
+    for (const route of list) this.routes.set(route.path, route);
   }
 
-  /** Handles /api/* requests; returns false for any other path. */
+  /** Handles /api and /api/* requests; resolves false for any other path. */
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
-    if (!url.pathname.startsWith('/api/')) return false;
+    if (url.pathname !== '/api' && !url.pathname.startsWith('/api/')) return false;
     try {
-      if (!this.authorized(req)) {
-        sendJson(res, 401, { error: { code: 101, message: 'missing or wrong API key (Authorization: apikey KEY)' } });
-        return true;
+      const route = this.routes.get(url.pathname);
+      if (route?.auth !== false) {
+        const refusal = this.refusal(req);
+        if (refusal !== undefined) {
+          res.setHeader('WWW-Authenticate', 'apikey');
+          throw new HubError(101, refusal);
+        }
       }
-      const route = this.routes[url.pathname];
       if (!route) throw new HubError(104, `no such route: ${url.pathname}`);
       if (req.method !== route.method) {
         res.setHeader('Allow', route.method);
-        sendJson(res, 405, { error: { code: 107, message: `use ${route.method}` } });
-        return true;
+        throw new ApiError(405, 107, `method ${req.method ?? ''} not allowed: use ${route.method}`);
       }
-      sendJson(res, 200, await route.handle(req, url));
+      const result = await route.handle(req, url);
+      if (result instanceof RawJson) sendRawJson(res, result.text);
+      else sendJson(res, 200, result);
     } catch (err) {
-      sendError(res, err);
+      // Anything but a HubError is a bug: the hub logs it and answers 500.
+      if (!(err instanceof HubError)) throw err;
+      // A body left unread (too large, refused before reading) is not drained: drop the connection.
+      if (!req.complete) res.setHeader('Connection', 'close');
+      if (err instanceof ApiError) sendJson(res, err.status, { error: err.toWire() });
+      else sendError(res, err);
     }
     return true;
   }
 
-  private authorized(req: IncomingMessage): boolean {
+  /** Why the request's API key is refused, or undefined when it is accepted. */
+  private refusal(req: IncomingMessage): string | undefined {
     const key = this.node.options.apiKey;
+    if (key === undefined) return 'the HTTP API is off: no apiKey is configured';
     const header = req.headers.authorization;
-    if (key === undefined || header === undefined || !header.toLowerCase().startsWith('apikey ')) return false;
-    const given = Buffer.from(header.slice(7).trim());
-    const expected = Buffer.from(key);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    if (header === undefined || !/^apikey /i.test(header)) return 'missing API key: send Authorization: apikey KEY';
+    // Comparing digests keeps the comparison constant-time whatever the given length.
+    const given = createHash('sha256').update(header.slice(7).trim()).digest();
+    const expected = createHash('sha256').update(key).digest();
+    return timingSafeEqual(given, expected) ? undefined : 'wrong API key';
+  }
+
+  private async publishOne(name: string, value: unknown, key: string | undefined): Promise<Record<string, unknown>> {
+    try {
+      return { channel: name, ...(await this.node.publish(name, value, key)) };
+    } catch (err) {
+      if (!(err instanceof HubError)) this.logger?.error({ err, channel: name }, 'broadcast publish failed');
+      return { channel: name, error: toWireError(err) };
+    }
+  }
+
+  private async history(url: URL): Promise<RawJson> {
+    const q = parse(historyQuery, queryObject(url), 'query');
+    const max = this.node.options.limits.historyMaxLimit;
+    if (q.limit !== undefined && q.limit > max) throw new HubError(107, `limit: must be at most ${max}`);
+    const ch = this.node.resolver.resolve(q.channel);
+    const since: StreamPosition | undefined = q.since !== undefined ? { offset: q.since, epoch: q.epoch! } : undefined;
+    let read;
+    try {
+      read = await this.node.readHistory(ch, since, q.limit);
+    } catch (err) {
+      // With since, a 107 from readHistory means the epoch is not the stream's current one.
+      if (since && err instanceof HubError && err.code === 107) {
+        throw new ApiError(409, 107, 'epoch: not the channel’s current epoch (its history was reset); read again without since');
+      }
+      throw err;
+    }
+    const pubs = read.publications.map(encodePublication).join(',');
+    return new RawJson(`{"position":${JSON.stringify(read.position)},"publications":[${pubs}]}`);
   }
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
+function sendRawJson(res: ServerResponse, text: string): void {
+  res.writeHead(200, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}
+
+/** The query string as an object; a parameter given twice is refused. */
+function queryObject(url: URL): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) {
+    if (Object.hasOwn(out, key)) throw new HubError(107, `${key}: given more than once`);
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Validates; a failure is HubError 107 whose message starts with the bad field or parameter. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
+  const result = schema.safeParse(value, {
+    error: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined),
+  });
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  throw new HubError(107, `${issue?.path.length ? issue.path.join('.') : 'body'}: ${issue?.message ?? 'invalid'}`);
+  const issue = result.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    throw new HubError(107, `${[...issue.path, issue.keys[0]].join('.')}: unknown ${where === 'query' ? 'parameter' : 'field'}`);
+  }
+  throw new HubError(107, `${issue.path.length ? issue.path.join('.') : where}: ${issue.message}`);
 }

@@ -36,7 +36,9 @@ function errorResponse(description: string): JsonSchema {
 
 function operation(route: RouteDoc): JsonSchema {
   const op: JsonSchema = {
-    operationId: route.path.replace(/^\/api\//, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : '')),
+    operationId: route.path
+      .replace(/^\/api\//, '')
+      .replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : '')),
     summary: route.summary,
   };
   if (route.description) op.description = route.description;
@@ -45,12 +47,13 @@ function operation(route: RouteDoc): JsonSchema {
     const schema = jsonSchema(route.query, 'input');
     const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
     const required = new Set((schema.required ?? []) as string[]);
-    op.parameters = Object.entries(props).map(([name, s]) => {
-      const { description, ...paramSchema } = s;
-      const param: JsonSchema = { name, in: 'query', required: required.has(name), schema: paramSchema };
-      if (description !== undefined) param.description = description;
-      return param;
-    });
+    if (Object.keys(props).length > 0)
+      op.parameters = Object.entries(props).map(([name, s]) => {
+        const { description, ...paramSchema } = s;
+        const param: JsonSchema = { name, in: 'query', required: required.has(name), schema: paramSchema };
+        if (description !== undefined) param.description = description;
+        return param;
+      });
   }
   if (route.body) {
     op.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } };

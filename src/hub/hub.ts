@@ -104,7 +104,7 @@ export class Hub {
     this.admission = new Admission(this.node);
     this.acceptor = new WebSocketAcceptor(this.node, this.admission, this.logger);
     this.sse = new SseAcceptor(this.node, this.admission, this.logger);
-    this.api = new HttpApi(this.node);
+    this.api = new HttpApi(this.node, this.logger);
   }
 
   /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
