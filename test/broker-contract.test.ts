@@ -94,7 +94,7 @@ function collector(): BrokerEventHandler & { pubs: Array<{ channel: string; pub:
   return {
     pubs,
     onPublication: (channel, pub, epoch) => pubs.push({ channel, pub, epoch }),
-    onMembership: () => undefined,
+    onEvent: () => undefined,
     onControl: () => undefined,
   };
 }

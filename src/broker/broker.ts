@@ -78,16 +78,19 @@ export interface HistoryResult {
   earliest: number;
 }
 
-/** Presence membership change pushed to every node. */
-export interface MembershipEvent {
-  kind: 'join' | 'leave';
-  info: ClientInfo & { connInfo?: unknown };
-}
+/**
+ * An ephemeral channel event pushed to every node's subscribers of the channel and never
+ * stored: presence joins and leaves, typing signals, read receipts.
+ */
+export type ChannelEvent =
+  | { kind: 'join' | 'leave'; info: ClientInfo & { connInfo?: unknown } }
+  | { kind: 'typing'; user: string; client: string; typing: boolean }
+  | { kind: 'read'; user: string; offset: number };
 
 /** How a Broker hands what it receives back to its node. Kept apart from the Broker itself. */
 export interface BrokerEventHandler {
   onPublication(channel: string, pub: Publication, epoch: string): void;
-  onMembership(channel: string, event: MembershipEvent): void;
+  onEvent(channel: string, event: ChannelEvent): void;
   /** A cross-node command (disconnect a user, unsubscribe, …) from any node, this one included. */
   onControl(command: ControlCommand): void;
 }
@@ -99,8 +102,8 @@ export interface Broker {
   /** Registers the handler; called once by the node before anything else. */
   setHandler(handler: BrokerEventHandler): void;
   publish(channel: string, data: string, options: PublishOptions): Promise<PublishResult>;
-  /** Sends a join or leave to every node's subscribers of the channel. Not stored. */
-  publishMembership(channel: string, event: MembershipEvent): Promise<void>;
+  /** Sends an ephemeral event to every node's subscribers of the channel. Not stored. */
+  publishEvent(channel: string, event: ChannelEvent): Promise<void>;
   /** Sends a control command to every node. */
   publishControl(command: ControlCommand): Promise<void>;
   /**

@@ -9,7 +9,7 @@ import type {
   HistoryOptions,
   HistoryQuery,
   HistoryResult,
-  MembershipEvent,
+  ChannelEvent,
   PublishOptions,
   PublishResult,
   Publication,
@@ -75,9 +75,9 @@ export class MemoryBroker implements Broker, HealthChecker {
     return outcome;
   }
 
-  async publishMembership(channel: string, event: MembershipEvent): Promise<void> {
+  async publishEvent(channel: string, event: ChannelEvent): Promise<void> {
     this.assertOpen();
-    this.handler?.onMembership(channel, event);
+    this.handler?.onEvent(channel, event);
   }
 
   async publishControl(command: ControlCommand): Promise<void> {

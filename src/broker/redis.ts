@@ -13,7 +13,7 @@ import type {
   HistoryQuery,
   HistoryResult,
   LossyDelivery,
-  MembershipEvent,
+  ChannelEvent,
   Publication,
   PublishOptions,
   PublishResult,
@@ -103,8 +103,8 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     return { offset: Number(reply[0]), epoch: reply[1], duplicate: reply[2] === 1 };
   }
 
-  async publishMembership(channel: string, event: MembershipEvent): Promise<void> {
-    await this.run(() => this.cmd.publish(this.pubChannel(channel), `m${event.kind}\n${JSON.stringify(event.info)}`));
+  async publishEvent(channel: string, event: ChannelEvent): Promise<void> {
+    await this.run(() => this.cmd.publish(this.pubChannel(channel), `e${JSON.stringify(event)}`));
   }
 
   async publishControl(command: ControlCommand): Promise<void> {
@@ -171,12 +171,8 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
       const info = message.slice(b + 1, c);
       if (info !== '') pub.info = JSON.parse(info) as ClientInfo;
       handler.onPublication(name, pub, message.slice(a + 1, b));
-    } else if (message[0] === 'm') {
-      const nl = message.indexOf('\n');
-      handler.onMembership(name, {
-        kind: message.slice(1, nl) as MembershipEvent['kind'],
-        info: JSON.parse(message.slice(nl + 1)) as MembershipEvent['info'],
-      });
+    } else if (message[0] === 'e') {
+      handler.onEvent(name, JSON.parse(message.slice(1)) as ChannelEvent);
     }
   }
 

@@ -35,6 +35,10 @@ export const namespaceSchema = z
     presence: z.boolean().default(false),
     /** Whether subscribers get join/leave pushes (needs presence). */
     joinLeave: z.boolean().default(false),
+    /** Whether subscribers may send typing signals (ephemeral, throttled, never stored). */
+    typing: z.boolean().default(false),
+    /** Whether marking a channel read pushes a `read` event to its subscribers. */
+    readReceipts: z.boolean().default(false),
     /** Who may publish from a client connection. */
     clientPublish: z.enum(['none', 'subscribers', 'any']).default('subscribers'),
     /**
@@ -108,6 +112,10 @@ const limitsSchema = z
     maxViolations: positiveInt.default(50),
     /** Most publications one subscribe may recover. */
     recoveryMaxPublications: positiveInt.default(300),
+    /** Typing signals forwarded per user per channel: at most one per this many ms. */
+    typingThrottleMs: positiveInt.default(1_000),
+    /** A typing indicator not refreshed for this long clears by itself. */
+    typingExpireMs: positiveInt.default(5_000),
     /** Most publications one history call returns. */
     historyMaxLimit: positiveInt.default(1000),
     idempotencyWindowMs: positiveInt.default(120_000),
@@ -202,6 +210,16 @@ export const hubOptionsSchema = z
     }
   });
 
+/**
+ * Namespaces every hub has, unless the configuration gives them its own options:
+ * `notifications:#<user>` holds each user's notifications (with history, for unread counts and
+ * paging), and `status:<user>` carries user status changes (ephemeral).
+ */
+const BUILT_IN_NAMESPACES = {
+  notifications: { history: { size: 1000, ttlSeconds: 30 * 86_400, metaTtlSeconds: 365 * 86_400 }, clientPublish: 'none' },
+  status: { history: { size: 0 }, recover: false, clientPublish: 'none' },
+} as const;
+
 export type HubOptionsInput = z.input<typeof hubOptionsSchema>;
 export type HubOptions = Readonly<z.output<typeof hubOptionsSchema>>;
 export type NamespaceOptions = Readonly<z.output<typeof namespaceSchema>>;
@@ -220,6 +238,9 @@ export function resolveOptions(input: unknown): HubOptions {
   const parsed = hubOptionsSchema.safeParse(input ?? {});
   if (!parsed.success) {
     throw new OptionsError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
+  }
+  for (const [name, defaults] of Object.entries(BUILT_IN_NAMESPACES)) {
+    parsed.data.namespaces[name] ??= namespaceSchema.parse(defaults);
   }
   return deepFreeze(parsed.data);
 }

@@ -11,6 +11,7 @@ import type { Transport } from '../transport/transport.js';
 import type { Node } from '../hub/node.js';
 import { OutboundQueue } from './outbound-queue.js';
 import type { Subscription } from './subscription.js';
+import { presenceUsers } from '../presence/presence-store.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** Commands accepted but not yet answered; more are refused with 111. */
@@ -22,7 +23,7 @@ const PING_FRAME = Buffer.from(PING_PUSH);
  * Kinds of server pushes besides publications. `resubscribe` is an unsubscribe push that asks
  * the client to resubscribe at once with recovery (code 2001).
  */
-export type PushKind = 'join' | 'leave' | 'unsubscribe' | 'resubscribe';
+export type PushKind = 'join' | 'leave' | 'typing' | 'read' | 'unsubscribe' | 'resubscribe';
 
 export type ConnectionState = 'connecting' | 'connected' | 'closed';
 
@@ -183,8 +184,23 @@ export class Connection {
         return encodeReply(id, await node.publishFromClient(this, params as Params<'publish'>));
       case 'history':
         return node.history(this, params as Params<'history'>, id);
-      case 'presence':
-        return encodeReply(id, { clients: await node.presence(this, (params as Params<'presence'>).channel) });
+      case 'presence': {
+        const clients = await node.presence(this, (params as Params<'presence'>).channel);
+        return encodeReply(id, { clients, users: presenceUsers(clients) });
+      }
+      case 'typing':
+        await node.typing(this, params as Params<'typing'>);
+        return encodeReply(id, {});
+      case 'markRead':
+        return encodeReply(id, await node.markRead(this, params as Params<'markRead'>));
+      case 'readState':
+        return encodeReply(id, await node.readState(this, (params as Params<'readState'>).channel));
+      case 'readers':
+        return encodeReply(id, { readers: await node.readers(this, (params as Params<'readers'>).channel) });
+      case 'setStatus':
+        return encodeReply(id, await node.setStatus(this, (params as Params<'setStatus'>).status));
+      case 'statuses':
+        return encodeReply(id, { users: await node.statuses((params as Params<'statuses'>).users) });
       case 'rpc': {
         const p = params as Params<'rpc'>;
         return encodeReply(id, { data: await node.callRpc(this, p.method, p.data) });

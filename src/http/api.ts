@@ -10,6 +10,7 @@ import { HubError, toWireError } from '../protocol/errors.js';
 import { encodePublication } from '../protocol/pushes.js';
 import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
 import { PACKAGE_ROOT } from './package-files.js';
+import { presenceUsers } from '../presence/presence-store.js';
 import { readJsonBody, sendError, sendJson } from './respond.js';
 
 /** Most channels one broadcast may name. */
@@ -73,6 +74,11 @@ const historyQuery = z
   });
 
 const presenceQuery = z.object({ channel }).strict();
+
+const notifyBody = z.object({ user, data, idempotencyKey: idempotencyKey.optional() }).strict();
+
+/** `?user=a&user=b`: repeated on purpose, so it is read with getAll, not queryObject. */
+const statusQuery = z.object({ user: z.array(user).min(1).max(100).describe('1 to 100 user ids; repeat the parameter') }).strict();
 const noQuery = z.object({}).strict();
 
 const disconnectBody = z
@@ -100,6 +106,12 @@ const responses = {
   }),
   presence: z.object({
     clients: z.record(z.string(), clientInfo.extend({ connInfo: z.unknown().optional() })).describe('by client id'),
+    users: z.array(z.string()).describe('each present user once, sorted'),
+  }),
+  status: z.object({
+    users: z
+      .record(z.string(), z.object({ status: z.enum(['online', 'away', 'busy', 'offline']), lastSeen: count.describe('unix ms') }))
+      .describe('by user id'),
   }),
   channels: z.object({
     channels: z.array(z.object({ channel: z.string(), subscribers: count })).describe('sorted by name'),
@@ -224,7 +236,37 @@ export class HttpApi {
         },
         handle: async (_req, url) => {
           const q = parse(presenceQuery, queryObject(url), 'query');
-          return { clients: await this.node.presenceOf(this.node.resolver.resolve(q.channel)) };
+          const clients = await this.node.presenceOf(this.node.resolver.resolve(q.channel));
+          return { clients, users: presenceUsers(clients) };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/api/notify',
+        summary: 'Send a user a notification',
+        description:
+          'Publishes to the user’s `notifications:#<user>` channel (with history), so it counts as unread until the user marks it read, on every device.',
+        auth: true,
+        body: notifyBody,
+        response: responses.publish,
+        errors: { 400: invalid, 503: 'broker unavailable (code 114)' },
+        handle: async (req) => {
+          const body = parse(notifyBody, await readJsonBody(req, maxBody), 'body');
+          return this.node.notify(body.user, body.data, body.idempotencyKey);
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/status',
+        summary: 'Status and last-seen time of users',
+        auth: true,
+        query: statusQuery,
+        response: responses.status,
+        errors: { 400: 'bad query parameter (code 107)' },
+        handle: async (_req, url) => {
+          for (const key of url.searchParams.keys()) if (key !== 'user') throw new HubError(107, `${key}: unknown parameter`);
+          const q = parse(statusQuery, { user: url.searchParams.getAll('user') }, 'query');
+          return { users: await this.node.statuses(q.user) };
         },
       },
       {

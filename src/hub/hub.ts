@@ -17,7 +17,10 @@ import { serveStatic } from '../http/static-files.js';
 import { MemoryPresenceStore } from '../presence/memory.js';
 import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { MemoryStore } from '../store/memory.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { StatusRecord, Store } from '../store/store.js';
 import { Admission } from '../transport/admission.js';
 import { SseAcceptor } from '../transport/sse.js';
 import { WebSocketAcceptor } from '../transport/websocket.js';
@@ -30,6 +33,8 @@ export interface CreateHubOptions extends HubOptionsInput {
   /** A broker to use instead of the embedded one (memory, or SQLite under dataDir). */
   broker?: Broker;
   presence?: PresenceStore;
+  /** Read positions and user status; default: SQLite under dataDir, or memory. */
+  store?: Store;
 }
 
 export interface ListenResult {
@@ -67,13 +72,14 @@ export class Hub {
   private readonly logger: Logger;
   private readonly broker: Broker;
   private readonly presence: PresenceStore;
-  private readonly db: SqliteDatabase | undefined;
+  private readonly store: Store;
+  private db: SqliteDatabase | undefined;
   private readonly verifier: TokenVerifier;
   private server: Server | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(input: CreateHubOptions) {
-    const { hooks, logger, broker, presence, ...rest } = input;
+    const { hooks, logger, broker, presence, store, ...rest } = input;
     this.options = resolveOptions(rest);
     this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
     if (broker) {
@@ -81,8 +87,7 @@ export class Hub {
     } else if (this.options.redisUrl !== null) {
       this.broker = new RedisBroker({ url: this.options.redisUrl, prefix: this.options.redisPrefix, logger: this.logger });
     } else if (this.options.dataDir !== null) {
-      const db = openDatabase(this.options.dataDir);
-      this.db = db;
+      const db = this.openDb(this.options.dataDir);
       this.broker = new MemoryBroker({
         history: new SqliteHistoryLog(db),
         idempotency: new SqliteIdempotencyLog(db),
@@ -92,11 +97,13 @@ export class Hub {
       this.broker = new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog() });
     }
     this.presence = presence ?? new MemoryPresenceStore();
+    this.store = store ?? (this.options.dataDir !== null ? new SqliteStore(this.openDb(this.options.dataDir)) : new MemoryStore());
     this.verifier = new TokenVerifier(this.options.auth);
     this.node = new Node({
       options: this.options,
       broker: this.broker,
       presence: this.presence,
+      store: this.store,
       verifier: this.verifier,
       hooks: hooks ?? {},
       logger: this.logger,
@@ -105,6 +112,12 @@ export class Hub {
     this.acceptor = new WebSocketAcceptor(this.node, this.admission, this.logger);
     this.sse = new SseAcceptor(this.node, this.admission, this.logger);
     this.api = new HttpApi(this.node, this.logger);
+  }
+
+  /** The embedded SQLite file, opened once for every store that lives in it. */
+  private openDb(dataDir: string): SqliteDatabase {
+    this.db ??= openDatabase(dataDir);
+    return this.db;
   }
 
   /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
@@ -190,6 +203,16 @@ export class Hub {
     return this.node.publish(channel, data, options.idempotencyKey);
   }
 
+  /** Sends a user a notification: stored on `notifications:#<user>`, counted unread until read. */
+  notify(user: string, data: unknown, options: { idempotencyKey?: string } = {}): Promise<StreamPosition> {
+    return this.node.notify(user, data, options.idempotencyKey);
+  }
+
+  /** Status and last-seen time of users. */
+  statuses(users: readonly string[]): Promise<Record<string, StatusRecord>> {
+    return this.node.statuses(users);
+  }
+
   /** Registers an RPC method callable by clients with `{"method":"rpc","params":{"method":name}}`. */
   rpc(name: string, handler: RpcHandler): this {
     this.node.registerRpc(name, handler);
@@ -245,6 +268,7 @@ export class Hub {
     this.node.stop();
     await this.broker.close();
     await this.presence.close();
+    await this.store.close();
     this.db?.close();
   }
 

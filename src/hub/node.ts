@@ -5,7 +5,7 @@ import type {
   BrokerEventHandler,
   ControlCommand,
   HistoryResult,
-  MembershipEvent,
+  ChannelEvent,
   Publication,
   StreamPosition,
 } from '../broker/broker.js';
@@ -18,14 +18,19 @@ import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js
 import { CloseCode, UnsubscribeCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import type { Params } from '../protocol/commands.js';
 import { APP_ERROR_CODE_MIN, HubError } from '../protocol/errors.js';
-import { encodeJoinLeave, encodePublicationPush, encodeReplyWithPublications, encodeUnsubscribePush } from '../protocol/pushes.js';
+import { encodeChannelEvent, encodePublicationPush, encodeReplyWithPublications, encodeUnsubscribePush } from '../protocol/pushes.js';
 import { assertCanSubscribe, ChannelResolver, type ResolvedChannel } from './channels.js';
 import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
+import { TypingThrottle, type TypingSignal } from '../typing/typing-throttle.js';
+import { ReadReceipts, type ReadState } from '../receipts/read-receipts.js';
+import { UserStatusService } from '../presence/user-status.js';
+import type { StatusRecord, Store } from '../store/store.js';
 
 export interface NodeParts {
   options: HubOptions;
   broker: Broker;
   presence: PresenceStore;
+  store: Store;
   verifier: TokenVerifier;
   hooks: HubHooks;
   logger: Logger;
@@ -44,6 +49,9 @@ export class Node implements BrokerEventHandler {
   readonly resolver: ChannelResolver;
   readonly connections = new Set<Connection>();
   private readonly presenceStore: PresenceStore;
+  private readonly typingThrottle: TypingThrottle;
+  private readonly reads: ReadReceipts;
+  private readonly status: UserStatusService;
   private readonly hooks: HubHooks;
   private readonly logger: Logger;
   private readonly byUser = new Map<string, Set<Connection>>();
@@ -62,8 +70,11 @@ export class Node implements BrokerEventHandler {
     this.hooks = parts.hooks;
     this.logger = parts.logger;
     this.resolver = new ChannelResolver(parts.options);
-    this.broker.setHandler(this);
     const l = parts.options.limits;
+    this.typingThrottle = new TypingThrottle(l.typingThrottleMs, l.typingExpireMs);
+    this.reads = new ReadReceipts(parts.broker, parts.store);
+    this.status = new UserStatusService(parts.presence, parts.store, (channel, data) => this.publish(channel, data), parts.logger);
+    this.broker.setHandler(this);
     const tick = Math.max(25, Math.min(1000, l.pongTimeoutMs / 2, l.connectTimeoutMs / 2));
     this.heartbeat = setInterval(() => this.beat(Date.now()), tick);
     this.heartbeat.unref();
@@ -95,13 +106,17 @@ export class Node implements BrokerEventHandler {
       this.byUser.set(user, set);
     }
     set.add(conn);
+    this.status.connected(user, conn.id);
   }
 
   /** Forgets a closed connection and everything it held. */
   release(conn: Connection, _code: CloseCodeValue): void {
     this.connections.delete(conn);
     const set = this.byUser.get(conn.user);
-    if (set?.delete(conn) && set.size === 0) this.byUser.delete(conn.user);
+    if (set?.delete(conn)) {
+      if (set.size === 0) this.byUser.delete(conn.user);
+      this.status.disconnected(conn.user, conn.id);
+    }
     for (const sub of conn.subscriptions.values()) this.dropSubscription(sub);
     conn.subscriptions.clear();
   }
@@ -252,6 +267,10 @@ export class Node implements BrokerEventHandler {
         .catch((err: unknown) => this.logger.warn({ err, channel: name }, 'broker unsubscribe failed'));
     }
     if (sub.channel.options.presence && sub.active) void this.leave(sub.connection, sub.channel);
+    if (sub.channel.options.typing) {
+      const stop = this.typingThrottle.forget(name, sub.connection.user);
+      if (stop) void this.sendTyping(stop).catch(() => undefined);
+    }
   }
 
   // ---- fan-out ---------------------------------------------------------------------------
@@ -279,12 +298,14 @@ export class Node implements BrokerEventHandler {
     sub.connection.deliver(sub, pub, frame);
   }
 
-  onMembership(channel: string, event: MembershipEvent): void {
+  onEvent(channel: string, event: ChannelEvent): void {
     const subs = this.index.get(channel);
-    if (!subs || !subs.values().next().value?.channel.options.joinLeave) return;
-    const frame = Buffer.from(encodeJoinLeave(event.kind, channel, event.info));
+    if (!subs) return;
+    // A user does not see their own join or typing (from any of their connections).
+    const from = event.kind === 'read' ? undefined : event.kind === 'typing' ? event.user : event.info.user;
+    const frame = Buffer.from(encodeChannelEvent(channel, event));
     for (const sub of subs) {
-      if (sub.active && sub.connection.id !== event.info.client) sub.connection.push(event.kind, frame);
+      if (sub.active && sub.connection.user !== from) sub.connection.push(event.kind, frame);
     }
   }
 
@@ -326,6 +347,11 @@ export class Node implements BrokerEventHandler {
       if (replaced !== undefined) data = replaced;
     }
     return this.publishResolved(ch, data, params.idempotencyKey, { user: conn.user, client: conn.id });
+  }
+
+  /** Stores and pushes a notification on the user's `notifications:#<user>` channel. */
+  notify(user: string, data: unknown, idempotencyKey?: string): Promise<StreamPosition> {
+    return this.publish(`notifications:#${user}`, data, idempotencyKey);
   }
 
   /** Server-side publish: no permission checks. */
@@ -382,22 +408,62 @@ export class Node implements BrokerEventHandler {
     return this.presenceStore.get(ch.name);
   }
 
+  /** Presence join; the join push goes out only for the user's first connection in the channel. */
   private async join(conn: Connection, ch: ResolvedChannel): Promise<void> {
     const entry: PresenceEntry = { user: conn.user, client: conn.id };
     if (conn.identity?.info !== undefined) entry.connInfo = conn.identity.info;
-    await this.presenceStore.add(ch.name, entry);
-    if (ch.options.joinLeave) await this.broker.publishMembership(ch.name, { kind: 'join', info: entry });
+    const { userJoined } = await this.presenceStore.add(ch.name, entry);
+    if (ch.options.joinLeave && userJoined) await this.broker.publishEvent(ch.name, { kind: 'join', info: entry });
   }
 
+  /** Presence leave; the leave push goes out only when the user's last connection left. */
   private async leave(conn: Connection, ch: ResolvedChannel): Promise<void> {
     try {
-      await this.presenceStore.remove(ch.name, conn.id);
-      if (ch.options.joinLeave) {
-        await this.broker.publishMembership(ch.name, { kind: 'leave', info: { user: conn.user, client: conn.id } });
-      }
+      const info = { user: conn.user, client: conn.id };
+      const { userLeft } = await this.presenceStore.remove(ch.name, info);
+      if (ch.options.joinLeave && userLeft) await this.broker.publishEvent(ch.name, { kind: 'leave', info });
     } catch (err) {
       this.logger.warn({ err, channel: ch.name }, 'presence leave failed');
     }
+  }
+
+  // ---- typing, read receipts, status -----------------------------------------------------
+
+  async typing(conn: Connection, params: Params<'typing'>): Promise<void> {
+    const sub = conn.subscriptions.get(params.channel);
+    if (!sub?.active) throw new HubError(112, 'subscribe to the channel to type in it');
+    if (!sub.channel.options.typing) throw new HubError(108, 'typing is off in this namespace');
+    const signal = this.typingThrottle.signal(sub.channel.name, conn.user, conn.id, params.typing, Date.now());
+    if (signal) await this.sendTyping(signal);
+  }
+
+  private sendTyping(signal: TypingSignal): Promise<void> {
+    const { channel, user, client, typing } = signal;
+    return this.broker.publishEvent(channel, { kind: 'typing', user, client, typing });
+  }
+
+  async markRead(conn: Connection, params: Params<'markRead'>): Promise<ReadState> {
+    const ch = await this.authorizeSubscribe(conn, params.channel);
+    const state = await this.reads.markRead(conn.user, ch, params.offset);
+    if (ch.options.readReceipts) await this.broker.publishEvent(ch.name, { kind: 'read', user: conn.user, offset: state.lastRead });
+    return state;
+  }
+
+  async readState(conn: Connection, channel: string): Promise<ReadState> {
+    return this.reads.readState(conn.user, await this.authorizeSubscribe(conn, channel));
+  }
+
+  async readers(conn: Connection, channel: string): Promise<Record<string, number>> {
+    return this.reads.readers(await this.authorizeSubscribe(conn, channel));
+  }
+
+  setStatus(conn: Connection, status: Params<'setStatus'>['status']): Promise<StatusRecord> {
+    if (conn.user === '') throw new HubError(101, 'anonymous connections have no status');
+    return this.status.set(conn.user, status);
+  }
+
+  statuses(users: readonly string[]): Promise<Record<string, StatusRecord>> {
+    return this.status.get(users);
   }
 
   registerRpc(name: string, handler: RpcHandler): void {
@@ -421,6 +487,7 @@ export class Node implements BrokerEventHandler {
   /** One timer for every connection: connect deadlines, pings, pong deadlines, token expiry. */
   private beat(now: number): void {
     for (const conn of this.connections) conn.beat(now);
+    for (const stop of this.typingThrottle.expire(now)) void this.sendTyping(stop).catch(() => undefined);
   }
 
   stats(): { connections: number; queuedBytes: number; channels: number } {

@@ -6,13 +6,24 @@ export interface PresenceEntry extends ClientInfo {
 }
 
 /**
- * Who is subscribed to presence-enabled channels, kept apart from the Broker. A Redis
- * implementation shares it between nodes; entries of a crashed node then expire by TTL.
+ * Who is where, kept apart from the Broker: per channel, the connections subscribed to
+ * presence-enabled channels; per user, the connections online. Several connections of one
+ * user count as one user: `userJoined`/`first` say when a user's first connection arrives,
+ * `userLeft`/`last` when their last one goes, so join/leave and online/offline go out once.
+ * A shared implementation (Redis) expires the entries of a node that died without removing
+ * them, within its TTL.
  */
 export interface PresenceStore {
-  add(channel: string, entry: PresenceEntry): Promise<void>;
-  remove(channel: string, client: string): Promise<void>;
+  add(channel: string, entry: PresenceEntry): Promise<{ userJoined: boolean }>;
+  remove(channel: string, entry: ClientInfo): Promise<{ userLeft: boolean }>;
   /** Every entry of a channel, by client id. */
   get(channel: string): Promise<Record<string, PresenceEntry>>;
+  connectUser(user: string, client: string): Promise<{ first: boolean }>;
+  disconnectUser(user: string, client: string): Promise<{ last: boolean }>;
   close(): Promise<void>;
+}
+
+/** The users of a channel's presence, each once, sorted. */
+export function presenceUsers(clients: Record<string, PresenceEntry>): string[] {
+  return [...new Set(Object.values(clients).map((e) => e.user))].sort();
 }

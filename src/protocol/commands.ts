@@ -21,6 +21,12 @@ export const paramsSchemas = {
   presence: z.object({ channel }).strict(),
   rpc: z.object({ method: z.string().min(1).max(128), data: z.unknown().optional() }).strict(),
   ping: z.object({}).strict(),
+  typing: z.object({ channel, typing: z.boolean() }).strict(),
+  markRead: z.object({ channel, offset: z.number().int().nonnegative().optional() }).strict(),
+  readState: z.object({ channel }).strict(),
+  readers: z.object({ channel }).strict(),
+  setStatus: z.object({ status: z.enum(['online', 'away', 'busy']) }).strict(),
+  statuses: z.object({ users: z.array(z.string().min(1).max(1024)).min(1).max(100) }).strict(),
 } as const;
 
 export type Method = keyof typeof paramsSchemas;

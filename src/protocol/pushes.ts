@@ -1,4 +1,4 @@
-import type { ClientInfo, Publication } from '../broker/broker.js';
+import type { ChannelEvent, Publication } from '../broker/broker.js';
 import type { WireError } from './errors.js';
 
 /**
@@ -34,8 +34,18 @@ export function encodeError(id: number | undefined, error: WireError): string {
   return id === undefined ? `{"error":${JSON.stringify(error)}}` : `{"id":${id},"error":${JSON.stringify(error)}}`;
 }
 
-export function encodeJoinLeave(kind: 'join' | 'leave', channel: string, info: ClientInfo & { connInfo?: unknown }): string {
-  return `{"push":"${kind}","channel":${JSON.stringify(channel)},"info":${JSON.stringify(info)}}`;
+/** An ephemeral channel event as its push: join, leave, typing or read. */
+export function encodeChannelEvent(channel: string, event: ChannelEvent): string {
+  const ch = JSON.stringify(channel);
+  switch (event.kind) {
+    case 'join':
+    case 'leave':
+      return `{"push":"${event.kind}","channel":${ch},"info":${JSON.stringify(event.info)}}`;
+    case 'typing':
+      return `{"push":"typing","channel":${ch},"user":${JSON.stringify(event.user)},"typing":${event.typing}}`;
+    case 'read':
+      return `{"push":"read","channel":${ch},"user":${JSON.stringify(event.user)},"offset":${event.offset}}`;
+  }
 }
 
 export function encodeUnsubscribePush(channel: string, code: number, reason: string, resubscribe: boolean): string {
