@@ -138,6 +138,8 @@ const VALID: Array<{ method: string; path: string; body?: unknown }> = [
   { method: 'POST', path: '/api/unsubscribe', body: { user: 'nobody', channel: 'room:auth' } },
   { method: 'GET', path: '/api/channels' },
   { method: 'GET', path: '/api/info' },
+  { method: 'POST', path: '/api/notify', body: { user: 'nobody', data: 1 } },
+  { method: 'GET', path: '/api/status?user=nobody' },
 ];
 
 describe('HTTP API authentication', () => {
@@ -206,6 +208,10 @@ describe('HTTP API validation', () => {
     { path: '/api/unsubscribe', body: { user: 'a' }, field: 'channel' },
     { path: '/api/unsubscribe', body: { channel: 'room:a' }, field: 'user' },
     { path: '/api/unsubscribe', body: { user: 'a', channel: 'no spaces' }, field: 'channel' },
+    { path: '/api/notify', raw: '[', field: 'body' },
+    { path: '/api/notify', body: { data: 1 }, field: 'user' },
+    { path: '/api/notify', body: { user: 'a' }, field: 'data' },
+    { path: '/api/notify', body: { user: 'a', data: 1, to: 'b' }, field: 'to' },
   ];
   for (const b of bad) {
     it(`POST ${b.path} ${b.raw !== undefined ? JSON.stringify(b.raw) : JSON.stringify(b.body).slice(0, 60)} → 400 naming ${b.field}`, async () => {
@@ -230,6 +236,9 @@ describe('HTTP API validation', () => {
     { path: '/api/presence', param: 'channel' },
     { path: '/api/presence?channel=', param: 'channel' },
     { path: '/api/presence?channel=room:a&x=1', param: 'x' },
+    { path: '/api/status', param: 'user' },
+    { path: '/api/status?user=', param: 'user.0' },
+    { path: '/api/status?user=a&x=1', param: 'x' },
   ];
   for (const q of badQueries) {
     it(`GET ${q.path} → 400 naming ${q.param}`, async () => {
@@ -343,7 +352,7 @@ describe('HTTP API routes', () => {
     await carol.subscribe('room:pres');
     const res = await call('GET', '/api/presence?channel=room:pres');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ clients: { [carol.client]: { user: 'carol', client: carol.client } } });
+    expect(res.body).toEqual({ users: ['carol'], clients: { [carol.client]: { user: 'carol', client: carol.client } } });
 
     const off = await call('GET', '/api/presence?channel=plain');
     expect(off.status).toBe(409);

@@ -52,6 +52,7 @@ export class Connection {
 
   private readonly queue = new OutboundQueue();
   private flushScheduled = false;
+  private pendingClose: CloseCodeValue | undefined;
   private readonly bucket: TokenBucket;
   private violations = 0;
   private commands: Promise<void> = Promise.resolve();
@@ -218,8 +219,7 @@ export class Connection {
         identity = await this.node.verifier.verify(params.token);
       } catch (err) {
         // A refused token ends the session: the client must not retry it unchanged.
-        const code = err instanceof HubError && err.code === 109 ? CloseCode.TOKEN_EXPIRED : CloseCode.UNAUTHORIZED;
-        setImmediate(() => this.close(code));
+        this.closeAfterReply(err instanceof HubError && err.code === 109 ? CloseCode.TOKEN_EXPIRED : CloseCode.UNAUTHORIZED);
         throw err;
       }
     }
@@ -310,9 +310,20 @@ export class Connection {
     this.flushScheduled = false;
     if (this.state === 'closed') return;
     const frame = this.queue.drain();
-    if (!frame) return;
-    this.transport.send(frame);
+    if (frame) this.transport.send(frame);
     if (this.transport.bufferedAmount > this.limits.maxQueueBytes) this.close(CloseCode.SLOW_CONSUMER);
+    else if (this.pendingClose !== undefined) this.close(this.pendingClose);
+  }
+
+  /** Closes once the reply being prepared (queued in this turn or the next) has been written. */
+  closeAfterReply(code: CloseCodeValue): void {
+    this.pendingClose = code;
+    setImmediate(() => {
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        this.node.scheduler.schedule(this);
+      }
+    });
   }
 
   // ---- closing ---------------------------------------------------------------------------

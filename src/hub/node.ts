@@ -95,7 +95,7 @@ export class Node implements BrokerEventHandler {
     const user = conn.user;
     const mine = this.byUser.get(user);
     if (mine && mine.size >= this.options.limits.maxConnectionsPerUser) {
-      setImmediate(() => conn.close(CloseCode.CONNECTION_LIMIT));
+      conn.closeAfterReply(CloseCode.CONNECTION_LIMIT);
       throw new HubError(106, 'too many connections for this user');
     }
     await this.hooks.onConnect?.(this.context(conn));
