@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const from = join(root, 'src/broker/redis');
-const to = join(root, 'dist/broker/redis');
-mkdirSync(to, { recursive: true });
-for (const file of readdirSync(from).filter((f) => f.endsWith('.lua'))) cpSync(join(from, file), join(to, file));
+for (const dir of ['broker/redis', 'presence/redis', 'store/redis']) {
+  const from = join(root, 'src', dir);
+  const to = join(root, 'dist', dir);
+  mkdirSync(to, { recursive: true });
+  for (const file of readdirSync(from).filter((f) => f.endsWith('.lua'))) cpSync(join(from, file), join(to, file));
+}

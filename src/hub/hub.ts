@@ -17,6 +17,9 @@ import { serveStatic } from '../http/static-files.js';
 import { MemoryPresenceStore } from '../presence/memory.js';
 import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { Redis } from 'ioredis';
+import { RedisPresenceStore } from '../presence/redis.js';
+import { RedisStore } from '../store/redis.js';
 import { MemoryStore } from '../store/memory.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -74,6 +77,7 @@ export class Hub {
   private readonly presence: PresenceStore;
   private readonly store: Store;
   private db: SqliteDatabase | undefined;
+  private redis: Redis | undefined;
   private readonly verifier: TokenVerifier;
   private server: Server | undefined;
   private closing: Promise<void> | undefined;
@@ -96,8 +100,24 @@ export class Hub {
     } else {
       this.broker = new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog() });
     }
-    this.presence = presence ?? new MemoryPresenceStore();
-    this.store = store ?? (this.options.dataDir !== null ? new SqliteStore(this.openDb(this.options.dataDir)) : new MemoryStore());
+    const shared = this.options.redisUrl !== null ? this.openRedis(this.options.redisUrl) : undefined;
+    this.presence =
+      presence ??
+      (shared
+        ? new RedisPresenceStore({
+            redis: shared,
+            prefix: this.options.redisPrefix,
+            ttlMs: this.options.presenceTtlSeconds * 1000,
+            logger: this.logger,
+          })
+        : new MemoryPresenceStore());
+    this.store =
+      store ??
+      (shared
+        ? new RedisStore(shared, this.options.redisPrefix)
+        : this.options.dataDir !== null
+          ? new SqliteStore(this.openDb(this.options.dataDir))
+          : new MemoryStore());
     this.verifier = new TokenVerifier(this.options.auth);
     this.node = new Node({
       options: this.options,
@@ -112,6 +132,16 @@ export class Hub {
     this.acceptor = new WebSocketAcceptor(this.node, this.admission, this.logger);
     this.sse = new SseAcceptor(this.node, this.admission, this.logger);
     this.api = new HttpApi(this.node, this.logger);
+  }
+
+  /** The Redis connection presence and the store share (the broker keeps its own two). */
+  private openRedis(url: string): Redis {
+    this.redis ??= new Redis(url, {
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    });
+    this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'));
+    return this.redis;
   }
 
   /** The embedded SQLite file, opened once for every store that lives in it. */
@@ -265,10 +295,15 @@ export class Hub {
     await this.acceptor.drain(deadline);
     this.server?.closeAllConnections();
     await serverClosed;
+    await this.node.settle();
     this.node.stop();
     await this.broker.close();
     await this.presence.close();
     await this.store.close();
+    if (this.redis) {
+      await this.redis.quit().catch(() => undefined);
+      this.redis.disconnect();
+    }
     this.db?.close();
   }
 

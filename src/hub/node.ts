@@ -61,6 +61,7 @@ export class Node implements BrokerEventHandler {
   private readonly heartbeat: NodeJS.Timeout;
   private positionCheck: NodeJS.Timeout | undefined;
   private checking = false;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(parts: NodeParts) {
     this.options = parts.options;
@@ -73,7 +74,7 @@ export class Node implements BrokerEventHandler {
     const l = parts.options.limits;
     this.typingThrottle = new TypingThrottle(l.typingThrottleMs, l.typingExpireMs);
     this.reads = new ReadReceipts(parts.broker, parts.store);
-    this.status = new UserStatusService(parts.presence, parts.store, (channel, data) => this.publish(channel, data), parts.logger);
+    this.status = new UserStatusService(parts.presence, parts.store, (channel, data) => this.publish(channel, data));
     this.broker.setHandler(this);
     const tick = Math.max(25, Math.min(1000, l.pongTimeoutMs / 2, l.connectTimeoutMs / 2));
     this.heartbeat = setInterval(() => this.beat(Date.now()), tick);
@@ -106,7 +107,7 @@ export class Node implements BrokerEventHandler {
       this.byUser.set(user, set);
     }
     set.add(conn);
-    this.status.connected(user, conn.id);
+    this.background(this.status.connected(user, conn.id));
   }
 
   /** Forgets a closed connection and everything it held. */
@@ -115,7 +116,7 @@ export class Node implements BrokerEventHandler {
     const set = this.byUser.get(conn.user);
     if (set?.delete(conn)) {
       if (set.size === 0) this.byUser.delete(conn.user);
-      this.status.disconnected(conn.user, conn.id);
+      this.background(this.status.disconnected(conn.user, conn.id));
     }
     for (const sub of conn.subscriptions.values()) this.dropSubscription(sub);
     conn.subscriptions.clear();
@@ -266,10 +267,10 @@ export class Node implements BrokerEventHandler {
         .then(() => (this.index.has(name) ? undefined : this.broker.unsubscribe(name)))
         .catch((err: unknown) => this.logger.warn({ err, channel: name }, 'broker unsubscribe failed'));
     }
-    if (sub.channel.options.presence && sub.active) void this.leave(sub.connection, sub.channel);
+    if (sub.channel.options.presence && sub.active) this.background(this.leave(sub.connection, sub.channel));
     if (sub.channel.options.typing) {
       const stop = this.typingThrottle.forget(name, sub.connection.user);
-      if (stop) void this.sendTyping(stop).catch(() => undefined);
+      if (stop) this.background(this.sendTyping(stop));
     }
   }
 
@@ -487,7 +488,7 @@ export class Node implements BrokerEventHandler {
   /** One timer for every connection: connect deadlines, pings, pong deadlines, token expiry. */
   private beat(now: number): void {
     for (const conn of this.connections) conn.beat(now);
-    for (const stop of this.typingThrottle.expire(now)) void this.sendTyping(stop).catch(() => undefined);
+    for (const stop of this.typingThrottle.expire(now)) this.background(this.sendTyping(stop));
   }
 
   stats(): { connections: number; queuedBytes: number; channels: number } {
@@ -532,6 +533,19 @@ export class Node implements BrokerEventHandler {
     } finally {
       this.checking = false;
     }
+  }
+
+  /** Runs work nobody waits for (presence, status, typing updates); failures are logged. */
+  private background(work: Promise<unknown>): void {
+    const tracked = work
+      .catch((err: unknown) => this.logger.warn({ err }, 'background update failed'))
+      .finally(() => this.inflight.delete(tracked));
+    this.inflight.add(tracked);
+  }
+
+  /** Waits for background updates started so far (graceful shutdown, before the broker closes). */
+  async settle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
   }
 
   stop(): void {

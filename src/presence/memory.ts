@@ -49,6 +49,10 @@ export class MemoryPresenceStore implements PresenceStore {
     return { last: true };
   }
 
+  async onlineUsers(users: readonly string[]): Promise<Set<string>> {
+    return new Set(users.filter((u) => this.users.has(u)));
+  }
+
   async close(): Promise<void> {
     this.channels.clear();
     this.users.clear();

@@ -20,6 +20,8 @@ export interface PresenceStore {
   get(channel: string): Promise<Record<string, PresenceEntry>>;
   connectUser(user: string, client: string): Promise<{ first: boolean }>;
   disconnectUser(user: string, client: string): Promise<{ last: boolean }>;
+  /** Which of these users have at least one live connection. */
+  onlineUsers(users: readonly string[]): Promise<Set<string>>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { StatusRecord, Store, UserStatus } from '../store/store.js';
 import type { PresenceStore } from './presence-store.js';
 
@@ -19,23 +18,18 @@ export class UserStatusService {
     private readonly presence: PresenceStore,
     private readonly store: Store,
     private readonly publish: (channel: string, data: unknown) => Promise<unknown>,
-    private readonly logger: Logger,
   ) {}
 
-  connected(user: string, client: string): void {
+  async connected(user: string, client: string): Promise<void> {
     if (user === '') return;
-    void this.presence
-      .connectUser(user, client)
-      .then(({ first }) => (first ? this.set(user, 'online') : undefined))
-      .catch((err: unknown) => this.logger.warn({ err, user }, 'status update failed'));
+    const { first } = await this.presence.connectUser(user, client);
+    if (first) await this.set(user, 'online');
   }
 
-  disconnected(user: string, client: string): void {
+  async disconnected(user: string, client: string): Promise<void> {
     if (user === '') return;
-    void this.presence
-      .disconnectUser(user, client)
-      .then(({ last }) => (last ? this.set(user, 'offline') : undefined))
-      .catch((err: unknown) => this.logger.warn({ err, user }, 'status update failed'));
+    const { last } = await this.presence.disconnectUser(user, client);
+    if (last) await this.set(user, 'offline');
   }
 
   async set(user: string, status: UserStatus): Promise<StatusRecord> {
@@ -46,7 +40,16 @@ export class UserStatusService {
     return record;
   }
 
-  get(users: readonly string[]): Promise<Record<string, StatusRecord>> {
-    return this.store.statuses(users);
+  /**
+   * Stored statuses, corrected by presence: a user whose node died while they were online has
+   * no live connection left once presence expires, and reads as offline.
+   */
+  async get(users: readonly string[]): Promise<Record<string, StatusRecord>> {
+    const [records, online] = await Promise.all([this.store.statuses(users), this.presence.onlineUsers(users)]);
+    for (const user of users) {
+      const r = records[user]!;
+      if (r.status !== 'offline' && !online.has(user)) records[user] = { status: 'offline', lastSeen: r.lastSeen };
+    }
+    return records;
   }
 }

@@ -33,12 +33,18 @@ export class SqliteStore implements Store {
          epoch = excluded.epoch
        RETURNING offset, epoch`,
     );
-    this.selectRead = db.prepare<[string, string], StreamPosition>('SELECT offset, epoch FROM read_positions WHERE user = ? AND channel = ?');
-    this.selectReaders = db.prepare<[string], StreamPosition & { user: string }>('SELECT user, offset, epoch FROM read_positions WHERE channel = ?');
+    this.selectRead = db.prepare<[string, string], StreamPosition>(
+      'SELECT offset, epoch FROM read_positions WHERE user = ? AND channel = ?',
+    );
+    this.selectReaders = db.prepare<[string], StreamPosition & { user: string }>(
+      'SELECT user, offset, epoch FROM read_positions WHERE channel = ?',
+    );
     this.upsertStatus = db.prepare<[string, string, number]>(
       'INSERT INTO user_status (user, status, last_seen) VALUES (?, ?, ?) ON CONFLICT (user) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen',
     );
-    this.selectStatus = db.prepare<[string], { status: UserStatus; last_seen: number }>('SELECT status, last_seen FROM user_status WHERE user = ?');
+    this.selectStatus = db.prepare<[string], { status: UserStatus; last_seen: number }>(
+      'SELECT status, last_seen FROM user_status WHERE user = ?',
+    );
   }
 
   async markRead(user: string, channel: string, position: StreamPosition): Promise<StreamPosition> {
