@@ -421,6 +421,7 @@ describe('HTTP API routes', () => {
       uptimeSeconds: expect.any(Number),
       connections: expect.any(Number),
       channels: expect.any(Number),
+      nodes: 1,
     });
     expect(res.body.connections as number).toBeGreaterThanOrEqual(1);
     expect(res.body.uptimeSeconds as number).toBeGreaterThanOrEqual(0);

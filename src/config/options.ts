@@ -154,6 +154,8 @@ export const hubOptionsSchema = z
      * subscribers' positions with the stream tops to find losses no later publication reveals.
      */
     positionCheckIntervalMs: positiveInt.default(5_000),
+    /** With Redis, how often each node publishes its channel counts for `/api/channels`. */
+    statsIntervalMs: positiveInt.default(5_000),
     /** A presence entry (or online connection) not refreshed for this long is gone: its node died. */
     presenceTtlSeconds: positiveInt.max(3600).default(60),
     /** Prefix of every Redis key and channel, so deployments can share one Redis. */

@@ -10,6 +10,7 @@ import { HubError, toWireError } from '../protocol/errors.js';
 import { encodePublication } from '../protocol/pushes.js';
 import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
 import { PACKAGE_ROOT } from './package-files.js';
+import type { ChannelDirectory } from '../stats/channel-directory.js';
 import { presenceUsers } from '../presence/presence-store.js';
 import { readJsonBody, sendError, sendJson } from './respond.js';
 
@@ -122,6 +123,7 @@ const responses = {
     uptimeSeconds: count,
     connections: count,
     channels: count.describe('channels with at least one subscriber on this node'),
+    nodes: count.describe('live nodes sharing this hub’s Redis (1 without Redis)'),
   }),
   openapi: z.looseObject({}).describe('this document'),
 } as const;
@@ -173,6 +175,7 @@ export class HttpApi {
 
   constructor(
     private readonly node: Node,
+    private readonly directory: ChannelDirectory,
     private readonly logger?: Logger,
   ) {
     const maxBody = node.options.limits.maxMessageBytes;
@@ -302,14 +305,16 @@ export class HttpApi {
       {
         method: 'GET',
         path: '/api/channels',
-        summary: 'Channels with subscribers on this node, and how many',
+        summary: 'Channels with subscribers, and how many, over every node',
+        description:
+          'With several nodes (Redis), each node contributes a snapshot refreshed every `statsIntervalMs`, so counts may lag by that much.',
         auth: true,
         query: noQuery,
         response: responses.channels,
         errors: { 400: 'unknown query parameter (code 107)' },
         handle: async (_req, url) => {
           parse(noQuery, queryObject(url), 'query');
-          const channels = [...this.node.channelCounts()]
+          const channels = [...(await this.directory.channels())]
             .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
             .map(([name, subscribers]) => ({ channel: name, subscribers }));
           return { channels };
@@ -332,6 +337,7 @@ export class HttpApi {
             uptimeSeconds: Math.floor((Date.now() - this.startedAt) / 1000),
             connections: stats.connections,
             channels: stats.channels,
+            nodes: await this.directory.nodes(),
           };
         },
       },

@@ -20,6 +20,8 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { Redis } from 'ioredis';
 import { RedisPresenceStore } from '../presence/redis.js';
 import { RedisStore } from '../store/redis.js';
+import { LocalChannelDirectory, type ChannelDirectory } from '../stats/channel-directory.js';
+import { RedisChannelDirectory } from '../stats/redis-directory.js';
 import { MemoryStore } from '../store/memory.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -72,6 +74,7 @@ export class Hub {
   private readonly acceptor: WebSocketAcceptor;
   private readonly sse: SseAcceptor;
   private readonly api: HttpApi;
+  private readonly directory: ChannelDirectory;
   private readonly logger: Logger;
   private readonly broker: Broker;
   private readonly presence: PresenceStore;
@@ -131,7 +134,11 @@ export class Hub {
     this.admission = new Admission(this.node);
     this.acceptor = new WebSocketAcceptor(this.node, this.admission, this.logger);
     this.sse = new SseAcceptor(this.node, this.admission, this.logger);
-    this.api = new HttpApi(this.node, this.logger);
+    const counts = (): Map<string, number> => this.node.channelCounts();
+    this.directory = shared
+      ? new RedisChannelDirectory(shared, this.options.redisPrefix, counts, this.options.statsIntervalMs, this.logger)
+      : new LocalChannelDirectory(counts);
+    this.api = new HttpApi(this.node, this.directory, this.logger);
   }
 
   /** The Redis connection presence and the store share (the broker keeps its own two). */
@@ -297,6 +304,7 @@ export class Hub {
     await serverClosed;
     await this.node.settle();
     this.node.stop();
+    await this.directory.close();
     await this.broker.close();
     await this.presence.close();
     await this.store.close();

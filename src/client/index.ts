@@ -1,0 +1,38 @@
+/**
+ * Switchboard client SDK: browsers (native WebSocket) and Node 20 (`ws`). No server code inside.
+ * See docs/client.md.
+ */
+export { SwitchboardClient, type ClientOptions, type ClientEvents, type RpcOptions } from './client.js';
+export { Subscription } from './subscription.js';
+export { ClientError, type WireError } from './errors.js';
+export { Backoff, type BackoffOptions } from './backoff.js';
+export {
+  ClientErrorCode,
+  CloseCode,
+  ConnectionState,
+  PROTOCOL_VERSION,
+  ServerErrorCode,
+  SubscriptionState,
+  UnsubscribeCode,
+  shouldReconnect,
+  type ConnectionStateValue,
+  type SubscriptionStateValue,
+} from './constants.js';
+export { decodeFrame } from './codec.js';
+export type {
+  ConnectedInfo,
+  HistoryOptions,
+  HistoryResult,
+  PresenceEntry,
+  Publication,
+  PublisherInfo,
+  PublishOptions,
+  PublishResult,
+  RecoveryFailedContext,
+  StateChange,
+  StreamPosition,
+  SubscribedContext,
+  SubscriptionHandlers,
+  UnsubscribedContext,
+  WebSocketConstructor,
+} from './types.js';

@@ -1,0 +1,520 @@
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { decodeFrame, encodeCommand, joinFrames, type Inbound } from './codec.js';
+import {
+  ClientErrorCode,
+  CLOSE_NAMES,
+  CloseCode,
+  ConnectionState,
+  DEFAULTS,
+  ServerErrorCode,
+  shouldReconnect,
+  type ConnectionStateValue,
+} from './constants.js';
+import { ClientError } from './errors.js';
+import type { WebSocketConstructor } from './types.js';
+
+/** The part of the WebSocket API the client uses; the browser's and `ws`'s both have it. */
+interface WebSocketLike {
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  terminate?(): void;
+}
+
+export interface SocketOptions {
+  urls: readonly string[];
+  token?: string;
+  getToken?: () => Promise<string>;
+  name?: string;
+  backoff: BackoffOptions;
+  random?: () => number;
+  timeoutMs: number;
+  maxFrameBytes: number;
+  WebSocket?: WebSocketConstructor;
+}
+
+/** The connect reply, plus the URL it came through. */
+export interface Session {
+  client: string;
+  user: string;
+  url: string;
+  expires?: number;
+  ping: number;
+  pong: number;
+}
+
+/** What the socket tells its owner (the SwitchboardClient). Called synchronously, in wire order. */
+export interface SocketEvents {
+  /** The connect reply arrived: resubscribe and flush now, before anything else is sent. */
+  connected(session: Session): void;
+  /** The transport is gone; in-flight commands were just rejected. */
+  transportLost(): void;
+  stateChange(state: ConnectionStateValue, previous: ConnectionStateValue, reason: string, code?: number): void;
+  push(message: Inbound): void;
+  error(err: ClientError): void;
+}
+
+export type ReplyCallback = (err: ClientError | undefined, result: unknown) => void;
+
+interface Pending {
+  method: string;
+  callback: ReplyCallback;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** Longest delay setTimeout takes (about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * One logical connection to the hub over a succession of WebSockets: opens them in turn over the
+ * URLs (round robin), sends `connect`, matches replies to commands, answers pings, watches for
+ * silence, refreshes the token, and reconnects with backoff unless the close was terminal.
+ */
+export class Socket {
+  /** The true state; `reported` is the last one announced (they differ only inside a transition). */
+  state: ConnectionStateValue = ConnectionState.Disconnected;
+  private reported: ConnectionStateValue = ConnectionState.Disconnected;
+  /** Increases with every transport opened; replies and timers of older ones are ignored. */
+  generation = 0;
+  session: Session | undefined;
+
+  private readonly backoff: Backoff;
+  private ws: WebSocketLike | undefined;
+  private wsCtor: WebSocketConstructor | undefined;
+  private wantConnected = false;
+  private urlIndex = 0;
+  private token: string | undefined;
+  private tokenStale = false;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: string[] = [];
+  private flushQueued = false;
+  private lastSeen = 0;
+  private silenceLimitMs = 0;
+  private disconnectPush: { code: number; reason: string } | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private watchdogTimer: ReturnType<typeof setTimeout> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly options: SocketOptions,
+    private readonly events: SocketEvents,
+  ) {
+    this.backoff = new Backoff(options.backoff, options.random);
+    this.token = options.token;
+  }
+
+  get connected(): boolean {
+    return this.state === ConnectionState.Connected;
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  connect(): void {
+    if (this.state !== ConnectionState.Disconnected) return;
+    this.wantConnected = true;
+    this.backoff.reset();
+    this.setState(ConnectionState.Connecting, 'connect() called');
+    void this.open();
+  }
+
+  disconnect(reason = 'disconnect() called'): void {
+    this.wantConnected = false;
+    clearTimeout(this.reconnectTimer);
+    const hadTransport = this.ws !== undefined;
+    this.generation += 1;
+    if (hadTransport) this.dropTransport(CloseCode.NORMAL, 'client disconnect');
+    this.setState(ConnectionState.Disconnected, reason, CloseCode.NORMAL);
+  }
+
+  /** Opens the next transport. */
+  private async open(): Promise<void> {
+    const generation = ++this.generation;
+    const stale = (): boolean => generation !== this.generation || !this.wantConnected;
+    let token: string | undefined;
+    try {
+      token = await this.currentToken();
+    } catch (err) {
+      if (stale()) return;
+      this.events.error(err as ClientError);
+      this.scheduleReconnect('could not get a token', undefined);
+      return;
+    }
+    let Ctor: WebSocketConstructor;
+    try {
+      Ctor = this.wsCtor ??= await resolveWebSocket(this.options.WebSocket);
+    } catch (err) {
+      if (stale()) return;
+      this.terminal(`no WebSocket implementation: ${(err as Error).message}`, undefined);
+      return;
+    }
+    if (stale()) return;
+    const url = this.options.urls[this.urlIndex % this.options.urls.length]!;
+    this.urlIndex += 1;
+    let ws: WebSocketLike;
+    try {
+      ws = new Ctor(url) as WebSocketLike;
+    } catch (err) {
+      this.events.error(new ClientError(ClientErrorCode.BAD_ARGUMENT, `cannot open ${url}: ${(err as Error).message}`, { cause: err }));
+      this.scheduleReconnect(`cannot open ${url}`, undefined);
+      return;
+    }
+    this.ws = ws;
+    this.disconnectPush = undefined;
+    const mine = (): boolean => this.ws === ws && generation === this.generation;
+    ws.onopen = () => {
+      if (mine()) this.sendConnect(url, token, generation);
+    };
+    ws.onmessage = (ev) => {
+      if (mine()) this.onFrame(ev.data);
+    };
+    ws.onerror = () => {
+      // A close event follows; it carries the code.
+    };
+    ws.onclose = (ev) => {
+      if (mine()) this.transportClosed(ev.code, ev.reason);
+    };
+    // Covers the TCP connect, the handshake and the connect reply.
+    this.connectTimer = setTimeout(() => {
+      if (mine()) this.lose(`no connect reply from ${url} within ${this.options.timeoutMs} ms`, undefined);
+    }, this.options.timeoutMs);
+  }
+
+  private async currentToken(): Promise<string | undefined> {
+    const getToken = this.options.getToken;
+    if (!getToken || (this.token !== undefined && !this.tokenStale)) return this.token;
+    let token: unknown;
+    try {
+      token = await getToken();
+    } catch (err) {
+      throw new ClientError(ClientErrorCode.TOKEN_UNAVAILABLE, `getToken() failed: ${(err as Error)?.message ?? String(err)}`, {
+        temporary: true,
+        cause: err,
+      });
+    }
+    if (typeof token !== 'string' || token === '') {
+      throw new ClientError(ClientErrorCode.TOKEN_UNAVAILABLE, 'getToken() must resolve to a non-empty string', { temporary: true });
+    }
+    this.token = token;
+    this.tokenStale = false;
+    return token;
+  }
+
+  private sendConnect(url: string, token: string | undefined, generation: number): void {
+    const params: Record<string, unknown> = {};
+    if (token !== undefined) params.token = token;
+    if (this.options.name !== undefined) params.name = this.options.name;
+    this.send('connect', params, (err, result) => {
+      if (generation !== this.generation) return;
+      clearTimeout(this.connectTimer);
+      if (err) this.connectRefused(err);
+      else this.established(url, result as Record<string, unknown>);
+    });
+  }
+
+  private established(url: string, r: Record<string, unknown>): void {
+    const session: Session = {
+      client: String(r.client ?? ''),
+      user: String(r.user ?? ''),
+      url,
+      ping: typeof r.ping === 'number' ? r.ping : 0,
+      pong: typeof r.pong === 'number' ? r.pong : 0,
+    };
+    if (typeof r.expires === 'number') session.expires = r.expires;
+    this.session = session;
+    this.backoff.reset();
+    this.state = ConnectionState.Connected;
+    this.silenceLimitMs = session.ping > 0 ? (session.ping + session.pong) * 1000 : 0;
+    this.lastSeen = Date.now();
+    this.armWatchdog();
+    if (session.expires !== undefined) this.scheduleRefresh(session.expires, this.generation);
+    // The owner resubscribes and flushes first; the state event (and whatever listeners send
+    // from it) comes after.
+    this.events.connected(session);
+    if (this.state === ConnectionState.Connected) this.setState(ConnectionState.Connected, `connected to ${url}`);
+  }
+
+  /** The connect command was refused. The server may or may not close; we close either way. */
+  private connectRefused(err: ClientError): void {
+    this.events.error(err);
+    if (err.code === ServerErrorCode.TOKEN_EXPIRED && this.options.getToken) {
+      this.tokenStale = true;
+      this.lose('token expired: getting a new one', CloseCode.TOKEN_EXPIRED);
+    } else if (err.code === ServerErrorCode.LIMIT_EXCEEDED || err.temporary) {
+      this.lose(`connect refused: ${err.message}`, undefined);
+    } else {
+      this.dropTransport(CloseCode.NORMAL, 'connect refused');
+      this.terminal(`connect refused: ${err.message}`, err.code === ServerErrorCode.TOKEN_EXPIRED ? CloseCode.TOKEN_EXPIRED : undefined);
+    }
+  }
+
+  // ---- commands ----------------------------------------------------------------------------
+
+  /**
+   * Sends a command on the current transport; `callback` runs synchronously when its reply is
+   * decoded (so a subscribe reply is handled before the pushes that follow it in the frame).
+   * Without a transport, or when it is lost before the reply, the callback gets DISCONNECTED.
+   */
+  send(method: string, params: unknown, callback: ReplyCallback, timeoutMs?: number): void {
+    if (!this.ws) {
+      callback(ClientError.notConnected(method), undefined);
+      return;
+    }
+    const id = this.nextId++;
+    const pending: Pending = { method, callback };
+    if (timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+      pending.timer = setTimeout(() => {
+        if (this.pending.get(id) !== pending) return;
+        this.pending.delete(id);
+        callback(ClientError.timeout(method, timeoutMs), undefined);
+      }, timeoutMs);
+    }
+    this.pending.set(id, pending);
+    this.enqueue(encodeCommand({ id, method, params }));
+  }
+
+  /** `send` as a promise, for commands that may be made only while connected. */
+  request(method: string, params: unknown, timeoutMs?: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (!this.connected) {
+        reject(ClientError.notConnected(method));
+        return;
+      }
+      this.send(method, params, (err, result) => (err ? reject(err) : resolve(result)), timeoutMs);
+    });
+  }
+
+  /** Lines sent in one tick go out together, in frames of at most maxFrameBytes. */
+  private enqueue(line: string): void {
+    this.outbox.push(line);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    const lines = this.outbox;
+    this.outbox = [];
+    const ws = this.ws;
+    if (!ws || lines.length === 0) return;
+    try {
+      for (const frame of joinFrames(lines, this.options.maxFrameBytes)) ws.send(frame);
+    } catch (err) {
+      // Sending on a socket that is closing: the close event follows and rejects the commands.
+      this.events.error(new ClientError(ClientErrorCode.DISCONNECTED, `send failed: ${(err as Error).message}`, { temporary: true }));
+    }
+  }
+
+  // ---- inbound -----------------------------------------------------------------------------
+
+  private onFrame(data: unknown): void {
+    this.lastSeen = Date.now();
+    if (typeof data !== 'string') {
+      this.events.error(new ClientError(ClientErrorCode.PROTOCOL, 'the server sent a binary frame; protocol v1 is text only'));
+      return;
+    }
+    const messages = decodeFrame(data, (line) =>
+      this.events.error(new ClientError(ClientErrorCode.PROTOCOL, `undecodable line from the server: ${line.slice(0, 100)}`)),
+    );
+    const generation = this.generation;
+    for (const msg of messages) {
+      if (generation !== this.generation) return; // a handler closed the transport
+      this.onMessage(msg);
+    }
+  }
+
+  private onMessage(msg: Inbound): void {
+    if (typeof msg.id === 'number') {
+      const pending = this.pending.get(msg.id);
+      if (!pending) return; // timed out earlier
+      this.pending.delete(msg.id);
+      clearTimeout(pending.timer);
+      if (msg.error !== undefined) pending.callback(ClientError.fromWire(msg.error, pending.method), undefined);
+      else pending.callback(undefined, msg.result);
+      return;
+    }
+    switch (msg.push) {
+      case 'ping':
+        this.enqueue('{"method":"pong"}');
+        return;
+      case 'disconnect':
+        this.disconnectPush = { code: Number(msg.code), reason: String(msg.reason ?? '') };
+        return;
+      case undefined:
+        if (msg.error !== undefined) this.events.error(ClientError.fromWire(msg.error, 'server'));
+        return;
+      default:
+        this.events.push(msg);
+    }
+  }
+
+  // ---- heartbeat and token refresh ---------------------------------------------------------
+
+  /** Server silence for ping + pong seconds means the connection is dead. */
+  private armWatchdog(): void {
+    clearTimeout(this.watchdogTimer);
+    if (this.silenceLimitMs <= 0) return;
+    const generation = this.generation;
+    const check = (): void => {
+      if (generation !== this.generation) return;
+      const idle = Date.now() - this.lastSeen;
+      if (idle >= this.silenceLimitMs) {
+        this.lose(`no ping from the server for ${Math.round(idle / 1000)} s`, CloseCode.NO_PONG);
+      } else {
+        this.watchdogTimer = setTimeout(check, this.silenceLimitMs - idle);
+      }
+    };
+    this.watchdogTimer = setTimeout(check, this.silenceLimitMs);
+  }
+
+  /** Refreshes the token shortly before `expires` (unix seconds) with a new one from getToken(). */
+  private scheduleRefresh(expires: number, generation: number): void {
+    clearTimeout(this.refreshTimer);
+    if (!this.options.getToken) return;
+    const remaining = expires * 1000 - Date.now();
+    const lead = Math.min(DEFAULTS.refreshMaxLeadMs, Math.max(0, remaining) * DEFAULTS.refreshShare);
+    const delay = Math.max(0, remaining - lead);
+    if (delay > MAX_TIMER_MS) {
+      this.refreshTimer = setTimeout(() => this.scheduleRefresh(expires, generation), MAX_TIMER_MS);
+      return;
+    }
+    this.refreshTimer = setTimeout(() => void this.refresh(expires, generation), delay);
+  }
+
+  private async refresh(expires: number, generation: number): Promise<void> {
+    if (generation !== this.generation || !this.connected) return;
+    try {
+      this.tokenStale = true;
+      const token = await this.currentToken();
+      if (generation !== this.generation || !this.connected) return;
+      const result = (await this.request('refresh', { token }, this.options.timeoutMs)) as { expires?: number };
+      if (generation !== this.generation) return;
+      if (this.session) {
+        if (typeof result?.expires === 'number') this.session.expires = result.expires;
+        else delete this.session.expires;
+      }
+      if (typeof result?.expires === 'number') this.scheduleRefresh(result.expires, generation);
+    } catch (err) {
+      if (generation !== this.generation) return;
+      this.events.error(err instanceof ClientError ? err : new ClientError(ClientErrorCode.TOKEN_UNAVAILABLE, String(err)));
+      // Try again while the old token lasts; once it expires the server closes with 4003 and
+      // the reconnect gets a new token.
+      const left = expires * 1000 - Date.now();
+      if (left > 0) this.refreshTimer = setTimeout(() => void this.refresh(expires, generation), Math.min(1000, left / 2));
+    }
+  }
+
+  // ---- losing the transport ----------------------------------------------------------------
+
+  private transportClosed(code: number, reason: string): void {
+    // A dropped connection reports 1005/1006; the disconnect push, if it came, knows better.
+    const push = this.disconnectPush;
+    const effective = (code === 1005 || code === 1006) && push ? push.code : code;
+    const why = push?.reason || reason;
+    this.dropTransport(undefined, '');
+    const name = CLOSE_NAMES[effective];
+    this.afterLoss(`connection closed (${effective}${name ? ` ${name}` : ''}${why && why !== name ? `: ${why}` : ''})`, effective);
+  }
+
+  /** Closes the transport from this side and reconnects (unless `code` says otherwise). */
+  private lose(reason: string, code: number | undefined): void {
+    this.dropTransport(CloseCode.NORMAL, 'reconnecting');
+    this.afterLoss(reason, code);
+  }
+
+  private afterLoss(reason: string, code: number | undefined): void {
+    if (!this.wantConnected) {
+      this.setState(ConnectionState.Disconnected, reason, code);
+      return;
+    }
+    if (code === CloseCode.TOKEN_EXPIRED) {
+      if (!this.options.getToken) {
+        this.terminal(`${reason}; no getToken() to get a new token`, code);
+        return;
+      }
+      this.tokenStale = true;
+    } else if (code !== undefined && !shouldReconnect(code)) {
+      this.terminal(reason, code);
+      return;
+    }
+    this.scheduleReconnect(reason, code);
+  }
+
+  /**
+   * Forgets the current transport: stops its timers, rejects its pending commands with a
+   * temporary DISCONNECTED error and tells the owner. `closeCode` closes the WebSocket too.
+   */
+  private dropTransport(closeCode: number | undefined, closeReason: string): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = undefined;
+    this.session = undefined;
+    this.generation += 1;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.watchdogTimer);
+    clearTimeout(this.refreshTimer);
+    this.outbox = [];
+    const noop = (): void => undefined;
+    // Keep no-op handlers: `ws` throws on an 'error' event without a listener.
+    ws.onopen = noop;
+    ws.onmessage = noop;
+    ws.onclose = noop;
+    ws.onerror = noop;
+    if (closeCode !== undefined) {
+      try {
+        if (typeof ws.terminate === 'function') ws.terminate();
+        else ws.close(closeCode, closeReason);
+      } catch {
+        // already closed
+      }
+    }
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    // Not connected any more; the caller announces what comes next (connecting or disconnected).
+    if (this.state === ConnectionState.Connected) this.state = ConnectionState.Connecting;
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.callback(ClientError.disconnected(p.method), undefined);
+    }
+    this.events.transportLost();
+  }
+
+  private scheduleReconnect(reason: string, code: number | undefined): void {
+    clearTimeout(this.reconnectTimer);
+    const delay = this.backoff.next();
+    this.setState(ConnectionState.Connecting, reason, code);
+    this.reconnectTimer = setTimeout(() => {
+      if (this.wantConnected && this.state === ConnectionState.Connecting && !this.ws) void this.open();
+    }, delay);
+  }
+
+  private terminal(reason: string, code: number | undefined): void {
+    this.wantConnected = false;
+    clearTimeout(this.reconnectTimer);
+    this.setState(ConnectionState.Disconnected, reason, code);
+  }
+
+  private setState(state: ConnectionStateValue, reason: string, code?: number): void {
+    this.state = state;
+    const previous = this.reported;
+    if (previous === state) return;
+    this.reported = state;
+    this.events.stateChange(state, previous, reason, code);
+  }
+}
+
+/** The WebSocket to use: the given one, the global one (browsers, Node ≥ 22), else `ws` (Node 20). */
+async function resolveWebSocket(given: WebSocketConstructor | undefined): Promise<WebSocketConstructor> {
+  if (given) return given;
+  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (global) return global;
+  const mod = (await import('ws')) as unknown as { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor };
+  const ctor = mod.WebSocket ?? mod.default;
+  if (!ctor) throw new Error('install the "ws" package or pass options.WebSocket');
+  return ctor;
+}

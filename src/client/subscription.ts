@@ -1,0 +1,310 @@
+import { ClientErrorCode, SubscriptionState, UnsubscribeCode, type SubscriptionStateValue } from './constants.js';
+import type { Inbound } from './codec.js';
+import { safeCall } from './emitter.js';
+import { ClientError } from './errors.js';
+import type { ReplyCallback } from './socket.js';
+import type {
+  HistoryOptions,
+  HistoryResult,
+  PresenceEntry,
+  PublishOptions,
+  PublishResult,
+  PublisherInfo,
+  StreamPosition,
+  SubscriptionHandlers,
+} from './types.js';
+
+/** What a Subscription needs from its client. */
+export interface SubscriptionHost {
+  readonly connected: boolean;
+  /** Sends on the current connection; the callback runs in wire order. */
+  send(method: string, params: unknown, callback: ReplyCallback): void;
+  /** A command that may wait for the connection (rpc, history, presence). */
+  call(method: string, params: unknown, timeoutMs?: number): Promise<unknown>;
+  publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
+  removeSubscription(sub: Subscription): void;
+  /** Delay before retrying a subscribe refused with a temporary error. */
+  retryDelay(): number;
+  reportError(err: ClientError): void;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: ClientError): void;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+interface WirePublication {
+  offset?: number;
+  data?: unknown;
+  info?: PublisherInfo;
+}
+
+/**
+ * One channel subscription. It survives reconnects: after each one it resubscribes with the
+ * last position it saw, delivers what was missed in order, and drops anything already seen.
+ * Create it with `client.subscribe(channel, handlers)`.
+ */
+export class Subscription<T = unknown> {
+  private current: SubscriptionStateValue = SubscriptionState.Subscribing;
+  /** Offset of the last publication delivered (or the stream top at subscribe). */
+  private offset = 0;
+  /** Epoch of the stream; undefined before the first subscribe reply, '' without history. */
+  private epoch: string | undefined;
+  private recoverableFlag = false;
+  private attempt = 0;
+  private everSubscribed = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private waiters = new Set<Waiter>();
+  /** Why the subscription ended, for `ready()` callers who come late. */
+  private endError: ClientError | undefined;
+
+  constructor(
+    private readonly host: SubscriptionHost,
+    readonly channel: string,
+    private readonly handlers: SubscriptionHandlers<T>,
+  ) {}
+
+  get state(): SubscriptionStateValue {
+    return this.current;
+  }
+
+  /** The last position seen: what a resubscribe asks to recover from. Undefined before the first subscribe. */
+  get position(): StreamPosition | undefined {
+    return this.epoch === undefined ? undefined : { offset: this.offset, epoch: this.epoch };
+  }
+
+  /** Whether the channel keeps history and allows recovery (known after the first subscribe). */
+  get recoverable(): boolean {
+    return this.recoverableFlag;
+  }
+
+  /** Resolves once subscribed (at once if it is); rejects if the subscription ends or the client gives up. */
+  ready(timeoutMs?: number): Promise<void> {
+    if (this.current === SubscriptionState.Subscribed) return Promise.resolve();
+    if (this.current === SubscriptionState.Unsubscribed) {
+      return Promise.reject(this.endError ?? ClientError.closed(`subscription to ${this.channel} has ended`));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
+      if (timeoutMs !== undefined) {
+        waiter.timer = setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(ClientError.timeout(`subscribe ${this.channel}`, timeoutMs));
+        }, timeoutMs);
+      }
+      this.waiters.add(waiter);
+    });
+  }
+
+  /**
+   * Publishes into this channel. Resolves with the position once the server acknowledged it.
+   * While disconnected it waits in the offline queue; a publish whose acknowledgement was lost is
+   * retried with the same idempotency key, so the server applies it once.
+   */
+  publish(data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    return this.host.publish(this.channel, data, options);
+  }
+
+  /** Publications kept in the channel's history: the latest `limit`, or those after `since`. */
+  history(options: HistoryOptions = {}): Promise<HistoryResult<T>> {
+    return requestHistory<T>(this.host, this.channel, options);
+  }
+
+  /** Who is subscribed to the channel now, by client id (needs `presence: true` on the namespace). */
+  presence(): Promise<Record<string, PresenceEntry>> {
+    return requestPresence(this.host, this.channel);
+  }
+
+  /** Ends the subscription (and forgets it in the client). Resolves when the server confirmed, or at once when offline. */
+  unsubscribe(): Promise<void> {
+    if (this.current === SubscriptionState.Unsubscribed) return Promise.resolve();
+    this.end();
+    safeCall(this.handlers.onUnsubscribed, { channel: this.channel, code: 0, reason: 'unsubscribe() called' });
+    this.rejectWaiters(ClientError.closed(`subscription to ${this.channel} was unsubscribed`));
+    if (!this.host.connected) return Promise.resolve();
+    // Not subscribed on the server (a refused or pending subscribe) gives 112: fine either way.
+    return new Promise((resolve) => this.host.send('unsubscribe', { channel: this.channel }, () => resolve()));
+  }
+
+  // ---- driven by the client (internal) -----------------------------------------------------
+
+  /** @internal The connection is up (first time or again): (re)subscribe. */
+  _connected(): void {
+    if (this.current !== SubscriptionState.Unsubscribed) this.sendSubscribe();
+  }
+
+  /** @internal The connection is gone: wait for the next one. */
+  _transportLost(): void {
+    if (this.current === SubscriptionState.Unsubscribed) return;
+    this.attempt += 1;
+    clearTimeout(this.retryTimer);
+    this.setState(SubscriptionState.Subscribing);
+  }
+
+  /** @internal The client stopped trying to connect: `ready()` callers learn it now. */
+  _clientStopped(reason: string): void {
+    this.rejectWaiters(new ClientError(ClientErrorCode.DISCONNECTED, `subscribe ${this.channel}: ${reason}`, { temporary: true }));
+  }
+
+  /** @internal A push for this channel. */
+  _push(msg: Inbound): void {
+    if (this.current === SubscriptionState.Unsubscribed) return;
+    switch (msg.push) {
+      case 'pub':
+        if (this.current === SubscriptionState.Subscribed) this.deliver(msg as WirePublication, false);
+        return;
+      case 'join':
+        if (this.current === SubscriptionState.Subscribed) safeCall(this.handlers.onJoin, msg.info as PresenceEntry);
+        return;
+      case 'leave':
+        if (this.current === SubscriptionState.Subscribed) safeCall(this.handlers.onLeave, msg.info as PresenceEntry);
+        return;
+      case 'unsubscribe':
+        this.serverUnsubscribed(Number(msg.code), String(msg.reason ?? ''), msg.resubscribe === true);
+        return;
+    }
+  }
+
+  // ---- subscribe and recovery --------------------------------------------------------------
+
+  private sendSubscribe(): void {
+    clearTimeout(this.retryTimer);
+    const attempt = ++this.attempt;
+    // Ask to recover only on channels with history (an epoch); others have nothing to recover.
+    const since = this.epoch ? { offset: this.offset, epoch: this.epoch } : undefined;
+    this.setState(SubscriptionState.Subscribing);
+    const params = since ? { channel: this.channel, since } : { channel: this.channel };
+    this.host.send('subscribe', params, (err, result) => {
+      if (attempt !== this.attempt || this.current === SubscriptionState.Unsubscribed) return;
+      if (err) this.refused(err);
+      else this.subscribed(result as SubscribeReply, since);
+    });
+  }
+
+  private refused(err: ClientError): void {
+    if (err.code === ClientErrorCode.DISCONNECTED) return; // resubscribes on the next connection
+    if (err.temporary) {
+      this.host.reportError(err);
+      this.retryTimer = setTimeout(() => {
+        if (this.current === SubscriptionState.Subscribing && this.host.connected) this.sendSubscribe();
+      }, this.host.retryDelay());
+      return;
+    }
+    this.end();
+    safeCall(this.handlers.onError, err);
+    this.rejectWaiters(err);
+  }
+
+  private subscribed(r: SubscribeReply, since: StreamPosition | undefined): void {
+    const position: StreamPosition = {
+      offset: typeof r?.position?.offset === 'number' ? r.position.offset : 0,
+      epoch: typeof r?.position?.epoch === 'string' ? r.position.epoch : '',
+    };
+    const resubscribed = this.everSubscribed;
+    this.everSubscribed = true;
+    this.recoverableFlag = r?.recoverable === true;
+    const recovered = since ? r?.recovered === true && position.epoch === since.epoch : undefined;
+    const missed = recovered && Array.isArray(r.publications) ? r.publications : [];
+    this.epoch = position.epoch;
+    // Recovered: offsets advance through the missed publications. Otherwise start from the top.
+    if (!recovered) this.offset = position.offset;
+    this.setState(SubscriptionState.Subscribed);
+    if (since && !recovered) safeCall(this.handlers.onRecoveryFailed, { channel: this.channel, since, position });
+    const ctx = { channel: this.channel, position, recoverable: this.recoverableFlag, resubscribed, ...(since ? { recovered: recovered === true } : {}) };
+    safeCall(this.handlers.onSubscribed, ctx);
+    for (const pub of missed) {
+      if (this.current !== SubscriptionState.Subscribed) return;
+      this.deliver(pub, true);
+    }
+    if (this.current !== SubscriptionState.Subscribed) return;
+    if (this.epoch === position.epoch && position.offset > this.offset) this.offset = position.offset;
+    this.resolveWaiters();
+  }
+
+  /** Delivers one publication unless it was seen already (same epoch, offset not above the last). */
+  private deliver(pub: WirePublication, recovered: boolean): void {
+    const offset = typeof pub.offset === 'number' ? pub.offset : 0;
+    if (offset > 0 && this.epoch) {
+      if (offset <= this.offset) return;
+      this.offset = offset;
+    }
+    const out: { channel: string; offset: number; data: T; recovered: boolean; info?: PublisherInfo } = {
+      channel: this.channel,
+      offset,
+      data: pub.data as T,
+      recovered,
+    };
+    if (pub.info !== undefined) out.info = pub.info;
+    safeCall(this.handlers.onPublication, out);
+  }
+
+  private serverUnsubscribed(code: number, reason: string, resubscribe: boolean): void {
+    if (resubscribe || code === UnsubscribeCode.INSUFFICIENT_STATE) {
+      // The server dropped the subscription because it could not keep the stream exact:
+      // subscribe again at once, recovering from the last position.
+      this.attempt += 1;
+      this.setState(SubscriptionState.Subscribing);
+      if (this.host.connected) this.sendSubscribe();
+      return;
+    }
+    this.end();
+    safeCall(this.handlers.onUnsubscribed, { channel: this.channel, code, reason });
+    this.rejectWaiters(ClientError.closed(`subscription to ${this.channel} was ended by the server (${code}: ${reason})`));
+  }
+
+  private end(): void {
+    this.attempt += 1;
+    clearTimeout(this.retryTimer);
+    this.setState(SubscriptionState.Unsubscribed);
+    this.host.removeSubscription(this as Subscription);
+  }
+
+  private setState(state: SubscriptionStateValue): void {
+    const previous = this.current;
+    if (previous === state) return;
+    this.current = state;
+    safeCall(this.handlers.onStateChange, state, previous);
+  }
+
+  private resolveWaiters(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+
+  private rejectWaiters(err: ClientError): void {
+    if (this.current === SubscriptionState.Unsubscribed) this.endError = err;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+}
+
+interface SubscribeReply {
+  position?: StreamPosition;
+  recoverable?: boolean;
+  recovered?: boolean;
+  publications?: WirePublication[];
+}
+
+/** The `history` command (also `client.history`). */
+export async function requestHistory<T>(host: Pick<SubscriptionHost, 'call'>, channel: string, options: HistoryOptions): Promise<HistoryResult<T>> {
+  const params: Record<string, unknown> = { channel };
+  if (options.limit !== undefined) params.limit = options.limit;
+  if (options.since !== undefined) params.since = { offset: options.since.offset, epoch: options.since.epoch };
+  const r = (await host.call('history', params)) as HistoryResult<T>;
+  return { position: r.position, publications: Array.isArray(r.publications) ? r.publications : [] };
+}
+
+/** The `presence` command (also `client.presence`). */
+export async function requestPresence(host: Pick<SubscriptionHost, 'call'>, channel: string): Promise<Record<string, PresenceEntry>> {
+  const r = (await host.call('presence', { channel })) as { clients?: Record<string, PresenceEntry> };
+  return r.clients ?? {};
+}

@@ -1,0 +1,122 @@
+import type { ConnectionStateValue, SubscriptionStateValue } from './constants.js';
+import type { ClientError } from './errors.js';
+
+/** A place in a channel's stream: the offset of a publication, in one history instance (epoch). */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/** Who published, when a client did. */
+export interface PublisherInfo {
+  user: string;
+  client: string;
+  connInfo?: unknown;
+}
+
+/** A publication as the subscriber sees it. */
+export interface Publication<T = unknown> {
+  channel: string;
+  /** Position in the channel's stream (0 on channels without history). */
+  offset: number;
+  data: T;
+  info?: PublisherInfo;
+  /** True when it came from the history of a resubscribe (it was missed while offline). */
+  recovered: boolean;
+}
+
+/** The result of a publish: where it went in the stream (`{offset: 0, epoch: ''}` without history). */
+export type PublishResult = StreamPosition;
+
+export interface PublishOptions {
+  /**
+   * Makes retries safe: the server applies one publish per key per channel within its
+   * idempotency window (2 minutes). Generated when omitted.
+   */
+  idempotencyKey?: string;
+}
+
+export interface HistoryOptions {
+  /** At most this many publications (the server caps it; default: its maximum). */
+  limit?: number;
+  /** Only publications after this position (its epoch must be the stream's). */
+  since?: StreamPosition;
+}
+
+export interface HistoryResult<T = unknown> {
+  /** The stream top. */
+  position: StreamPosition;
+  publications: Array<{ offset: number; data: T; info?: PublisherInfo }>;
+}
+
+export interface PresenceEntry {
+  user: string;
+  client: string;
+  connInfo?: unknown;
+}
+
+export interface StateChange {
+  state: ConnectionStateValue;
+  previous: ConnectionStateValue;
+  /** Why, in words: "connect() called", "connection closed (1006)", "kicked (4501)", … */
+  reason: string;
+  /** The close code that caused it, when there was one. */
+  code?: number;
+}
+
+export interface ConnectedInfo {
+  /** The server's id for this connection. */
+  client: string;
+  user: string;
+  /** The URL in use (one of those given). */
+  url: string;
+  /** When the token expires (unix seconds), if it does. */
+  expires?: number;
+  /** Whether this is a reconnect (subscriptions are being recovered). */
+  reconnected: boolean;
+}
+
+export interface SubscribedContext {
+  channel: string;
+  /** The stream top when the subscription (re)started. */
+  position: StreamPosition;
+  /** Whether the namespace keeps history and allows recovery. */
+  recoverable: boolean;
+  /** Set on a resubscribe: whether every missed publication came back. */
+  recovered?: boolean;
+  /** True for a resubscribe (after a reconnect or a server request). */
+  resubscribed: boolean;
+}
+
+export interface RecoveryFailedContext {
+  channel: string;
+  /** The last position this client had seen. */
+  since: StreamPosition;
+  /** The stream's position now; publications continue from here. */
+  position: StreamPosition;
+}
+
+export interface UnsubscribedContext {
+  channel: string;
+  /** 2000 when the server ended the subscription, 0 when `unsubscribe()` was called. */
+  code: number;
+  reason: string;
+}
+
+export interface SubscriptionHandlers<T = unknown> {
+  onPublication?(pub: Publication<T>): void;
+  onJoin?(info: PresenceEntry): void;
+  onLeave?(info: PresenceEntry): void;
+  /** Each time the subscription is (re)established. */
+  onSubscribed?(ctx: SubscribedContext): void;
+  /** A resubscribe could not recover what was missed: refetch the app's state. */
+  onRecoveryFailed?(ctx: RecoveryFailedContext): void;
+  /** The subscription ended for good (by the server, or `unsubscribe()`). */
+  onUnsubscribed?(ctx: UnsubscribedContext): void;
+  /** The subscribe was refused (permission, unknown channel, …); the subscription is over. */
+  onError?(err: ClientError): void;
+  onStateChange?(state: SubscriptionStateValue, previous: SubscriptionStateValue): void;
+}
+
+/** Constructor of a WebSocket: the browser's, `ws`'s, or any compatible one. */
+export type WebSocketConstructor = new (url: string) => unknown;

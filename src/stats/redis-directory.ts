@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { HubError } from '../protocol/errors.js';
+import type { ChannelDirectory } from './channel-directory.js';
+
+/**
+ * Nodes joined by Redis: each node writes a snapshot of its channel counts to a hash of its own
+ * every `intervalMs` (expiring after three missed writes, so a dead node drops out), and
+ * readers sum the snapshots of every live node. Counts may lag by up to one interval.
+ */
+export class RedisChannelDirectory implements ChannelDirectory {
+  readonly nodeId = randomUUID();
+  private readonly timer: NodeJS.Timeout;
+  private readonly registry: string;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly local: () => Map<string, number>,
+    private readonly intervalMs: number,
+    private readonly logger?: Logger,
+  ) {
+    this.registry = `${prefix}:nodes`;
+    this.timer = setInterval(() => void this.write(), intervalMs);
+    this.timer.unref();
+    void this.write();
+  }
+
+  async channels(): Promise<Map<string, number>> {
+    await this.write();
+    const totals = new Map<string, number>();
+    for (const node of await this.liveNodes()) {
+      const counts = await this.call(() => this.redis.hgetall(this.key(node)));
+      for (const [channel, n] of Object.entries(counts)) totals.set(channel, (totals.get(channel) ?? 0) + Number(n));
+    }
+    return totals;
+  }
+
+  async nodes(): Promise<number> {
+    return (await this.liveNodes()).length;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.call(() => this.redis.multi().del(this.key(this.nodeId)).zrem(this.registry, this.nodeId).exec()).catch(() => undefined);
+  }
+
+  private async liveNodes(): Promise<string[]> {
+    return this.call(() => this.redis.zrangebyscore(this.registry, Date.now(), '+inf'));
+  }
+
+  /** Replaces this node's snapshot and renews its registration. */
+  private async write(): Promise<void> {
+    const counts = this.local();
+    const expiresAt = Date.now() + this.intervalMs * 3;
+    const tx = this.redis.multi().del(this.key(this.nodeId));
+    if (counts.size > 0) tx.hset(this.key(this.nodeId), Object.fromEntries(counts));
+    tx.pexpire(this.key(this.nodeId), this.intervalMs * 3)
+      .zadd(this.registry, expiresAt, this.nodeId)
+      .zremrangebyscore(this.registry, '-inf', Date.now());
+    try {
+      await tx.exec();
+    } catch (err) {
+      this.logger?.debug({ err }, 'channel snapshot failed');
+    }
+  }
+
+  private key(node: string): string {
+    return `${this.prefix}:node:${node}:channels`;
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new HubError(114, `redis unavailable: ${(err as Error).message}`);
+    }
+  }
+}
