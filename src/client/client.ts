@@ -135,6 +135,7 @@ export class SwitchboardClient {
       backoff,
       timeoutMs: this.timeoutMs,
       maxFrameBytes: Math.min(DEFAULTS.maxFrameBytes, this.maxMessageBytes),
+      maxMessageBytes: this.maxMessageBytes,
     };
     if (options.token !== undefined) socketOptions.token = options.token;
     if (options.getToken !== undefined) socketOptions.getToken = options.getToken;

@@ -1,5 +1,5 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
-import { decodeFrame, encodeCommand, joinFrames, type Inbound } from './codec.js';
+import { decodeFrame, encodeCommand, joinFrames, utf8Length, type Inbound } from './codec.js';
 import {
   ClientErrorCode,
   CLOSE_NAMES,
@@ -33,6 +33,8 @@ export interface SocketOptions {
   random?: () => number;
   timeoutMs: number;
   maxFrameBytes: number;
+  /** Largest command; a longer one is refused here rather than have the server close with 1009. */
+  maxMessageBytes: number;
   WebSocket?: WebSocketConstructor;
 }
 
@@ -265,6 +267,18 @@ export class Socket {
       return;
     }
     const id = this.nextId++;
+    const line = encodeCommand({ id, method, params });
+    const bytes = utf8Length(line);
+    if (bytes > this.options.maxMessageBytes) {
+      callback(
+        new ClientError(
+          ClientErrorCode.MESSAGE_TOO_BIG,
+          `${method}: ${bytes} bytes is over maxMessageBytes (${this.options.maxMessageBytes}); the server would close the connection`,
+        ),
+        undefined,
+      );
+      return;
+    }
     const pending: Pending = { method, callback };
     if (timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
       pending.timer = setTimeout(() => {
@@ -274,7 +288,7 @@ export class Socket {
       }, timeoutMs);
     }
     this.pending.set(id, pending);
-    this.enqueue(encodeCommand({ id, method, params }));
+    this.enqueue(line);
   }
 
   /** `send` as a promise, for commands that may be made only while connected. */

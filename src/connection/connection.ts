@@ -143,7 +143,8 @@ export class Connection {
   private violation(code: CloseCodeValue, id: number | undefined, err: HubError): void {
     this.sendText(encodeError(id, err.toWire()));
     this.violations += 1;
-    if (this.violations >= this.limits.maxViolations) this.close(code);
+    // The error replies go out first: a breach gets its errors, then the close.
+    if (this.violations >= this.limits.maxViolations) this.closeAfterReply(code);
   }
 
   private async dispatch(env: Envelope & { id: number }): Promise<void> {
@@ -160,7 +161,7 @@ export class Connection {
       if (this.state === 'closed') return;
       if (err instanceof HubError && (err.code === 107 || err.code === 104)) this.violations += 1;
       this.sendText(encodeError(id, toWireError(err)));
-      if (this.violations >= this.limits.maxViolations) this.close(CloseCode.PROTOCOL_ERROR);
+      if (this.violations >= this.limits.maxViolations) this.closeAfterReply(CloseCode.PROTOCOL_ERROR);
     }
   }
 
@@ -224,13 +225,24 @@ export class Connection {
       }
     }
     if (this.state !== 'connecting') throw new HubError(113);
-    await this.establish(identity);
+    try {
+      await this.establish(identity);
+    } catch (err) {
+      // Refused by a limit or the onConnect hook: the session ends after the error reply.
+      if (!this.closed && this.pendingClose === undefined) this.closeAfterReply(CloseCode.UNAUTHORIZED);
+      throw err;
+    }
     const result: Record<string, unknown> = {
       client: this.id,
       user: identity.user,
       ping: Math.round(this.limits.pingIntervalMs / 1000),
       pong: Math.round(this.limits.pongTimeoutMs / 1000),
       version: PROTOCOL_VERSION,
+      limits: {
+        commandRate: this.limits.commandRate,
+        maxMessageBytes: this.limits.maxMessageBytes,
+        maxChannels: this.limits.maxChannelsPerConnection,
+      },
     };
     if (identity.expires !== undefined) result.expires = identity.expires;
     return result;
