@@ -83,6 +83,7 @@ export class Hub {
   private redis: Redis | undefined;
   private readonly verifier: TokenVerifier;
   private server: Server | undefined;
+  private readonly extraHandlers: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>> = [];
   private closing: Promise<void> | undefined;
 
   constructor(input: CreateHubOptions) {
@@ -204,6 +205,7 @@ export class Hub {
   async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
+      for (const handler of this.extraHandlers) if (await handler(req, res)) return true;
       if (await this.api.handle(req, res, url)) return true;
       if (url.pathname === this.options.sse.path) {
         await this.sse.handle(req, res);
@@ -233,6 +235,15 @@ export class Hub {
     }
     if (this.server && !res.headersSent) sendJson(res, 404, { error: { code: 104, message: 'not found' } });
     return false;
+  }
+
+  /**
+   * Adds routes of your own to the hub's HTTP server (`listen`), tried before the hub's: the
+   * handler answers and resolves true, or resolves false and sends nothing.
+   */
+  use(handler: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>): this {
+    this.extraHandlers.push(handler);
+    return this;
   }
 
   /** Publishes from the server side (no permission checks); resolves with the position. */
