@@ -1,0 +1,37 @@
+import { parse, UsageError } from './args.js';
+import { apiKey } from './credentials.js';
+
+export const PUBLISH_USAGE = 'switchboard publish CHANNEL JSON [--url http://127.0.0.1:7070] [--idempotency-key KEY]';
+
+/** Publishes through the HTTP API and prints the resulting position as compact JSON. */
+export async function publishCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { url: { type: 'string' }, 'idempotency-key': { type: 'string' } }, 2);
+  const [channel, json] = positionals;
+  if (!channel || json === undefined) throw new UsageError(`usage: ${PUBLISH_USAGE}`);
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch {
+    throw new UsageError(`JSON argument is not valid JSON: ${json}`);
+  }
+  const base = new URL(values.url ?? 'http://127.0.0.1:7070');
+  const body: Record<string, unknown> = { channel, data };
+  if (values['idempotency-key']) body.idempotencyKey = values['idempotency-key'];
+  const res = await fetch(new URL('/api/publish', base), {
+    method: 'POST',
+    headers: { authorization: `apikey ${apiKey()}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let message = text;
+    try {
+      const err = (JSON.parse(text) as { error?: { code: number; message: string } }).error;
+      if (err) message = `error ${err.code}: ${err.message}`;
+    } catch {
+      // not JSON: print as is
+    }
+    throw new Error(`publish failed (HTTP ${res.status}): ${message}`);
+  }
+  process.stdout.write(`${JSON.stringify(JSON.parse(text))}\n`);
+}

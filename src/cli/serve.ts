@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { pino } from 'pino';
+import { applyEnv, DEFAULT_DATA_DIR, readConfigFile } from '../config/load.js';
+import type { HubOptionsInput } from '../config/options.js';
+import { DEMO_NAMESPACES, startDemo } from '../demo/demo.js';
+import { createHub } from '../hub/hub.js';
+import { PACKAGE_ROOT } from '../http/package-files.js';
+import { intArg, parse } from './args.js';
+import { ensureSecrets, secretsFile } from './secrets.js';
+
+export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--demo]';
+
+/**
+ * Runs a server: the config file, then SWITCHBOARD_* variables, then flags. With no token
+ * secret or API key configured, it uses (and creates once) `<dataDir>/secrets.json`.
+ */
+export async function serveCommand(args: string[]): Promise<void> {
+  const { values } = parse(
+    args,
+    {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      config: { type: 'string' },
+      memory: { type: 'boolean' },
+      redis: { type: 'string' },
+      demo: { type: 'boolean' },
+    },
+    0,
+  );
+  let config: HubOptionsInput = applyEnv(values.config ? readConfigFile(values.config) : {});
+  const port = intArg('port', values.port);
+  if (port !== undefined) config.port = port;
+  if (values.host) config.host = values.host;
+  if (values.redis) config.redisUrl = values.redis;
+  const dataDir = config.dataDir ?? DEFAULT_DATA_DIR;
+  const logger = pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'info' }, pino.destination(2));
+
+  const auth = config.auth ?? {};
+  const hasKey = auth.secret !== undefined || auth.publicKey !== undefined || auth.jwksUrl !== undefined;
+  if (!hasKey || config.apiKey === undefined) {
+    const { secrets, created } = ensureSecrets(dataDir);
+    if (!hasKey) config.auth = { ...auth, secret: secrets.tokenSecret };
+    config.apiKey ??= secrets.apiKey;
+    logger.info({ file: secretsFile(dataDir) }, created ? 'created a token secret and API key' : 'using the token secret and API key');
+  }
+  config = { ...config, dataDir: values.memory ? null : dataDir };
+  if (config.webDir === undefined && existsSync(`${PACKAGE_ROOT}web`)) config.webDir = `${PACKAGE_ROOT}web`;
+  if (values.demo) config.namespaces = { ...DEMO_NAMESPACES, ...config.namespaces } as HubOptionsInput['namespaces'];
+
+  const hub = createHub({ ...config, logger });
+  const demo = values.demo && config.auth?.secret ? startDemo(hub, config.auth.secret) : undefined;
+  if (demo) hub.use((req, res) => demo.handle(req, res));
+  const { url, httpUrl } = await hub.listen();
+
+  const lines = [
+    `switchboard listening (${config.redisUrl ? 'Redis' : values.memory ? 'memory only' : `history in ${dataDir}`})`,
+    `  WebSocket  ${url}`,
+    `  SSE        ${httpUrl}${hub.options.sse.path}?channel=NAME`,
+    `  HTTP API   ${httpUrl}/api  (Authorization: apikey KEY)`,
+  ];
+  if (hub.options.webDir !== null) lines.push(`  pages      ${httpUrl}/`);
+  if (demo) lines.push('  demo mode: anyone may get a token for any name at /demo/token — local use only');
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'shutting down');
+      demo?.close();
+      hub.close().then(resolve, resolve);
+      // A second signal ends at once.
+      process.once(signal, () => process.exit(1));
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}

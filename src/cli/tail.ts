@@ -1,0 +1,52 @@
+import { signToken } from '../auth/token.js';
+import { ClientError, SwitchboardClient } from '../client/index.js';
+import { shouldReconnect } from '../client/constants.js';
+import { parse, UsageError } from './args.js';
+import { tokenSecret } from './credentials.js';
+
+export const TAIL_USAGE = 'switchboard tail CHANNEL [--url ws://127.0.0.1:7070] [--user ID] [--token JWT]';
+
+/**
+ * Subscribes with the client SDK (reconnects and recovers by itself) and prints each
+ * publication's data as one compact JSON line. Ends with an error on a terminal refusal.
+ */
+export async function tailCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { url: { type: 'string' }, user: { type: 'string' }, token: { type: 'string' } }, 1);
+  const channel = positionals[0];
+  if (!channel) throw new UsageError(`usage: ${TAIL_USAGE}`);
+  const url = new URL(values.url ?? 'ws://127.0.0.1:7070');
+  if (url.protocol === 'http:' || url.protocol === 'https:') url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/ws';
+  const user = values.user ?? 'cli';
+  const given = values.token;
+  const client = new SwitchboardClient(
+    url.toString(),
+    given ? { token: given } : { getToken: async () => signToken({ secret: tokenSecret(), user, ttl: '1h' }) },
+  );
+
+  await new Promise<void>((resolve, reject) => {
+    const fail = (message: string): void => {
+      client.disconnect();
+      reject(new Error(message));
+    };
+    client.on('state', (change) => {
+      if (change.state === 'disconnected' && change.code !== undefined && !shouldReconnect(change.code))
+        fail(`connection refused: ${change.reason}`);
+      else if (change.state === 'connected') process.stderr.write(`tail: subscribed to ${channel} at ${url.toString()}\n`);
+    });
+    client.subscribe(channel, {
+      onPublication: (pub) => process.stdout.write(`${JSON.stringify(pub.data)}\n`),
+      onRecoveryFailed: () => process.stderr.write('tail: some publications could not be recovered after a reconnect\n'),
+      onError: (err: ClientError) => {
+        if (!err.temporary) fail(`subscribe failed: error ${err.code}: ${err.message}`);
+      },
+    });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        client.disconnect();
+        resolve();
+      });
+    }
+    client.connect();
+  });
+}
