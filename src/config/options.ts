@@ -148,7 +148,11 @@ export const hubOptionsSchema = z
      * Redis URL: switches from the embedded broker to Redis, so several nodes form one system.
      * Omitted or null: the embedded default.
      */
-    redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').nullable().default(null),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .nullable()
+      .default(null),
     /**
      * With a broker whose delivery may lose messages (Redis), how often each node compares its
      * subscribers' positions with the stream tops to find losses no later publication reveals.
@@ -159,7 +163,10 @@ export const hubOptionsSchema = z
     /** A presence entry (or online connection) not refreshed for this long is gone: its node died. */
     presenceTtlSeconds: positiveInt.max(3600).default(60),
     /** Prefix of every Redis key and channel, so deployments can share one Redis. */
-    redisPrefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('switchboard'),
+    redisPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('switchboard'),
     /** Key for the HTTP server API (`Authorization: apikey KEY`); the API is off without one. */
     apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Origins allowed to open a WebSocket. Empty: same origin only. `*`: any. */
@@ -186,6 +193,8 @@ export const hubOptionsSchema = z
       })
       .strict()
       .prefault({}),
+    /** Path of the Prometheus metrics; null serves none. Keep it off the public internet (a proxy rule). */
+    metricsPath: z.string().startsWith('/').nullable().default('/metrics'),
     /** Serve the demo pages and client bundle from this directory; null serves none. */
     webDir: z.string().nullable().default(null),
   })

@@ -151,6 +151,7 @@ export class Connection {
     const { id } = env;
     try {
       if (!isMethod(env.method)) throw new HubError(104, `method not found: ${env.method}`);
+      this.node.metrics.command(env.method);
       const parsed = parseParams(env.method, env.params);
       if (!parsed.ok) throw new HubError(107, parsed.error);
       if (env.method !== 'connect' && this.state !== 'connected') throw new HubError(110);
@@ -160,7 +161,9 @@ export class Connection {
     } catch (err) {
       if (this.state === 'closed') return;
       if (err instanceof HubError && (err.code === 107 || err.code === 104)) this.violations += 1;
-      this.sendText(encodeError(id, toWireError(err)));
+      const wire = toWireError(err);
+      this.node.metrics.error(wire.code);
+      this.sendText(encodeError(id, wire));
       if (this.violations >= this.limits.maxViolations) this.closeAfterReply(CloseCode.PROTOCOL_ERROR);
     }
   }

@@ -31,6 +31,7 @@ import { SseAcceptor } from '../transport/sse.js';
 import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from './hooks.js';
 import { Node } from './node.js';
+import { Metrics } from '../metrics/metrics.js';
 
 export interface CreateHubOptions extends HubOptionsInput {
   hooks?: HubHooks;
@@ -74,6 +75,7 @@ export class Hub {
   private readonly acceptor: WebSocketAcceptor;
   private readonly sse: SseAcceptor;
   private readonly api: HttpApi;
+  private readonly metrics: Metrics;
   private readonly directory: ChannelDirectory;
   private readonly logger: Logger;
   private readonly broker: Broker;
@@ -123,7 +125,9 @@ export class Hub {
           ? new SqliteStore(this.openDb(this.options.dataDir))
           : new MemoryStore());
     this.verifier = new TokenVerifier(this.options.auth);
+    this.metrics = new Metrics({ stats: () => this.node.stats() });
     this.node = new Node({
+      metrics: this.metrics,
       options: this.options,
       broker: this.broker,
       presence: this.presence,
@@ -209,6 +213,11 @@ export class Hub {
       if (await this.api.handle(req, res, url)) return true;
       if (url.pathname === this.options.sse.path) {
         await this.sse.handle(req, res);
+        return true;
+      }
+      if (this.options.metricsPath !== null && url.pathname === this.options.metricsPath && req.method === 'GET') {
+        const { contentType, body } = await this.metrics.text();
+        res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body);
         return true;
       }
       if (url.pathname === '/healthz') {

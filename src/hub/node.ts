@@ -25,12 +25,14 @@ import { TypingThrottle, type TypingSignal } from '../typing/typing-throttle.js'
 import { ReadReceipts, type ReadState } from '../receipts/read-receipts.js';
 import { UserStatusService } from '../presence/user-status.js';
 import type { StatusRecord, Store } from '../store/store.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export interface NodeParts {
   options: HubOptions;
   broker: Broker;
   presence: PresenceStore;
   store: Store;
+  metrics: Metrics;
   verifier: TokenVerifier;
   hooks: HubHooks;
   logger: Logger;
@@ -48,6 +50,7 @@ export class Node implements BrokerEventHandler {
   readonly scheduler = new FlushScheduler();
   readonly resolver: ChannelResolver;
   readonly connections = new Set<Connection>();
+  readonly metrics: Metrics;
   private readonly presenceStore: PresenceStore;
   private readonly typingThrottle: TypingThrottle;
   private readonly reads: ReadReceipts;
@@ -71,6 +74,7 @@ export class Node implements BrokerEventHandler {
     this.hooks = parts.hooks;
     this.logger = parts.logger;
     this.resolver = new ChannelResolver(parts.options);
+    this.metrics = parts.metrics;
     const l = parts.options.limits;
     this.typingThrottle = new TypingThrottle(l.typingThrottleMs, l.typingExpireMs);
     this.reads = new ReadReceipts(parts.broker, parts.store);
@@ -111,8 +115,9 @@ export class Node implements BrokerEventHandler {
   }
 
   /** Forgets a closed connection and everything it held. */
-  release(conn: Connection, _code: CloseCodeValue): void {
+  release(conn: Connection, code: CloseCodeValue): void {
     this.connections.delete(conn);
+    this.metrics.disconnected(code);
     const set = this.byUser.get(conn.user);
     if (set?.delete(conn)) {
       if (set.size === 0) this.byUser.delete(conn.user);
@@ -285,6 +290,7 @@ export class Node implements BrokerEventHandler {
       if (sub.buffered) sub.buffered.push({ pub, frame, epoch });
       else this.deliver(sub, pub, frame, epoch);
     }
+    this.metrics.delivered(subs.size);
   }
 
   private deliver(sub: Subscription, pub: Publication, frame: Buffer, epoch: string): void {
@@ -373,6 +379,7 @@ export class Node implements BrokerEventHandler {
       ...(info ? { info } : {}),
       ...(idempotencyKey !== undefined ? { idempotencyKey, idempotencyTtlMs: this.options.limits.idempotencyWindowMs } : {}),
     });
+    if (!result.duplicate) this.metrics.published(info ? 'client' : 'server');
     return { offset: result.offset, epoch: result.epoch };
   }
 

@@ -1,0 +1,100 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+
+export interface MetricsSource {
+  stats(): { connections: number; queuedBytes: number; channels: number };
+}
+
+/**
+ * Prometheus metrics of one hub, in a registry of its own (several hubs may share a process).
+ * Hot-path counters are bumped once per broadcast, never once per subscriber.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly publications: Counter<'source'>;
+  private readonly deliveries: Counter;
+  private readonly disconnects: Counter<'code'>;
+  private readonly commands: Counter<'method'>;
+  private readonly errors: Counter<'code'>;
+
+  constructor(source: MetricsSource) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_process_' });
+    new Gauge({
+      name: 'switchboard_connections',
+      help: 'Open client connections on this node',
+      registers,
+      collect() {
+        this.set(source.stats().connections);
+      },
+    });
+    new Gauge({
+      name: 'switchboard_channels',
+      help: 'Channels with at least one subscriber on this node',
+      registers,
+      collect() {
+        this.set(source.stats().channels);
+      },
+    });
+    new Gauge({
+      name: 'switchboard_queued_bytes',
+      help: 'Outbound bytes queued for all connections of this node',
+      registers,
+      collect() {
+        this.set(source.stats().queuedBytes);
+      },
+    });
+    this.publications = new Counter({
+      name: 'switchboard_publications_total',
+      help: 'Publications accepted by this node',
+      labelNames: ['source'],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: 'switchboard_deliveries_total',
+      help: 'Publications queued to subscribers on this node',
+      registers,
+    });
+    this.disconnects = new Counter({
+      name: 'switchboard_disconnects_total',
+      help: 'Connections closed, by close code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.commands = new Counter({
+      name: 'switchboard_commands_total',
+      help: 'Client commands, by method',
+      labelNames: ['method'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'switchboard_command_errors_total',
+      help: 'Error replies, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+  }
+
+  published(source: 'client' | 'server'): void {
+    this.publications.inc({ source });
+  }
+
+  delivered(count: number): void {
+    if (count > 0) this.deliveries.inc(count);
+  }
+
+  disconnected(code: number): void {
+    this.disconnects.inc({ code: String(code) });
+  }
+
+  command(method: string): void {
+    this.commands.inc({ method });
+  }
+
+  error(code: number): void {
+    this.errors.inc({ code: String(code) });
+  }
+
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
