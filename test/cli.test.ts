@@ -112,6 +112,34 @@ describe('switchboard CLI', () => {
     await stop(again.child);
   });
 
+  it('tail ends with one line and a non-zero exit when refused', async () => {
+    const dir = join(tempDir(), 'data');
+    const server = await serve(dir);
+    const url = server.ws.replace(/\/ws$/, '');
+    const check = (args: string[], pattern: RegExp, d = dir): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [CLI, ...args], { env: env(d), stdio: ['ignore', 'pipe', 'pipe'] });
+        children.push(child);
+        let stderr = '';
+        child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.once('exit', (code) => {
+          try {
+            expect(code, args.join(' ')).not.toBe(0);
+            const errors = stderr.trim().split('\n').filter((l) => l.startsWith('switchboard: '));
+            expect(errors, stderr).toHaveLength(1);
+            expect(errors[0]).toMatch(pattern);
+            resolve();
+          } catch (err) {
+            reject(err as Error);
+          }
+        });
+      });
+    await check(['tail', 'news', '--url', url, '--token', 'not-a-jwt'], /connect refused/);
+    await check(['tail', 'nope:x', '--url', url], /subscribe failed: error 102/);
+    await check(['tail', 'news', '--url', url], /no token secret/, tempDir());
+    await stop(server.child);
+  });
+
   it('prints a token for a user, signed with the data directory secret', () => {
     const dir = tempDir();
     const out = run(['token', '--user', 'bob', '--ttl', '30m', '--channels', 'a:*,b'], dir);

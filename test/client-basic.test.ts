@@ -110,7 +110,8 @@ describe('client: pub/sub, rpc, history, presence', () => {
     await subB.ready();
     await waitFor(() => joins.includes('bob'), 'bob joins');
     const presence = await subA.presence();
-    expect(Object.values(presence).map((p) => p.user).sort()).toEqual(['alice', 'bob']);
+    expect(Object.values(presence.clients).map((p) => p.user).sort()).toEqual(['alice', 'bob']);
+    expect(presence.users).toEqual(['alice', 'bob']);
     await subB.unsubscribe();
     await waitFor(() => leaves.includes('bob'), 'bob leaves');
 

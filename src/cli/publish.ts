@@ -17,11 +17,19 @@ export async function publishCommand(args: string[]): Promise<void> {
   const base = new URL(values.url ?? 'http://127.0.0.1:7070');
   const body: Record<string, unknown> = { channel, data };
   if (values['idempotency-key']) body.idempotencyKey = values['idempotency-key'];
-  const res = await fetch(new URL('/api/publish', base), {
-    method: 'POST',
-    headers: { authorization: `apikey ${apiKey()}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  const target = new URL('/api/publish', base);
+  const key = apiKey();
+  let res: Response;
+  try {
+    res = await fetch(target, {
+      method: 'POST',
+      headers: { authorization: `apikey ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach ${target.href}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+  }
   const text = await res.text();
   if (!res.ok) {
     let message = text;

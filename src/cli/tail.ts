@@ -19,9 +19,11 @@ export async function tailCommand(args: string[]): Promise<void> {
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/ws';
   const user = values.user ?? 'cli';
   const given = values.token;
+  // Read the secret now: a missing one is a one-line error, not a silent reconnect loop.
+  const secret = given ? undefined : tokenSecret();
   const client = new SwitchboardClient(
     url.toString(),
-    given ? { token: given } : { getToken: async () => signToken({ secret: tokenSecret(), user, ttl: '1h' }) },
+    given ? { token: given } : { getToken: async () => signToken({ secret: secret!, user, ttl: '1h' }) },
   );
 
   await new Promise<void>((resolve, reject) => {
@@ -30,8 +32,10 @@ export async function tailCommand(args: string[]): Promise<void> {
       reject(new Error(message));
     };
     client.on('state', (change) => {
-      if (change.state === 'disconnected' && change.code !== undefined && !shouldReconnect(change.code))
-        fail(`connection refused: ${change.reason}`);
+      // The client only stops by itself on a terminal refusal: a refused connect (bad token,
+      // no close code) or a terminal close code. Either way the tail is over.
+      if (change.state === 'disconnected' && (change.code === undefined || !shouldReconnect(change.code)))
+        fail(change.reason.startsWith('connect refused') ? change.reason : `connection refused: ${change.reason}`);
       else if (change.state === 'connected') process.stderr.write(`tail: subscribed to ${channel} at ${url.toString()}\n`);
     });
     client.subscribe(channel, {

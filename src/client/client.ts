@@ -6,15 +6,20 @@ import { ClientError } from './errors.js';
 import { keyGenerator, OfflineQueue, type QueuedPublish } from './offline-queue.js';
 import { RateLimiter, type RateOptions } from './rate-limiter.js';
 import { Socket, type ReplyCallback, type Session } from './socket.js';
+import { Notifications } from './notifications.js';
+import { requestSetStatus, requestStatuses, StatusWatches } from './status.js';
 import { requestHistory, requestPresence, Subscription, type SubscriptionHost } from './subscription.js';
 import type {
   ConnectedInfo,
   HistoryOptions,
   HistoryResult,
-  PresenceEntry,
+  PresenceResult,
   PublishOptions,
   PublishResult,
+  SettableStatus,
   StateChange,
+  StatusEvent,
+  StatusRecord,
   StreamPosition,
   SubscriptionHandlers,
   WebSocketConstructor,
@@ -43,6 +48,12 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Largest command sent, in bytes: the server's `limits.maxMessageBytes` (default 65536). */
   maxMessageBytes?: number;
+  /**
+   * `Subscription.typing(true)` sends at most one signal per this many ms while typing stays on
+   * (default 1000). Keep it below the server's `limits.typingExpireMs` (5000 by default), or
+   * the indicator expires between two signals.
+   */
+  typingThrottleMs?: number;
   /** A WebSocket implementation; default: the global one (browsers), else the `ws` package (Node). */
   WebSocket?: WebSocketConstructor;
   /** Random numbers in [0, 1) for backoff jitter (tests). */
@@ -70,6 +81,7 @@ const KNOWN_OPTIONS = new Set([
   'commandRate',
   'timeoutMs',
   'maxMessageBytes',
+  'typingThrottleMs',
   'WebSocket',
   'random',
 ]);
@@ -102,6 +114,7 @@ export class SwitchboardClient {
   private readonly maxInflight: number;
   private readonly maxMessageBytes: number;
   private readonly timeoutMs: number;
+  private readonly typingThrottleMs: number;
   private readonly nextKey = keyGenerator();
   private readonly retryBackoff: Backoff;
   private readonly waiters = new Set<Waiter>();
@@ -111,6 +124,10 @@ export class SwitchboardClient {
   private publishPaused = false;
   private connectedBefore = false;
   private readonly host: SubscriptionHost;
+  /** The user of the last connect reply (kept while disconnected). */
+  private lastUser: string | undefined;
+  private notificationsObj: Notifications | undefined;
+  private readonly statusWatches: StatusWatches;
 
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
     for (const key of Object.keys(options)) {
@@ -124,6 +141,7 @@ export class SwitchboardClient {
     const backoff: BackoffOptions = { ...DEFAULTS.backoff, ...options.backoff };
     validateBackoff(backoff);
     this.timeoutMs = positive(options.timeoutMs, DEFAULTS.timeoutMs, 'timeoutMs');
+    this.typingThrottleMs = positive(options.typingThrottleMs, DEFAULTS.typingThrottleMs, 'typingThrottleMs');
     this.maxInflight = positive(options.maxInflightPublishes, DEFAULTS.maxInflightPublishes, 'maxInflightPublishes');
     this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULTS.maxMessageBytes, 'maxMessageBytes');
     this.queue = new OfflineQueue(options.offlineQueueSize ?? DEFAULTS.offlineQueueSize);
@@ -162,6 +180,21 @@ export class SwitchboardClient {
         if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
       },
       retryDelay: () => this.retryBackoff.next(),
+      reportError: (err: ClientError) => this.emitter.emit('error', err),
+      typingThrottleMs: this.typingThrottleMs,
+    };
+    this.statusWatches = new StatusWatches(this.featureHost());
+  }
+
+  /** What the status watches and notifications use: calls, subscriptions, error reports. */
+  private featureHost(): ConstructorParameters<typeof Notifications>[0] {
+    const socket = this.socket;
+    return {
+      get connected() {
+        return socket.connected;
+      },
+      call: (method: string, params: unknown, timeoutMs?: number) => this.call(method, params, timeoutMs),
+      subscribe: <T>(channel: string, handlers: SubscriptionHandlers<T>) => this.subscribe<T>(channel, handlers),
       reportError: (err: ClientError) => this.emitter.emit('error', err),
     };
   }
@@ -388,9 +421,51 @@ export class SwitchboardClient {
   }
 
   /** A channel's presence without subscribing (same as `Subscription.presence`). */
-  presence(channel: string): Promise<Record<string, PresenceEntry>> {
+  presence(channel: string): Promise<PresenceResult> {
     checkChannel(channel);
     return requestPresence(this.host, channel);
+  }
+
+  // ---- user status and notifications -------------------------------------------------------
+
+  /**
+   * Sets this user's status (all their connections share it); resolves with the stored record.
+   * A user is `online` on their first connection and `offline` when their last one goes.
+   */
+  setStatus(status: SettableStatus): Promise<StatusRecord> {
+    return requestSetStatus(this.host, status);
+  }
+
+  /** Status and last-seen time (unix ms; 0 = never seen) of 1 to 100 users, in one call. */
+  statuses(users: readonly string[]): Promise<Record<string, StatusRecord>> {
+    return requestStatuses(this.host, users);
+  }
+
+  /**
+   * Follows a user's status: `callback` gets the current status once subscribed (and again
+   * after each reconnect, if it changed meanwhile), then every change, live. Subscribes to
+   * `status:<user>` (one subscription per user, however many callbacks). Returns a function
+   * that stops this callback; the subscription ends with the last one.
+   */
+  watchStatus(user: string, callback: (event: StatusEvent) => void): () => void {
+    return this.statusWatches.watch(user, callback);
+  }
+
+  /**
+   * The connected user's notifications (`notifications:#<user>`): live delivery, unread count,
+   * paging, mark read. Created on first use for the user of the connect reply, so the client
+   * must have connected once (`await client.ready()`); throws DISCONNECTED before that.
+   */
+  get notifications(): Notifications {
+    const user = this.lastUser;
+    if (user === undefined) {
+      throw new ClientError(ClientErrorCode.DISCONNECTED, 'notifications: the user is known once connected (await client.ready())', {
+        temporary: true,
+      });
+    }
+    if (user === '') throw badArgument('notifications: anonymous connections have no notifications');
+    if (this.notificationsObj?.user !== user) this.notificationsObj = new Notifications(this.featureHost(), user);
+    return this.notificationsObj;
   }
 
   /**
@@ -433,6 +508,12 @@ export class SwitchboardClient {
   private onConnected(session: Session): void {
     const reconnected = this.connectedBefore;
     this.connectedBefore = true;
+    this.lastUser = session.user;
+    if (this.notificationsObj && this.notificationsObj.user !== session.user) {
+      // Another token, another user: the old notifications object is done.
+      this.notificationsObj._close();
+      this.notificationsObj = undefined;
+    }
     this.rate?.reset();
     // Order on the wire: resubscribes (with since), then queued publishes, then waiting calls.
     for (const sub of [...this.subs.values()]) sub._connected();
@@ -440,6 +521,8 @@ export class SwitchboardClient {
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const w of waiters) w.go();
+    // After the resubscribes: re-read unread counts (other devices may have marked read).
+    this.notificationsObj?._connected();
     const info: ConnectedInfo = { client: session.client, user: session.user, url: session.url, reconnected };
     if (session.expires !== undefined) info.expires = session.expires;
     this.emitter.emit('connected', info);

@@ -157,6 +157,17 @@ export const DEFAULTS = {
   maxMessageBytes: 64 * 1024,
   /** Commands queued in one tick are sent in frames of at most this many bytes. */
   maxFrameBytes: 16 * 1024,
+  /**
+   * `Subscription.typing(true)` sends at most one signal per this many ms while typing stays
+   * on (the server's `limits.typingThrottleMs` forwards at most one per second anyway). Must
+   * stay below the server's `limits.typingExpireMs` (5 s).
+   */
+  typingThrottleMs: 1000,
+  /** Page size of `notifications.list()` when none is given, and the largest allowed. */
+  notificationsPageSize: 20,
+  notificationsMaxPageSize: 1000,
+  /** Most users one `statuses()` call may ask about (the server's limit). */
+  maxStatusUsers: 100,
   /** A token is refreshed this share of its remaining lifetime before it expires… */
   refreshShare: 0.2,
   /** …but at most this long before. */

@@ -4,6 +4,7 @@
  */
 export { SwitchboardClient, type ClientOptions, type ClientEvents, type RpcOptions } from './client.js';
 export { Subscription } from './subscription.js';
+export { Notifications } from './notifications.js';
 export { ClientError, type WireError } from './errors.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
 export {
@@ -23,16 +24,28 @@ export type {
   ConnectedInfo,
   HistoryOptions,
   HistoryResult,
+  NotificationEvent,
+  NotificationItem,
+  NotificationListOptions,
+  NotificationPage,
   PresenceEntry,
+  PresenceResult,
   Publication,
   PublisherInfo,
   PublishOptions,
   PublishResult,
+  ReadEvent,
+  ReadState,
   RecoveryFailedContext,
+  SettableStatus,
   StateChange,
+  StatusEvent,
+  StatusRecord,
   StreamPosition,
   SubscribedContext,
   SubscriptionHandlers,
+  TypingEvent,
   UnsubscribedContext,
+  UserStatus,
   WebSocketConstructor,
 } from './types.js';

@@ -7,9 +7,11 @@ import type {
   HistoryOptions,
   HistoryResult,
   PresenceEntry,
+  PresenceResult,
   PublishOptions,
   PublishResult,
   PublisherInfo,
+  ReadState,
   StreamPosition,
   SubscriptionHandlers,
 } from './types.js';
@@ -26,6 +28,8 @@ export interface SubscriptionHost {
   /** Delay before retrying a subscribe refused with a temporary error. */
   retryDelay(): number;
   reportError(err: ClientError): void;
+  /** Least time between two `typing: true` signals. */
+  readonly typingThrottleMs: number;
 }
 
 interface Waiter {
@@ -58,6 +62,11 @@ export class Subscription<T = unknown> {
   private waiters = new Set<Waiter>();
   /** Why the subscription ended, for `ready()` callers who come late. */
   private endError: ClientError | undefined;
+  /** Whether the server was last told `typing: true` (on this connection), and when. */
+  private typingSent = false;
+  private typingSentAt = 0;
+  /** Other users shown as typing, cleared (with `onTyping(false)`) when the connection drops. */
+  private readonly typingUsers = new Set<string>();
 
   constructor(
     private readonly host: SubscriptionHost,
@@ -111,9 +120,57 @@ export class Subscription<T = unknown> {
     return requestHistory<T>(this.host, this.channel, options);
   }
 
-  /** Who is subscribed to the channel now, by client id (needs `presence: true` on the namespace). */
-  presence(): Promise<Record<string, PresenceEntry>> {
+  /**
+   * Who is subscribed to the channel now (needs `presence: true` on the namespace): every
+   * connection by client id, and each user once however many connections they have.
+   */
+  presence(): Promise<PresenceResult> {
     return requestPresence(this.host, this.channel);
+  }
+
+  /**
+   * Tells the channel's other users whether this user is typing (needs `typing: true` on the
+   * namespace). Safe to call on every keystroke: while typing stays on, at most one signal per
+   * `typingThrottleMs` (1 s) goes out, each keeping the indicator alive (the server clears it
+   * after `limits.typingExpireMs`, 5 s, without one). `typing(false)` is sent only after a `true`.
+   * Nothing is sent while not subscribed. Fire and forget: a refusal is reported as an `error`
+   * event of the client.
+   */
+  typing(isTyping: boolean): void {
+    if (typeof isTyping !== 'boolean') throw badArgument('typing: expected a boolean');
+    if (this.current !== SubscriptionState.Subscribed || !this.host.connected) return;
+    const now = Date.now();
+    if (isTyping) {
+      if (this.typingSent && now - this.typingSentAt < this.host.typingThrottleMs) return;
+      this.typingSent = true;
+      this.typingSentAt = now;
+    } else {
+      if (!this.typingSent) return;
+      this.typingSent = false;
+    }
+    this.host.send('typing', { channel: this.channel, typing: isTyping }, (err) => {
+      if (err && err.code !== ClientErrorCode.DISCONNECTED) this.host.reportError(err);
+    });
+  }
+
+  /**
+   * Stores this user's read position in the channel: `offset` (clamped to the top), or
+   * everything when omitted. A position never moves backwards: a lower offset changes nothing.
+   * Needs history on the namespace; with `readReceipts: true` subscribers get `onRead`.
+   */
+  markRead(offset?: number): Promise<ReadState> {
+    return requestMarkRead(this.host, this.channel, offset);
+  }
+
+  /** This user's read position and unread count in the channel (the same on all their devices). */
+  readState(): Promise<ReadState> {
+    return requestReadState(this.host, this.channel);
+  }
+
+  /** Who has read the channel up to which offset: `{user: offset}`. */
+  async readers(): Promise<Record<string, number>> {
+    const r = (await this.host.call('readers', { channel: this.channel })) as { readers?: Record<string, number> };
+    return r?.readers ?? {};
   }
 
   /** Ends the subscription (and forgets it in the client). Resolves when the server confirmed, or at once when offline. */
@@ -140,6 +197,7 @@ export class Subscription<T = unknown> {
     this.attempt += 1;
     clearTimeout(this.retryTimer);
     this.setState(SubscriptionState.Subscribing);
+    this.resetTyping();
   }
 
   /** @internal The client stopped trying to connect: `ready()` callers learn it now. */
@@ -159,6 +217,19 @@ export class Subscription<T = unknown> {
         return;
       case 'leave':
         if (this.current === SubscriptionState.Subscribed) safeCall(this.handlers.onLeave, msg.info as PresenceEntry);
+        return;
+      case 'typing':
+        if (this.current === SubscriptionState.Subscribed && typeof msg.user === 'string') {
+          const typing = msg.typing === true;
+          if (typing) this.typingUsers.add(msg.user);
+          else this.typingUsers.delete(msg.user);
+          safeCall(this.handlers.onTyping, { user: msg.user, typing });
+        }
+        return;
+      case 'read':
+        if (this.current === SubscriptionState.Subscribed && typeof msg.user === 'string' && typeof msg.offset === 'number') {
+          safeCall(this.handlers.onRead, { user: msg.user, offset: msg.offset });
+        }
         return;
       case 'unsubscribe':
         this.serverUnsubscribed(Number(msg.code), String(msg.reason ?? ''), msg.resubscribe === true);
@@ -245,6 +316,7 @@ export class Subscription<T = unknown> {
       // subscribe again at once, recovering from the last position.
       this.attempt += 1;
       this.setState(SubscriptionState.Subscribing);
+      this.resetTyping();
       if (this.host.connected) this.sendSubscribe();
       return;
     }
@@ -258,6 +330,18 @@ export class Subscription<T = unknown> {
     clearTimeout(this.retryTimer);
     this.setState(SubscriptionState.Unsubscribed);
     this.host.removeSubscription(this as Subscription);
+    this.resetTyping();
+  }
+
+  /**
+   * The server forgets this user's typing when the subscription or connection goes, and this
+   * client can no longer hear others stop: clear the indicators it showed.
+   */
+  private resetTyping(): void {
+    this.typingSent = false;
+    const users = [...this.typingUsers];
+    this.typingUsers.clear();
+    for (const user of users) safeCall(this.handlers.onTyping, { user, typing: false });
   }
 
   private setState(state: SubscriptionStateValue): void {
@@ -304,7 +388,34 @@ export async function requestHistory<T>(host: Pick<SubscriptionHost, 'call'>, ch
 }
 
 /** The `presence` command (also `client.presence`). */
-export async function requestPresence(host: Pick<SubscriptionHost, 'call'>, channel: string): Promise<Record<string, PresenceEntry>> {
-  const r = (await host.call('presence', { channel })) as { clients?: Record<string, PresenceEntry> };
-  return r.clients ?? {};
+export async function requestPresence(host: Pick<SubscriptionHost, 'call'>, channel: string): Promise<PresenceResult> {
+  const r = (await host.call('presence', { channel })) as { clients?: Record<string, PresenceEntry>; users?: string[] };
+  const clients = r?.clients ?? {};
+  // Older servers sent only `clients`: derive the users from them.
+  const users = Array.isArray(r?.users) ? r.users : [...new Set(Object.values(clients).map((c) => c.user))].sort();
+  return { clients, users };
+}
+
+/** The `markRead` command (also `client.notifications.markRead`). */
+export async function requestMarkRead(host: Pick<SubscriptionHost, 'call'>, channel: string, offset: number | undefined): Promise<ReadState> {
+  if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0)) {
+    throw badArgument('markRead: offset must be a non-negative integer');
+  }
+  return readState(await host.call('markRead', offset === undefined ? { channel } : { channel, offset }));
+}
+
+/** The `readState` command. */
+export async function requestReadState(host: Pick<SubscriptionHost, 'call'>, channel: string): Promise<ReadState> {
+  return readState(await host.call('readState', { channel }));
+}
+
+function readState(result: unknown): ReadState {
+  const r = (result ?? {}) as Partial<ReadState>;
+  const lastRead = typeof r.lastRead === 'number' ? r.lastRead : 0;
+  const top = typeof r.top === 'number' ? r.top : 0;
+  return { lastRead, top, epoch: typeof r.epoch === 'string' ? r.epoch : '', unread: typeof r.unread === 'number' ? r.unread : top - lastRead };
+}
+
+function badArgument(message: string): ClientError {
+  return new ClientError(ClientErrorCode.BAD_ARGUMENT, message);
 }

@@ -55,6 +55,83 @@ export interface PresenceEntry {
   connInfo?: unknown;
 }
 
+/** The result of `presence()`: every connection, and every present user once. */
+export interface PresenceResult {
+  /** Every connection subscribed to the channel, by client id. */
+  clients: Record<string, PresenceEntry>;
+  /** Each present user once, however many connections (tabs, devices) they have. */
+  users: string[];
+}
+
+/** A typing signal of another user (`onTyping`). */
+export interface TypingEvent {
+  user: string;
+  /** True when the user started (or is still) typing; false when they stopped or the indicator expired. */
+  typing: boolean;
+}
+
+/** A read receipt (`onRead`): `user` has read the channel up to `offset`. */
+export interface ReadEvent {
+  user: string;
+  offset: number;
+}
+
+/** A user's read position in a channel (`markRead`, `readState`). */
+export interface ReadState {
+  /** The last offset the user has read (0: nothing), in the stream's current epoch. */
+  lastRead: number;
+  /** The channel's latest offset. */
+  top: number;
+  /** The stream's epoch. */
+  epoch: string;
+  /** `top − lastRead`. */
+  unread: number;
+}
+
+/** A status a user can set. */
+export type SettableStatus = 'online' | 'away' | 'busy';
+/** A user's status: as set, or `offline` once their last connection went. */
+export type UserStatus = SettableStatus | 'offline';
+
+/** A user's status and when it last changed or they were last seen (unix ms; 0 = never seen). */
+export interface StatusRecord {
+  status: UserStatus;
+  lastSeen: number;
+}
+
+/** A status change of a watched user (`watchStatus`). */
+export interface StatusEvent extends StatusRecord {
+  user: string;
+}
+
+/** One notification: its offset in the user's notification stream and its data. */
+export interface NotificationItem<T = unknown> {
+  offset: number;
+  data: T;
+}
+
+/** A notification delivered live (`notifications.subscribe`). */
+export interface NotificationEvent<T = unknown> extends NotificationItem<T> {
+  /** True when it was missed while offline and came back with the resubscribe. */
+  recovered: boolean;
+}
+
+export interface NotificationListOptions {
+  /** Items per page (1 to 1000, and at most the server's `limits.historyMaxLimit`). Default 20. */
+  limit?: number;
+  /** Only notifications older than this offset: the `next` of the previous page. */
+  before?: number;
+}
+
+/** A page of notifications, newest first. */
+export interface NotificationPage<T = unknown> {
+  items: Array<NotificationItem<T>>;
+  /** Pass as `before` for the next (older) page; absent on the last page. */
+  next?: number;
+  /** The stream's epoch the offsets belong to. */
+  epoch: string;
+}
+
 export interface StateChange {
   state: ConnectionStateValue;
   previous: ConnectionStateValue;
@@ -107,6 +184,10 @@ export interface SubscriptionHandlers<T = unknown> {
   onPublication?(pub: Publication<T>): void;
   onJoin?(info: PresenceEntry): void;
   onLeave?(info: PresenceEntry): void;
+  /** Another user started or stopped typing (needs `typing: true` on the namespace). Never your own. */
+  onTyping?(event: TypingEvent): void;
+  /** A user marked the channel read up to an offset (needs `readReceipts: true` on the namespace). */
+  onRead?(event: ReadEvent): void;
   /** Each time the subscription is (re)established. */
   onSubscribed?(ctx: SubscribedContext): void;
   /** A resubscribe could not recover what was missed: refetch the app's state. */

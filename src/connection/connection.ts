@@ -245,6 +245,8 @@ export class Connection {
         commandRate: this.limits.commandRate,
         maxMessageBytes: this.limits.maxMessageBytes,
         maxChannels: this.limits.maxChannelsPerConnection,
+        historyMaxLimit: this.limits.historyMaxLimit,
+        typingExpireMs: this.limits.typingExpireMs,
       },
     };
     if (identity.expires !== undefined) result.expires = identity.expires;

@@ -452,8 +452,9 @@ export class Node implements BrokerEventHandler {
 
   async markRead(conn: Connection, params: Params<'markRead'>): Promise<ReadState> {
     const ch = await this.authorizeSubscribe(conn, params.channel);
-    const state = await this.reads.markRead(conn.user, ch, params.offset);
-    if (ch.options.readReceipts) await this.broker.publishEvent(ch.name, { kind: 'read', user: conn.user, offset: state.lastRead });
+    const { moved, ...state } = await this.reads.markRead(conn.user, ch, params.offset);
+    if (ch.options.readReceipts && moved)
+      await this.broker.publishEvent(ch.name, { kind: 'read', user: conn.user, offset: state.lastRead });
     return state;
   }
 

@@ -23,12 +23,17 @@ export class ReadReceipts {
     private readonly store: Store,
   ) {}
 
-  /** Marks `offset` (clamped to the channel top) as read; `offset` omitted marks everything. */
-  async markRead(user: string, ch: ResolvedChannel, offset: number | undefined): Promise<ReadState> {
-    const top = await this.top(ch);
+  /**
+   * Marks `offset` (clamped to the channel top) as read; `offset` omitted marks everything.
+   * `moved` says whether the user's position went forward.
+   */
+  async markRead(user: string, ch: ResolvedChannel, offset: number | undefined): Promise<ReadState & { moved: boolean }> {
+    const [top, before] = await Promise.all([this.top(ch), this.store.lastRead(user, ch.name)]);
     const wanted = offset === undefined ? top.offset : Math.min(Math.max(0, offset), top.offset);
     const stored = await this.store.markRead(user, ch.name, { offset: wanted, epoch: top.epoch });
-    return state(stored.epoch === top.epoch ? stored.offset : 0, top);
+    const lastRead = stored.epoch === top.epoch ? stored.offset : 0;
+    const previous = before && before.epoch === top.epoch ? before.offset : 0;
+    return { ...state(lastRead, top), moved: lastRead > previous };
   }
 
   async readState(user: string, ch: ResolvedChannel): Promise<ReadState> {
