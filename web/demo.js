@@ -10,7 +10,7 @@ export function showState(client) {
   const el = document.querySelector('.state');
   client.on('state', ({ state, reason }) => {
     el.dataset.state = state;
-    el.textContent = reason ? `${state} (${reason})` : state;
+    el.textContent = reason && state !== 'connected' ? `${state} (${reason})` : state;
   });
 }
 

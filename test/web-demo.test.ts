@@ -1,0 +1,67 @@
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_NAMESPACES, startDemo, type Demo } from '../src/demo/demo.js';
+import { closeAllServers, createTestServer, TEST_SECRET, type TestServer } from './support/harness.js';
+
+/** The demo pages of web/, in Debian's Chromium, against a hub in demo mode (as `npm start` runs it). */
+const WEB = fileURLToPath(new URL('../web/', import.meta.url));
+let browser: Browser;
+let server: TestServer;
+let demo: Demo;
+
+beforeAll(async () => {
+  server = await createTestServer({ webDir: WEB, namespaces: DEMO_NAMESPACES as never });
+  demo = startDemo(server.hub, TEST_SECRET);
+  server.hub.use((req, res) => demo.handle(req, res));
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+afterAll(async () => {
+  demo.close();
+  await browser?.close();
+  await closeAllServers();
+});
+
+describe('demo pages', () => {
+  it('chat: two people see each other, typing, and messages, and history on reload', async () => {
+    const ann = await browser.newPage();
+    const ben = await browser.newPage();
+    const errors: string[] = [];
+    for (const p of [ann, ben]) p.on('pageerror', (e) => errors.push(e.message));
+    await ann.goto(`${server.httpUrl}/chat.html?name=ann`);
+    await ben.goto(`${server.httpUrl}/chat.html?name=ben`);
+    for (const p of [ann, ben]) {
+      await p.waitForSelector('.state[data-state="connected"]');
+      await p.waitForFunction(() => document.querySelectorAll('#people li').length === 2);
+    }
+    await ann.fill('#text', 'hello b');
+    await ben.waitForFunction(() => document.querySelector('#typing')!.textContent!.includes('ann is typing'));
+    await ann.press('#text', 'Enter');
+    await ben.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.textContent === 'annhello b'));
+    await ann.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.textContent === 'annhello b'));
+
+    const again = await browser.newPage();
+    await again.goto(`${server.httpUrl}/chat.html?name=cat`);
+    await again.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.textContent === 'annhello b'));
+    expect(errors).toEqual([]);
+  });
+
+  it('dashboard: the server numbers arrive every second', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.httpUrl}/dashboard.html`);
+    await page.waitForSelector('.state[data-state="connected"]');
+    await page.waitForFunction(() => Number(document.querySelector('[data-metric="connections"]')!.textContent) >= 1, undefined, { timeout: 10_000 });
+    expect(await page.textContent('#cards')).toContain('memory (RSS, MB)');
+  });
+
+  it('the landing page links both', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.httpUrl}/`);
+    expect(await page.locator('a[href="/chat.html"]').count()).toBeGreaterThan(0);
+    expect(await page.locator('a[href="/dashboard.html"]').count()).toBeGreaterThan(0);
+  });
+});
