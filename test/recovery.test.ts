@@ -107,8 +107,9 @@ describe('recovery', () => {
     const start = await s.hub.publish(ch, { n: -1 });
     let publishing = true;
     let n = 0;
+    // Bounded, so that however slow the machine, what the subscribers missed stays recoverable.
     const publisher = (async () => {
-      while (publishing) {
+      while (publishing && n < 900) {
         await s.hub.publish(ch, { n: n++ });
         if (n % 10 === 0) await new Promise((r) => setImmediate(r));
       }
