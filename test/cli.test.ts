@@ -30,7 +30,10 @@ function run(args: string[], dataDir: string): { code: number | null; stdout: st
 }
 
 /** Starts a long-running command; `lines` collects its stdout lines. */
-function start(args: string[], dataDir: string): { child: ChildProcess; lines: string[]; waitFor: (pred: (l: string) => boolean) => Promise<string> } {
+function start(
+  args: string[],
+  dataDir: string,
+): { child: ChildProcess; lines: string[]; waitFor: (pred: (l: string) => boolean) => Promise<string> } {
   const child = spawn(process.execPath, [CLI, ...args], { env: env(dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const lines: string[] = [];
@@ -67,7 +70,10 @@ function start(args: string[], dataDir: string): { child: ChildProcess; lines: s
 async function serve(dataDir: string): Promise<{ child: ChildProcess; ws: string; http: string }> {
   const s = start(['serve', '--port', '0', '--host', '127.0.0.1'], dataDir);
   const ws = (await s.waitFor((l) => l.includes('WebSocket'))).split(/\s+/).pop()!;
-  const http = (await s.waitFor((l) => l.includes('HTTP API'))).trim().split(/\s+/)[2]!.replace(/\/api$/, '');
+  const http = (await s.waitFor((l) => l.includes('HTTP API')))
+    .trim()
+    .split(/\s+/)[2]!
+    .replace(/\/api$/, '');
   return { child: s.child, ws, http };
 }
 
@@ -125,7 +131,10 @@ describe('switchboard CLI', () => {
         child.once('exit', (code) => {
           try {
             expect(code, args.join(' ')).not.toBe(0);
-            const errors = stderr.trim().split('\n').filter((l) => l.startsWith('switchboard: '));
+            const errors = stderr
+              .trim()
+              .split('\n')
+              .filter((l) => l.startsWith('switchboard: '));
             expect(errors, stderr).toHaveLength(1);
             expect(errors[0]).toMatch(pattern);
             resolve();

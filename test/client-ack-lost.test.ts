@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth/token.js';
 import { SwitchboardClient, type ClientError, type Publication } from '../src/client/index.js';
 import { createHub, type Hub } from '../src/index.js';
-import { ClientProxy, SECRET, waitFor } from './support/client-hub.js';
+import { TEST_SECRET } from './support/harness.js';
+import { waitFor } from './support/processes.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 /**
  * A TCP proxy between the publisher and the hub cuts the connection at the moment the publish
@@ -11,7 +13,7 @@ import { ClientProxy, SECRET, waitFor } from './support/client-hub.js';
  */
 const hubs: Hub[] = [];
 const clients: SwitchboardClient[] = [];
-const proxies: ClientProxy[] = [];
+const proxies: TcpProxy[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.disconnect();
@@ -19,19 +21,19 @@ afterEach(async () => {
   await Promise.all(hubs.splice(0).map((h) => h.close()));
 });
 
-async function setup(): Promise<{ hub: Hub; proxy: ClientProxy; publisher: SwitchboardClient; subscriber: SwitchboardClient }> {
+async function setup(): Promise<{ hub: Hub; proxy: TcpProxy; publisher: SwitchboardClient; subscriber: SwitchboardClient }> {
   const hub = createHub({
-    auth: { secret: SECRET },
+    auth: { secret: TEST_SECRET },
     limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
     namespaces: { chat: { history: { size: 100, ttlSeconds: 600 } } },
   });
   hubs.push(hub);
   const { port } = await hub.listen(0, '127.0.0.1');
-  const proxy = await new ClientProxy(port).start();
+  const proxy = await new TcpProxy(port).start();
   proxies.push(proxy);
   const make = async (p: number, user: string): Promise<SwitchboardClient> => {
     const c = new SwitchboardClient(`ws://127.0.0.1:${p}/ws`, {
-      token: await signToken({ secret: SECRET, user, ttl: 3600 }),
+      token: await signToken({ secret: TEST_SECRET, user, ttl: 3600 }),
       backoff: { minMs: 10, maxMs: 100, factor: 2 },
     });
     clients.push(c);
@@ -41,7 +43,7 @@ async function setup(): Promise<{ hub: Hub; proxy: ClientProxy; publisher: Switc
 }
 
 /** Cuts the connection the first time a publish reply (`"result":{"offset"`) comes through. */
-function cutOnFirstPublishReply(proxy: ClientProxy): { cut: () => boolean } {
+function cutOnFirstPublishReply(proxy: TcpProxy): { cut: () => boolean } {
   let cut = false;
   proxy.inspect = (chunk) => {
     if (!cut && chunk.toString('latin1').includes('"result":{"offset"')) {

@@ -4,14 +4,23 @@ import type { BrokerEventHandler, Publication } from '../src/broker/broker.js';
 import { MemoryBroker } from '../src/broker/memory.js';
 import { MemoryIdempotencyLog } from '../src/history/idempotency-log.js';
 import { MemoryHistoryLog } from '../src/history/memory-log.js';
-import { ClientError, ClientErrorCode, SwitchboardClient, type ClientOptions, type Publication as ClientPublication, type StateChange } from '../src/client/index.js';
+import {
+  ClientError,
+  ClientErrorCode,
+  SwitchboardClient,
+  type ClientOptions,
+  type Publication as ClientPublication,
+  type StateChange,
+} from '../src/client/index.js';
 import { createHub, HubError, type CreateHubOptions, type Hub } from '../src/index.js';
-import { ClientProxy, SECRET, freePort, waitFor } from './support/client-hub.js';
+import { TEST_SECRET } from './support/harness.js';
+import { freePort, waitFor } from './support/processes.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 const FAST = { minMs: 10, maxMs: 100, factor: 2 };
 const hubs: Hub[] = [];
 const clients: SwitchboardClient[] = [];
-const proxies: ClientProxy[] = [];
+const proxies: TcpProxy[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.disconnect();
@@ -21,7 +30,7 @@ afterEach(async () => {
 
 async function startHub(extra: Partial<CreateHubOptions> = {}): Promise<{ hub: Hub; url: string; port: number }> {
   const hub = createHub({
-    auth: { secret: SECRET },
+    auth: { secret: TEST_SECRET },
     limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
     namespaces: { chat: { presence: true, joinLeave: true }, feed: { history: { size: 0 } } },
     ...extra,
@@ -32,7 +41,7 @@ async function startHub(extra: Partial<CreateHubOptions> = {}): Promise<{ hub: H
 }
 
 async function client(url: string | string[], user = 'alice', options: ClientOptions = {}): Promise<SwitchboardClient> {
-  const c = new SwitchboardClient(url, { token: await signToken({ secret: SECRET, user, ttl: 3600 }), backoff: FAST, ...options });
+  const c = new SwitchboardClient(url, { token: await signToken({ secret: TEST_SECRET, user, ttl: 3600 }), backoff: FAST, ...options });
   clients.push(c);
   return c;
 }
@@ -110,7 +119,11 @@ describe('client: pub/sub, rpc, history, presence', () => {
     await subB.ready();
     await waitFor(() => joins.includes('bob'), 'bob joins');
     const presence = await subA.presence();
-    expect(Object.values(presence.clients).map((p) => p.user).sort()).toEqual(['alice', 'bob']);
+    expect(
+      Object.values(presence.clients)
+        .map((p) => p.user)
+        .sort(),
+    ).toEqual(['alice', 'bob']);
     expect(presence.users).toEqual(['alice', 'bob']);
     await subB.unsubscribe();
     await waitFor(() => leaves.includes('bob'), 'bob leaves');
@@ -153,7 +166,10 @@ describe('client: connection management', () => {
 
   it('does not reconnect with a bad token (101, close 4500)', async () => {
     const { url } = await startHub();
-    const c = new SwitchboardClient(url, { token: await signToken({ secret: 'another-secret-0123456789abcdefghijkl', user: 'alice' }), backoff: FAST });
+    const c = new SwitchboardClient(url, {
+      token: await signToken({ secret: 'another-secret-0123456789abcdefghijkl', user: 'alice' }),
+      backoff: FAST,
+    });
     clients.push(c);
     const errors: ClientError[] = [];
     c.on('error', (e) => errors.push(e));
@@ -187,8 +203,10 @@ describe('client: connection management', () => {
   });
 
   it('detects a dead connection by missing pings and reconnects', async () => {
-    const { url, port } = await startHub({ limits: { pingIntervalMs: 1_000, pongTimeoutMs: 500, shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 } });
-    const proxy = await new ClientProxy(port).start();
+    const { url, port } = await startHub({
+      limits: { pingIntervalMs: 1_000, pongTimeoutMs: 500, shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
+    });
+    const proxy = await new TcpProxy(port).start();
     proxies.push(proxy);
     const c = await client(url.replace(String(port), String(proxy.port)));
     const states = record(c);
@@ -216,7 +234,7 @@ describe('client: connection management', () => {
     const { hub, url, port } = await startHub();
     let release: (() => void) | undefined;
     hub.rpc('slow', () => new Promise<string>((resolve) => (release = () => resolve('late'))));
-    const proxy = await new ClientProxy(port).start();
+    const proxy = await new TcpProxy(port).start();
     proxies.push(proxy);
     const c = await client(url.replace(String(port), String(proxy.port)));
     await expect(c.rpc('slow')).rejects.toMatchObject({ code: ClientErrorCode.DISCONNECTED, temporary: true });
@@ -239,7 +257,10 @@ describe('client: recovery', () => {
     const c = await client(first.url);
     const got: Array<[number, unknown]> = [];
     const failed: Array<{ since: { offset: number; epoch: string }; position: { offset: number; epoch: string } }> = [];
-    const sub = c.subscribe('chat:lost', { onPublication: (p) => got.push([p.offset, p.data]), onRecoveryFailed: (ctx) => failed.push(ctx) });
+    const sub = c.subscribe('chat:lost', {
+      onPublication: (p) => got.push([p.offset, p.data]),
+      onRecoveryFailed: (ctx) => failed.push(ctx),
+    });
     c.connect();
     await sub.ready();
     await first.hub.publish('chat:lost', 'a');
@@ -250,7 +271,11 @@ describe('client: recovery', () => {
     hubs.splice(hubs.indexOf(first.hub), 1);
     await waitFor(() => c.state === 'connecting', 'connection lost');
     // Same port, memory history: the stream is gone, a new epoch starts.
-    const second = createHub({ auth: { secret: SECRET }, limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 }, namespaces: { chat: {} } });
+    const second = createHub({
+      auth: { secret: TEST_SECRET },
+      limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
+      namespaces: { chat: {} },
+    });
     hubs.push(second);
     await second.listen(first.port, '127.0.0.1');
     await waitFor(() => failed.length === 1 && sub.state === 'subscribed', 'resubscribed');
@@ -310,7 +335,10 @@ describe('client: server-driven unsubscribe', () => {
     const c = await client(url);
     const got: ClientPublication<number>[] = [];
     const subscribed: Array<boolean | undefined> = [];
-    const sub = c.subscribe<number>('chat:gap', { onPublication: (p) => got.push(p), onSubscribed: (ctx) => subscribed.push(ctx.recovered) });
+    const sub = c.subscribe<number>('chat:gap', {
+      onPublication: (p) => got.push(p),
+      onSubscribed: (ctx) => subscribed.push(ctx.recovered),
+    });
     c.connect();
     await sub.ready();
     for (let i = 1; i <= 6; i++) await hub.publish('chat:gap', i);
@@ -318,7 +346,12 @@ describe('client: server-driven unsubscribe', () => {
     expect(got.map((p) => p.offset)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(got.map((p) => p.data)).toEqual([1, 2, 3, 4, 5, 6]);
     // 3 was lost on the way; the gap shows at 4; both (and whatever came meanwhile) are recovered.
-    expect(got.filter((p) => p.recovered).map((p) => p.offset).slice(0, 2)).toEqual([3, 4]);
+    expect(
+      got
+        .filter((p) => p.recovered)
+        .map((p) => p.offset)
+        .slice(0, 2),
+    ).toEqual([3, 4]);
     expect(subscribed).toEqual([undefined, true]);
   });
 });
@@ -355,7 +388,7 @@ describe('client: offline queue basics', () => {
     expect(c.state).toBe('connected');
   });
 
-  it('flushes a queue larger than the server\'s command burst in order, without being rate-limited', async () => {
+  it("flushes a queue larger than the server's command burst in order, without being rate-limited", async () => {
     const { url } = await startHub({ namespaces: { chat: { history: { size: 1_000 } } } });
     const c = await client(url);
     const errors: ClientError[] = [];

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth/token.js';
 import { SwitchboardClient } from '../src/client/index.js';
 import { createHub, type Hub } from '../src/index.js';
-import { SECRET, waitFor } from './support/client-hub.js';
+import { TEST_SECRET } from './support/harness.js';
+import { waitFor } from './support/processes.js';
 
 /**
  * The browser bundle (dist/browser/switchboard-client.js, served at /client.js) in a real
@@ -35,11 +36,25 @@ beforeAll(async () => {
     '<!doctype html><meta charset="utf-8"><title>client test</title>' +
       '<script type="module">import * as sb from "/client.js"; window.sb = sb; window.sbLoaded = true;</script>',
   );
-  hub = createHub({ auth: { secret: SECRET }, webDir, limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 }, namespaces: { chat: {} } });
+  hub = createHub({
+    auth: { secret: TEST_SECRET },
+    webDir,
+    limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
+    namespaces: { chat: {} },
+  });
   ({ httpUrl, url: wsUrl } = await hub.listen(0, '127.0.0.1'));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }, 30_000);
 
@@ -63,7 +78,7 @@ describe('client SDK in a browser', () => {
     await page.goto(`${httpUrl}/index.html`);
     await page.waitForFunction(() => (window as unknown as { sbLoaded?: boolean }).sbLoaded === true, undefined, { timeout: 10_000 });
 
-    const token = await signToken({ secret: SECRET, user: 'browser-user', ttl: 3600 });
+    const token = await signToken({ secret: TEST_SECRET, user: 'browser-user', ttl: 3600 });
     // A relative URL: the client resolves it against the page (ws://127.0.0.1:PORT/ws).
     const state = await page.evaluate(async (token) => {
       const w = window as unknown as { sb: typeof import('../src/client/index.js'); got: unknown[]; sub: unknown; client: unknown };
@@ -84,13 +99,15 @@ describe('client SDK in a browser', () => {
     expect(got).toEqual([{ channel: 'chat:browser', offset: 1, data: { hello: 'from node' }, recovered: false }]);
 
     // And the other way: the browser publishes, a Node client receives.
-    const node = new SwitchboardClient(wsUrl, { token: await signToken({ secret: SECRET, user: 'node-user', ttl: 3600 }) });
+    const node = new SwitchboardClient(wsUrl, { token: await signToken({ secret: TEST_SECRET, user: 'node-user', ttl: 3600 }) });
     clients.push(node);
     const fromBrowser: unknown[] = [];
     const sub = node.subscribe('chat:browser', { onPublication: (p) => fromBrowser.push(p.data) });
     node.connect();
     await sub.ready(10_000);
-    const position = await page.evaluate(() => (window as unknown as { sub: { publish(d: unknown): Promise<unknown> } }).sub.publish({ hello: 'from the browser' }));
+    const position = await page.evaluate(() =>
+      (window as unknown as { sub: { publish(d: unknown): Promise<unknown> } }).sub.publish({ hello: 'from the browser' }),
+    );
     expect(position).toMatchObject({ offset: 2 });
     await waitFor(() => fromBrowser.length === 1, 'the browser publication in Node');
     expect(fromBrowser).toEqual([{ hello: 'from the browser' }]);

@@ -93,7 +93,8 @@ describe('SDK: typing indicators', () => {
     const sub = alice.subscribe('room:t', { onTyping: (e) => own.push(e) });
     alice.connect();
     await sub.ready();
-    const typingSent = (typing: boolean): number => sent.filter((m) => m.method === 'typing' && (m.params as { typing: boolean }).typing === typing).length;
+    const typingSent = (typing: boolean): number =>
+      sent.filter((m) => m.method === 'typing' && (m.params as { typing: boolean }).typing === typing).length;
 
     for (let i = 0; i < 50; i++) {
       sub.typing(true);

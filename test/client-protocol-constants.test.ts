@@ -13,7 +13,8 @@ describe('client protocol constants agree with the server', () => {
   it('has the same protocol version, close codes and unsubscribe codes', () => {
     expect(client.PROTOCOL_VERSION).toBe(PROTOCOL_VERSION);
     for (const [name, code] of Object.entries(CloseCode)) expect((client.CloseCode as Record<string, number>)[name], name).toBe(code);
-    for (const [name, code] of Object.entries(UnsubscribeCode)) expect((client.UnsubscribeCode as Record<string, number>)[name], name).toBe(code);
+    for (const [name, code] of Object.entries(UnsubscribeCode))
+      expect((client.UnsubscribeCode as Record<string, number>)[name], name).toBe(code);
   });
 
   it('decides reconnects the same way for every code', () => {

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth/token.js';
 import { SwitchboardClient, type Publication, type StateChange } from '../src/client/index.js';
 import type { CreateHubOptions } from '../src/index.js';
-import { SECRET, freePort, killHubProcesses, startHubProcess, waitFor, type HubProcess } from './support/client-hub.js';
+import { TEST_SECRET } from './support/harness.js';
+import { freePort, killProcesses, startHubProcess, waitFor, type HubProcess } from './support/processes.js';
 
 /**
  * The hub runs as a child process with a SQLite data dir, is killed with SIGKILL and started
@@ -16,7 +17,7 @@ const dirs: string[] = [];
 
 afterEach(async () => {
   for (const c of clients.splice(0)) c.disconnect();
-  await killHubProcesses();
+  await killProcesses();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -24,7 +25,7 @@ function hubOptions(): CreateHubOptions {
   const dataDir = mkdtempSync(join(tmpdir(), 'sb-client-restart-'));
   dirs.push(dataDir);
   return {
-    auth: { secret: SECRET },
+    auth: { secret: TEST_SECRET },
     dataDir,
     limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
     namespaces: { chat: { history: { size: 1_000, ttlSeconds: 600 } } },
@@ -33,7 +34,7 @@ function hubOptions(): CreateHubOptions {
 
 async function client(port: number, user: string): Promise<SwitchboardClient> {
   const c = new SwitchboardClient(`ws://127.0.0.1:${port}/ws`, {
-    token: await signToken({ secret: SECRET, user, ttl: 3600 }),
+    token: await signToken({ secret: TEST_SECRET, user, ttl: 3600 }),
     backoff: { minMs: 20, maxMs: 200, factor: 2 },
   });
   clients.push(c);

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth/token.js';
 import { SwitchboardClient, type ClientError, type StateChange } from '../src/client/index.js';
 import { createHub, type Hub } from '../src/index.js';
-import { SECRET, waitFor } from './support/client-hub.js';
+import { TEST_SECRET } from './support/harness.js';
+import { waitFor } from './support/processes.js';
 
 const hubs: Hub[] = [];
 const clients: SwitchboardClient[] = [];
@@ -13,7 +14,11 @@ afterEach(async () => {
 });
 
 async function startHub(): Promise<string> {
-  const hub = createHub({ auth: { secret: SECRET }, limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 }, namespaces: { chat: {} } });
+  const hub = createHub({
+    auth: { secret: TEST_SECRET },
+    limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
+    namespaces: { chat: {} },
+  });
   hubs.push(hub);
   return (await hub.listen(0, '127.0.0.1')).url;
 }
@@ -34,12 +39,12 @@ describe('client tokens', () => {
     let calls = 0;
     const getToken = async (): Promise<string> => {
       calls += 1;
-      return signToken({ secret: SECRET, user: 'alice', ttl: 2 });
+      return signToken({ secret: TEST_SECRET, user: 'alice', ttl: 2 });
     };
     const refreshing = new SwitchboardClient(url, { getToken, backoff: { minMs: 10, maxMs: 100, factor: 2 } });
     const r = track(refreshing);
     // Control: the same short token without getToken is cut off by the server at expiry (4003).
-    const plain = new SwitchboardClient(url, { token: await signToken({ secret: SECRET, user: 'bob', ttl: 2 }) });
+    const plain = new SwitchboardClient(url, { token: await signToken({ secret: TEST_SECRET, user: 'bob', ttl: 2 }) });
     const p = track(plain);
     const got: unknown[] = [];
     const sub = refreshing.subscribe('chat:t', { onPublication: (pub) => got.push(pub.data) });
@@ -66,8 +71,8 @@ describe('client tokens', () => {
   it('gets a new token when the server refuses an expired one (109), then connects', async () => {
     const url = await startHub();
     const tokens = [
-      await signToken({ secret: SECRET, user: 'alice', ttl: -10 }), // already expired
-      await signToken({ secret: SECRET, user: 'alice', ttl: 3600 }),
+      await signToken({ secret: TEST_SECRET, user: 'alice', ttl: -10 }), // already expired
+      await signToken({ secret: TEST_SECRET, user: 'alice', ttl: 3600 }),
     ];
     let calls = 0;
     const c = new SwitchboardClient(url, {
@@ -85,7 +90,10 @@ describe('client tokens', () => {
 
   it('an expired static token without getToken is terminal', async () => {
     const url = await startHub();
-    const c = new SwitchboardClient(url, { token: await signToken({ secret: SECRET, user: 'alice', ttl: -10 }), backoff: { minMs: 10, maxMs: 100, factor: 2 } });
+    const c = new SwitchboardClient(url, {
+      token: await signToken({ secret: TEST_SECRET, user: 'alice', ttl: -10 }),
+      backoff: { minMs: 10, maxMs: 100, factor: 2 },
+    });
     const { states, errors } = track(c);
     c.connect();
     await waitFor(() => c.state === 'disconnected', 'disconnected');
@@ -100,7 +108,7 @@ describe('client tokens', () => {
       getToken: async () => {
         calls += 1;
         if (calls < 3) throw new Error('auth service down');
-        return signToken({ secret: SECRET, user: 'alice', ttl: 3600 });
+        return signToken({ secret: TEST_SECRET, user: 'alice', ttl: 3600 });
       },
       backoff: { minMs: 10, maxMs: 100, factor: 2 },
     });

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeAllServers, createTestServer, sleep } from './support/harness.js';
 import { ProtocolClient } from './support/protocol-client.js';
-import { freePort } from './support/redis-server.js';
+import { freePort } from './support/processes.js';
 
 /** deploy/nginx.conf, exercised for real: Debian's nginx in front of two nodes joined by Redis. */
 const REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -70,7 +70,11 @@ describe('idempotent publish', () => {
     const body = JSON.stringify({ channel: 'chat:x', data: 1 });
     const none = await fetch(`${s.httpUrl}/api/publish`, { method: 'POST', body });
     expect(none.status).toBe(401);
-    const wrong = await fetch(`${s.httpUrl}/api/publish`, { method: 'POST', body, headers: { authorization: 'apikey wrong-key-0123456789' } });
+    const wrong = await fetch(`${s.httpUrl}/api/publish`, {
+      method: 'POST',
+      body,
+      headers: { authorization: 'apikey wrong-key-0123456789' },
+    });
     expect(wrong.status).toBe(401);
     const bearer = await fetch(`${s.httpUrl}/api/publish`, { method: 'POST', body, headers: { authorization: `Bearer ${TEST_API_KEY}` } });
     expect(bearer.status).toBe(401);

@@ -34,7 +34,8 @@ describe('presence', () => {
     expect(Object.values(presence.clients).filter((c: any) => c.user === 'alice')).toHaveLength(2);
 
     await tab1.close();
-    for (let i = 0; i < 200 && Object.keys((await watcher.call('presence', { channel: 'room:a' })).clients).length !== 2; i++) await sleep(10);
+    for (let i = 0; i < 200 && Object.keys((await watcher.call('presence', { channel: 'room:a' })).clients).length !== 2; i++)
+      await sleep(10);
     expect(Object.keys((await watcher.call('presence', { channel: 'room:a' })).clients)).toHaveLength(2);
     await sleep(50);
     expect(watcher.pushes('leave')).toHaveLength(0);
@@ -107,7 +108,11 @@ describe('notifications', () => {
     const dir = dataDir();
     const server = await createTestServer({ dataDir: dir });
     const api = (path: string, body: unknown): Promise<Response> =>
-      fetch(`${server.httpUrl}${path}`, { method: 'POST', headers: { authorization: `apikey ${TEST_API_KEY}` }, body: JSON.stringify(body) });
+      fetch(`${server.httpUrl}${path}`, {
+        method: 'POST',
+        headers: { authorization: `apikey ${TEST_API_KEY}` },
+        body: JSON.stringify(body),
+      });
     expect((await api('/api/notify', { user: 'carol', data: { text: 'first' } })).status).toBe(200);
     await server.hub.notify('carol', { text: 'second' });
     await server.close();
@@ -154,7 +159,9 @@ describe('user status', () => {
     expect(viaSdk.users.dave.status).toBe('offline');
     expect(viaSdk.users.watcher.status).toBe('online');
     expect(viaSdk.users.nobody).toEqual({ status: 'offline', lastSeen: 0 });
-    const res = await fetch(`${server.httpUrl}/api/status?user=dave&user=watcher`, { headers: { authorization: `apikey ${TEST_API_KEY}` } });
+    const res = await fetch(`${server.httpUrl}/api/status?user=dave&user=watcher`, {
+      headers: { authorization: `apikey ${TEST_API_KEY}` },
+    });
     expect(res.status).toBe(200);
     expect((await res.json()).users.watcher.status).toBe('online');
     expect(await watcher.errorCode('publish', { channel: 'status:dave', data: {} })).toBe(103);

@@ -50,7 +50,16 @@ describe('resolveOptions', () => {
     const o = resolveOptions(input);
     expect(JSON.stringify(input)).toBe(snapshot);
     expect(o).not.toBe(input);
-    for (const part of [o, o.limits, o.limits.commandRate, o.auth, o.namespaces, o.namespaces.chat, o.namespaces.chat!.history, o.allowedOrigins]) {
+    for (const part of [
+      o,
+      o.limits,
+      o.limits.commandRate,
+      o.auth,
+      o.namespaces,
+      o.namespaces.chat,
+      o.namespaces.chat!.history,
+      o.allowedOrigins,
+    ]) {
       expect(Object.isFrozen(part)).toBe(true);
     }
     expect(() => {
@@ -86,7 +95,9 @@ describe('resolveOptions', () => {
   });
 
   it('throws a TypeError naming both sides of conflicting options', () => {
-    expect(issuesOf({ auth: { secret, publicKey: '-----BEGIN PUBLIC KEY-----' } })).toMatch(/auth\.secret.*auth\.publicKey|auth\.publicKey.*auth\.secret/);
+    expect(issuesOf({ auth: { secret, publicKey: '-----BEGIN PUBLIC KEY-----' } })).toMatch(
+      /auth\.secret.*auth\.publicKey|auth\.publicKey.*auth\.secret/,
+    );
     expect(issuesOf({ auth: { secret }, namespaces: { chat: { joinLeave: true } } })).toMatch(/joinLeave.*presence/);
     expect(issuesOf({ auth: { secret }, limits: { pingIntervalMs: 1000, pongTimeoutMs: 2000 } })).toMatch(/pongTimeoutMs.*pingIntervalMs/);
     expect(issuesOf({ auth: { secret, algorithms: ['RS256'] } })).toContain('algorithms');

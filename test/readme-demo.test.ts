@@ -31,8 +31,19 @@ function readmeCurlLines(): [string, string] {
 describe('README SSE demo', () => {
   it('curl -N shows the event published by curl -X POST', async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: 'warn' };
-    for (const k of ['SWITCHBOARD_TOKEN_SECRET', 'SWITCHBOARD_API_KEY', 'SWITCHBOARD_DATA_DIR', 'SWITCHBOARD_PORT', 'SWITCHBOARD_REDIS_URL']) delete env[k];
-    const serve = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1'], { cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    for (const k of [
+      'SWITCHBOARD_TOKEN_SECRET',
+      'SWITCHBOARD_API_KEY',
+      'SWITCHBOARD_DATA_DIR',
+      'SWITCHBOARD_PORT',
+      'SWITCHBOARD_REDIS_URL',
+    ])
+      delete env[k];
+    const serve = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1'], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     children.push(serve);
     const port = await new Promise<string>((resolve, reject) => {
       let out = '';

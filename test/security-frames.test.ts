@@ -94,10 +94,22 @@ describe('hostile frames (BRIEF §5.5)', () => {
     expect(r2.error?.message).toContain('channel');
     const r3 = await c.requestRaw(7, '{"id":7,"method":"subscribe","params":{"channel":"chat:a","since":{"offset":"1","epoch":"x"}}}');
     expect(r3.error?.code).toBe(107);
-    for (const line of ['[1,2,3]', '"string"', 'null', '{"id":-1,"method":"ping"}', '{"id":1.5,"method":"ping"}', '{"method":"ping"}', '{"id":8}']) {
+    for (const line of [
+      '[1,2,3]',
+      '"string"',
+      'null',
+      '{"id":-1,"method":"ping"}',
+      '{"id":1.5,"method":"ping"}',
+      '{"method":"ping"}',
+      '{"id":8}',
+    ]) {
       const before = c.orphanErrors().length + c.messages.filter((m) => m.id === 8 && m.error).length;
       c.sendRaw(line);
-      await c.waitFor(() => c.orphanErrors().length + c.messages.filter((m) => m.id === 8 && m.error).length > before, 5_000, `an error for ${line}`);
+      await c.waitFor(
+        () => c.orphanErrors().length + c.messages.filter((m) => m.id === 8 && m.error).length > before,
+        5_000,
+        `an error for ${line}`,
+      );
     }
     expect(c.orphanErrors().every((m) => m.error!.code === 107)).toBe(true);
     expect(await c.call('ping', {})).toEqual({});

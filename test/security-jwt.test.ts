@@ -8,7 +8,11 @@ afterEach(closeAllServers);
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-function hs256(secret: string, claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): Promise<string> {
+function hs256(
+  secret: string,
+  claims: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' },
+): Promise<string> {
   return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(enc(secret));
 }
 

@@ -18,7 +18,9 @@ describe('user-limited channels (BRIEF §5.4)', () => {
     const s = await createTestServer({ namespaces });
     const alice = await s.client({ user: 'alice' });
     const bob = await s.client({ user: 'bob' });
-    const anon = await (await createTestServer({ namespaces, auth: { secret: TEST_SECRET, allowAnonymous: true } })).client({ token: null });
+    const anon = await (
+      await createTestServer({ namespaces, auth: { secret: TEST_SECRET, allowAnonymous: true } })
+    ).client({ token: null });
     await alice.subscribe('notifications:#alice');
     expect(await bob.errorCode('subscribe', { channel: 'notifications:#alice' })).toBe(103);
     expect(await anon.errorCode('subscribe', { channel: 'notifications:#alice' })).toBe(103);

@@ -9,8 +9,9 @@
  * gap, duplicate and `recovered: false` is printed.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, OwnRedis } from './support/redis-server.js';
-import { killAll, mergeStatus, startNode, SubscriberProcess, type SoakNode } from './support/soak-cluster.js';
+import { freePort, killProcesses, startHubProcess, type HubProcess } from './support/processes.js';
+import { OwnRedis } from './support/redis-server.js';
+import { mergeStatus, SubscriberProcess } from './support/soak-cluster.js';
 import type { Anomaly, SoakReport, SoakStatus } from './support/soak-subscribers.js';
 
 const SECRET = 'soak-test-secret-0123456789abcdef0123456789';
@@ -52,7 +53,7 @@ const subscriberProcesses: SubscriberProcess[] = [];
 
 afterAll(async () => {
   await Promise.allSettled(subscriberProcesses.map((p) => p.stop()));
-  await killAll();
+  await killProcesses();
   await redis?.down();
 }, 30_000);
 
@@ -90,9 +91,9 @@ class Publisher {
   private next = 1;
   private rotation = 0;
   /** Nodes that did not answer, and until when they are skipped. */
-  private readonly skipUntil = new Map<SoakNode, number>();
+  private readonly skipUntil = new Map<HubProcess, number>();
 
-  constructor(private readonly nodes: SoakNode[]) {}
+  constructor(private readonly nodes: HubProcess[]) {}
 
   get count(): number {
     return this.acks.length;
@@ -126,7 +127,7 @@ class Publisher {
   }
 
   /** The next node in turn that is not being skipped (any, if all are). */
-  private pick(): SoakNode {
+  private pick(): HubProcess {
     const now = Date.now();
     for (let k = 0; k < this.nodes.length; k++) {
       const node = this.nodes[this.rotation++ % this.nodes.length]!;
@@ -204,7 +205,7 @@ describe('soak: 3 nodes × 300 subscribers on Redis, a node SIGKILLed and Redis 
 
     redis = await OwnRedis.start();
     const ports = await Promise.all(Array.from({ length: NODES }, () => freePort()));
-    const nodes = await Promise.all(ports.map((port) => startNode(nodeOptions(redis!.url), port)));
+    const nodes = await Promise.all(ports.map((port) => startHubProcess(nodeOptions(redis!.url), port)));
     const urls = nodes.map((n) => n.wsUrl);
     const total = NODES * PER_NODE;
     const perProcess = Math.ceil(total / SUBSCRIBER_PROCESSES);

@@ -95,7 +95,7 @@ describe('SSE transport', () => {
     await hub.publish('feed', { n: 0 });
     await until(() => got.length === 1, 'live publication');
 
-    proxy.dropAll();
+    proxy.cutAll();
     for (let n = 1; n <= 50; n++) await hub.publish('feed', { n });
     await until(() => opens === 2 && got.length === 51, 'reconnect and recovery');
     expect(got).toEqual(Array.from({ length: 51 }, (_, i) => i));
@@ -109,7 +109,9 @@ describe('SSE transport', () => {
     const own = await hub.publish('mine', { n: 1 });
     const foreign = await hub.publish('secret-room', { leak: true });
     // Past Node's header limit the request is refused outright.
-    const huge = await fetch(`${base}/sse?channel=mine`, { headers: { authorization: `Bearer ${token}`, 'last-event-id': 'x'.repeat(100_000) } });
+    const huge = await fetch(`${base}/sse?channel=mine`, {
+      headers: { authorization: `Bearer ${token}`, 'last-event-id': 'x'.repeat(100_000) },
+    });
     expect(huge.status).toBe(431);
     const ids = [
       `1:${own.epoch}.${'1'.repeat(9000)}`, // over our own bound
@@ -128,7 +130,9 @@ describe('SSE transport', () => {
       expect(text).not.toMatch(/event: mine\n/);
     }
     // A genuine id recovers.
-    const res = await fetch(`${base}/sse?channel=mine`, { headers: { authorization: `Bearer ${token}`, 'last-event-id': `1:${own.epoch}.0` } });
+    const res = await fetch(`${base}/sse?channel=mine`, {
+      headers: { authorization: `Bearer ${token}`, 'last-event-id': `1:${own.epoch}.0` },
+    });
     const text = await readStream(res, (t) => t.includes('event: subscribed'));
     expect(text).toContain('event: mine\ndata: {"n":1}');
     expect(text).not.toContain('recovery-failed');
@@ -188,7 +192,16 @@ describe('SSE transport', () => {
     const { hub, base } = await startHub({ webDir: web });
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     cleanups.push(() => browser.close());
     const page = await browser.newPage();

@@ -16,7 +16,16 @@ beforeAll(async () => {
   server.hub.use((req, res) => demo.handle(req, res));
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -54,7 +63,9 @@ describe('demo pages', () => {
     const page = await browser.newPage();
     await page.goto(`${server.httpUrl}/dashboard.html`);
     await page.waitForSelector('.state[data-state="connected"]');
-    await page.waitForFunction(() => Number(document.querySelector('[data-metric="connections"]')!.textContent) >= 1, undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => Number(document.querySelector('[data-metric="connections"]')!.textContent) >= 1, undefined, {
+      timeout: 10_000,
+    });
     expect(await page.textContent('#cards')).toContain('memory (RSS, MB)');
   });
 

@@ -1,100 +1,14 @@
 /**
- * Processes of the Redis soak (test/soak-redis.test.ts): hub nodes (test/support/hub-process.ts)
- * and subscriber processes (test/support/soak-subscribers.ts), each tracked so that
- * `killAll()` ends every one of them, whatever happened.
+ * The subscriber processes of the Redis soak (test/soak-redis.test.ts), each running many SDK
+ * clients (test/support/soak-subscribers.ts); tracked so that `killProcesses()` ends them too.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { tail, track } from './processes.js';
 import type { SoakReport, SoakStart, SoakStatus } from './soak-subscribers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const HUB_SCRIPT = fileURLToPath(new URL('./hub-process.ts', import.meta.url));
 const SUBSCRIBER_SCRIPT = fileURLToPath(new URL('./soak-subscribers.ts', import.meta.url));
-
-const children = new Set<ChildProcess>();
-
-function track(child: ChildProcess): Promise<void> {
-  children.add(child);
-  return new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => {
-      children.delete(child);
-      resolve();
-    });
-  });
-}
-
-/** Keeps the last `max` characters of a stream, for error messages. */
-function tail(stream: NodeJS.ReadableStream | null, max = 4000): () => string {
-  let text = '';
-  stream?.setEncoding('utf8');
-  stream?.on('data', (d: string) => {
-    text = (text + d).slice(-max);
-  });
-  return () => text;
-}
-
-/** SIGKILLs every process started here that is still running, and waits for them to go. */
-export async function killAll(): Promise<void> {
-  await Promise.all(
-    [...children].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
-  children.clear();
-}
-
-export interface SoakNode {
-  port: number;
-  wsUrl: string;
-  httpUrl: string;
-  alive: boolean;
-  /** SIGKILL, and wait until the process is gone. */
-  kill(): Promise<void>;
-  stderr(): string;
-}
-
-/** A hub node in its own process, on `port`; resolves once it listens. */
-export async function startNode(options: Record<string, unknown>, port: number): Promise<SoakNode> {
-  const child = spawn(process.execPath, ['--import', 'tsx', HUB_SCRIPT, JSON.stringify(options), String(port)], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'error' },
-  });
-  const exited = track(child);
-  const stderr = tail(child.stderr);
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (/ready \d+/.test(out)) {
-        child.stdout!.off('data', onData);
-        child.stdout!.resume(); // keep draining
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code, signal) => reject(new Error(`hub on ${port} exited (${code ?? signal}) before ready: ${stderr()}`)));
-  });
-  const node: SoakNode = {
-    port,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
-    httpUrl: `http://127.0.0.1:${port}`,
-    alive: true,
-    async kill() {
-      node.alive = false;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    stderr,
-  };
-  return node;
-}
 
 /** A process of soak subscribers (soak-subscribers.ts), driven over IPC. */
 export class SubscriberProcess {

@@ -1,26 +1,42 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-/** A loopback TCP proxy whose connections a test can cut, to simulate a network drop. */
+/**
+ * A loopback TCP proxy in front of a hub. `inspect` sees every chunk from the server and may cut
+ * the connection (both sides, the chunk not forwarded). `freeze()` stops forwarding without
+ * closing anything, like a dead network path.
+ */
 export class TcpProxy {
   private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private frozen = false;
   port = 0;
+  /** Return true to cut the connection instead of forwarding this server → client chunk. */
+  inspect: ((chunk: Buffer) => boolean) | undefined;
 
   constructor(private readonly targetPort: number) {
     this.server = createServer((client) => {
       const upstream = connect(this.targetPort, '127.0.0.1');
-      this.sockets.add(client).add(upstream);
-      const forget = (): void => {
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
+      const pair: [Socket, Socket] = [client, upstream];
+      this.pairs.add(pair);
+      const cut = (): void => {
+        this.pairs.delete(pair);
         client.destroy();
         upstream.destroy();
       };
-      client.on('close', forget).on('error', forget);
-      upstream.on('close', forget).on('error', forget);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      client.on('close', cut).on('error', cut);
+      upstream.on('close', cut).on('error', cut);
+      client.on('data', (chunk: Buffer) => {
+        if (!this.frozen) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (this.frozen) return;
+        if (this.inspect?.(chunk)) {
+          cut();
+          return;
+        }
+        client.write(chunk);
+      });
     });
   }
 
@@ -30,14 +46,29 @@ export class TcpProxy {
     return this;
   }
 
-  /** Cuts every open connection at once (both directions). */
-  dropAll(): void {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
+  get connections(): number {
+    return this.pairs.size;
+  }
+
+  /** Cuts every open connection (both sides) at once. */
+  cutAll(): void {
+    for (const [a, b] of this.pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.frozen = false;
   }
 
   async close(): Promise<void> {
-    this.dropAll();
+    this.cutAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
