@@ -3,13 +3,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth/token.js';
 import { SwitchboardClient } from '../src/client/index.js';
 import { createHub, type Hub } from '../src/index.js';
 import { TEST_SECRET } from './support/harness.js';
 import { waitFor } from './support/processes.js';
+import { CHROMIUM, launchChromium } from './support/browser.js';
 
 /**
  * The browser bundle (dist/browser/switchboard-client.js, served at /client.js) in a real
@@ -17,7 +18,6 @@ import { waitFor } from './support/processes.js';
  */
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BUNDLE = join(ROOT, 'dist/browser/switchboard-client.js');
-const CHROMIUM = '/usr/bin/chromium';
 
 let hub: Hub;
 let httpUrl: string;
@@ -43,19 +43,7 @@ beforeAll(async () => {
     namespaces: { chat: {} },
   });
   ({ httpUrl, url: wsUrl } = await hub.listen(0, '127.0.0.1'));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 30_000);
 
 afterAll(async () => {

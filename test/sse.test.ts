@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventSource } from 'eventsource';
-import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHub, type CreateHubOptions, type Hub } from '../src/index.js';
 import { signToken } from '../src/auth/token.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { launchChromium } from './support/browser.js';
 
 const secret = 'sse-test-secret-0123456789abcdef-xyz';
 const cleanups: Array<() => unknown> = [];
@@ -190,19 +190,7 @@ describe('SSE transport', () => {
       </script>`,
     );
     const { hub, base } = await startHub({ webDir: web });
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     cleanups.push(() => browser.close());
     const page = await browser.newPage();
     await page.goto(`${base}/`);

@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_NAMESPACES, startDemo, type Demo } from '../src/demo/demo.js';
 import { closeAllServers, createTestServer, TEST_SECRET, type TestServer } from './support/harness.js';
+import { launchChromium } from './support/browser.js';
 
 /** The demo pages of web/, in Debian's Chromium, against a hub in demo mode (as `npm start` runs it). */
 const WEB = fileURLToPath(new URL('../web/', import.meta.url));
@@ -14,19 +15,7 @@ beforeAll(async () => {
   server = await createTestServer({ webDir: WEB, namespaces: DEMO_NAMESPACES as never });
   demo = startDemo(server.hub, TEST_SECRET);
   server.hub.use((req, res) => demo.handle(req, res));
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
