@@ -21,6 +21,7 @@ import { APP_ERROR_CODE_MIN, HubError } from '../protocol/errors.js';
 import { encodeChannelEvent, encodePublicationPush, encodeReplyWithPublications, encodeUnsubscribePush } from '../protocol/pushes.js';
 import { assertCanSubscribe, ChannelResolver, type ResolvedChannel } from './channels.js';
 import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
+import { isRecoverable, recover, type Recovery } from './recovery.js';
 import { TypingThrottle, type TypingSignal } from '../typing/typing-throttle.js';
 import { ReadReceipts, type ReadState } from '../receipts/read-receipts.js';
 import { UserStatusService } from '../presence/user-status.js';
@@ -166,7 +167,7 @@ export class Node implements BrokerEventHandler {
     let recovery: Recovery;
     try {
       await this.addInterest(sub);
-      recovery = await this.recover(ch, since);
+      recovery = await recover(this.broker, ch, since, this.options.limits.recoveryMaxPublications);
     } catch (err) {
       if (conn.subscriptions.get(ch.name) === sub) {
         conn.subscriptions.delete(ch.name);
@@ -197,33 +198,6 @@ export class Node implements BrokerEventHandler {
     sub.buffered = null;
     for (const b of buffered) this.deliver(sub, b.pub, b.frame, b.epoch);
     return sub.channel.options.presence ? this.join(sub.connection, sub.channel) : Promise.resolve();
-  }
-
-  private async recover(ch: ResolvedChannel, since: StreamPosition | undefined): Promise<Recovery> {
-    if (ch.history.size === 0) {
-      return { position: { offset: 0, epoch: '' }, publications: [], recovered: since ? false : undefined };
-    }
-    if (!since) {
-      const { position } = await this.broker.history(ch.name, { limit: 0 }, ch.history);
-      return { position, publications: [], recovered: undefined };
-    }
-    const max = this.options.limits.recoveryMaxPublications;
-    const sane = ch.options.recover && Number.isSafeInteger(since.offset) && since.offset >= 0;
-    const read: HistoryResult = await this.broker.history(
-      ch.name,
-      sane ? { sinceOffset: since.offset, limit: max } : { limit: 0 },
-      ch.history,
-    );
-    const { position, publications, earliest } = read;
-    const missed = position.offset - since.offset;
-    const recovered =
-      sane &&
-      since.epoch === position.epoch &&
-      missed >= 0 &&
-      missed <= max &&
-      since.offset >= earliest - 1 &&
-      publications.length === missed;
-    return { position, publications: recovered ? publications : [], recovered };
   }
 
   async unsubscribe(conn: Connection, channel: string): Promise<void> {
@@ -566,14 +540,4 @@ export class Node implements BrokerEventHandler {
     if (conn.identity?.info !== undefined) ctx.info = conn.identity.info;
     return ctx;
   }
-}
-
-export interface Recovery {
-  position: StreamPosition;
-  publications: Publication[];
-  recovered: boolean | undefined;
-}
-
-function isRecoverable(ch: ResolvedChannel): boolean {
-  return ch.options.recover && ch.history.size > 0;
 }
