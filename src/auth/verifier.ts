@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { HubOptions } from '../config/options.js';
 import { HubError } from '../protocol/errors.js';
@@ -13,7 +14,7 @@ export interface Identity {
   info?: unknown;
 }
 
-type Key = Uint8Array | CryptoKey | JWTVerifyGetKey;
+type Key = Uint8Array | CryptoKey | KeyObject | JWTVerifyGetKey;
 
 /**
  * Verifies connection tokens with jose. Algorithms are pinned by key kind (an HMAC secret
@@ -27,7 +28,8 @@ export class TokenVerifier {
   constructor(private readonly auth: HubOptions['auth']) {
     if (auth.secret !== undefined) {
       this.algorithms = auth.algorithms ? [...auth.algorithms] : ['HS256'];
-      this.key = Promise.resolve(new TextEncoder().encode(auth.secret));
+      // A KeyObject made once: jose would import raw bytes again on every verification.
+      this.key = Promise.resolve(createSecretKey(Buffer.from(auth.secret, 'utf8')));
     } else if (auth.publicKey !== undefined) {
       this.algorithms = auth.algorithms ? [...auth.algorithms] : ['RS256', 'ES256'];
       const pem = auth.publicKey;

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/verifier.js';
 import type { Limits } from '../config/options.js';
@@ -9,7 +9,7 @@ import { encodeDisconnectPush, encodeError, encodeReply, PING_PUSH } from '../pr
 import type { Publication } from '../broker/broker.js';
 import type { Transport } from '../transport/transport.js';
 import type { Node } from '../hub/node.js';
-import { OutboundQueue } from './outbound-queue.js';
+import { OutboundQueue, type JoinCache } from './outbound-queue.js';
 import type { Subscription } from './subscription.js';
 import { presenceUsers } from '../presence/presence-store.js';
 import { TokenBucket } from './token-bucket.js';
@@ -40,7 +40,8 @@ export interface HandshakeInfo {
  * and queues its output for coalesced writes. Knows nothing of sockets.
  */
 export class Connection {
-  readonly id = randomUUID();
+  /** 96 random bits, URL-safe: short, because it travels in every publication's `info`. */
+  readonly id = randomBytes(12).toString('base64url');
   state: ConnectionState = 'connecting';
   identity: Identity | undefined;
   readonly subscriptions = new Map<string, Subscription>();
@@ -323,10 +324,10 @@ export class Connection {
   }
 
   /** Writes everything queued as one frame. Called by the FlushScheduler. */
-  flush(): void {
+  flush(cache?: JoinCache): void {
     this.flushScheduled = false;
     if (this.state === 'closed') return;
-    const frame = this.queue.drain();
+    const frame = this.queue.drain(cache);
     if (frame) this.transport.send(frame);
     if (this.transport.bufferedAmount > this.limits.maxQueueBytes) this.close(CloseCode.SLOW_CONSUMER);
     else if (this.pendingClose !== undefined) this.close(this.pendingClose);

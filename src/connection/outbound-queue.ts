@@ -22,20 +22,31 @@ export class OutboundQueue {
     this.size += frame.length;
   }
 
-  /** Takes everything queued as one frame, or undefined when nothing is queued. */
-  drain(): Buffer | undefined {
+  /**
+   * Takes everything queued as one frame, or undefined when nothing is queued. With a
+   * `JoinCache`, a queue holding the very same messages as the previous one drained (the usual
+   * case in a broadcast: every subscriber of a channel got the same pushes this turn) reuses its
+   * joined frame instead of building one per connection.
+   */
+  drain(cache?: JoinCache): Buffer | undefined {
     const frames = this.frames;
     if (frames.length === 0) return undefined;
     const total = this.size + frames.length - 1;
     this.frames = [];
     this.size = 0;
     if (frames.length === 1) return frames[0];
+    if (cache?.frames && sameFrames(cache.frames, frames)) return cache.joined;
     const parts: Buffer[] = new Array<Buffer>(frames.length * 2 - 1);
     for (let i = 0; i < frames.length; i++) {
       if (i > 0) parts[i * 2 - 1] = NEWLINE;
       parts[i * 2] = frames[i]!;
     }
-    return Buffer.concat(parts, total);
+    const joined = Buffer.concat(parts, total);
+    if (cache) {
+      cache.frames = frames;
+      cache.joined = joined;
+    }
+    return joined;
   }
 
   clear(): void {
@@ -44,12 +55,29 @@ export class OutboundQueue {
   }
 }
 
+/** The last joined frame of a flush round, and the messages it was made of. */
+export interface JoinCache {
+  frames: Buffer[] | undefined;
+  joined: Buffer | undefined;
+}
+
+/** Same messages (the same Buffer objects, encoded once per broadcast) in the same order. */
+function sameFrames(a: Buffer[], b: Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export interface Flushable {
+  flush(cache: JoinCache): void;
+}
+
 /** Flushes every connection with queued output once per event-loop turn. */
 export class FlushScheduler {
-  private pending: Array<{ flush(): void }> = [];
+  private pending: Flushable[] = [];
   private scheduled = false;
 
-  schedule(target: { flush(): void }): void {
+  schedule(target: Flushable): void {
     this.pending.push(target);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -61,6 +89,7 @@ export class FlushScheduler {
     const batch = this.pending;
     this.pending = [];
     this.scheduled = false;
-    for (const target of batch) target.flush();
+    const cache: JoinCache = { frames: undefined, joined: undefined };
+    for (const target of batch) target.flush(cache);
   };
 }

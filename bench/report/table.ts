@@ -1,0 +1,117 @@
+import { ALL_SERVERS } from '../config.js';
+import type { BenchResults, PerServer, ThroughputResult } from '../results.js';
+import { SERVER_LABEL } from '../scenarios/context.js';
+import type { ServerKind } from '../servers/types.js';
+import { fmtNum, fmtRate, fmtRatio } from './format.js';
+import { ratio } from './summary.js';
+
+interface Row {
+  figure: string;
+  values: PerServer<number>;
+  format: (v: number | null | undefined) => string;
+  /** Ratios are shown for figures where Switchboard/peer means something. */
+  ratios: boolean;
+}
+
+const PEERS: ServerKind[] = ['socketio', 'ws', 'ws-coalesce'];
+
+function throughputRows(title: string, per: PerServer<ThroughputResult>): Row[] {
+  const col = (f: (t: ThroughputResult) => number | null): PerServer<number> => {
+    const out: PerServer<number> = {};
+    for (const k of ALL_SERVERS) {
+      const t = per[k];
+      if (t !== undefined) out[k] = t === null ? null : f(t);
+    }
+    return out;
+  };
+  return [
+    { figure: `${title}: deliveries/s`, values: col((t) => t.deliveriesPerSec), format: fmtRate, ratios: true },
+    { figure: `${title}: p50 ms`, values: col((t) => t.p50Ms), format: (v) => fmtNum(v), ratios: true },
+    { figure: `${title}: p99 ms`, values: col((t) => t.p99Ms), format: (v) => fmtNum(v), ratios: true },
+    { figure: `${title}: max ms`, values: col((t) => t.maxMs), format: (v) => fmtNum(v), ratios: false },
+    {
+      figure: `${title}: server CPU ns per delivery`,
+      values: col((t) => t.serverNsPerDelivery),
+      format: (v) => fmtNum(v, 0),
+      ratios: true,
+    },
+    { figure: `${title}: messages per frame`, values: col((t) => t.msgsPerFrame), format: (v) => fmtNum(v), ratios: false },
+    { figure: `${title}: bytes per message`, values: col((t) => t.bytesPerMsg), format: (v) => fmtNum(v, 0), ratios: false },
+    {
+      figure: `${title}: server CPU % (one core = 100)`,
+      values: col((t) => (t.serverCpuS / t.windowS) * 100),
+      format: (v) => fmtNum(v, 0),
+      ratios: false,
+    },
+    {
+      figure: `${title}: server event loop busy %`,
+      values: col((t) => Math.max(...t.nodeElu) * 100),
+      format: (v) => fmtNum(v, 0),
+      ratios: false,
+    },
+    {
+      figure: `${title}: subscriber load-gen loop busy %`,
+      values: col((t) => t.subsElu * 100),
+      format: (v) => fmtNum(v, 0),
+      ratios: false,
+    },
+    {
+      figure: `${title}: machine busy % (both cores)`,
+      values: col((t) => t.machineBusyPct),
+      format: (v) => fmtNum(v, 0),
+      ratios: false,
+    },
+    {
+      figure: `${title}: load-gen CPU % (subs + pub)`,
+      values: col((t) => ((t.subsCpuS + t.pubCpuS) / t.windowS) * 100),
+      format: (v) => fmtNum(v, 0),
+      ratios: false,
+    },
+  ];
+}
+
+function rows(r: BenchResults): Row[] {
+  const out: Row[] = [];
+  for (const [w, per] of Object.entries(r.fanout))
+    out.push(...throughputRows(`Fan-out ${r.meta.config.fanoutSubs} subs, in-flight ${w}`, per));
+  if (Object.keys(r.many).length > 0) {
+    const c = r.meta.config;
+    out.push(...throughputRows(`Many channels ${c.manyConns}×${c.manyPerConn}/${c.manyChannels}, in-flight ${c.manyInFlight}`, r.many));
+  }
+  const col = <T>(per: PerServer<T>, f: (t: T) => number): PerServer<number> => {
+    const o: PerServer<number> = {};
+    for (const k of ALL_SERVERS) if (per[k] !== undefined) o[k] = per[k] === null ? null : f(per[k] as T);
+    return o;
+  };
+  if (Object.keys(r.idle).length > 0) {
+    out.push({
+      figure: `Idle memory @ ${r.meta.config.idleConns} conns: KB/conn (RSS)`,
+      values: col(r.idle, (t) => t.kbPerConn),
+      format: (v) => fmtNum(v),
+      ratios: true,
+    });
+  }
+  if (Object.keys(r.connect).length > 0) {
+    out.push({
+      figure: `Connect rate (JWT): handshakes/s`,
+      values: col(r.connect, (t) => t.handshakesPerSec),
+      format: fmtRate,
+      ratios: true,
+    });
+  }
+  for (const [w, per] of Object.entries(r.cross)) out.push(...throughputRows(`Cross-node via Redis, in-flight ${w}`, per));
+  return out;
+}
+
+/** The results as a plain-text table: one row per figure, one column per server, then Switchboard/peer ratios. */
+export function renderTable(r: BenchResults): string {
+  const head = ['Figure', ...ALL_SERVERS.map((k) => SERVER_LABEL[k]), ...PEERS.map((k) => `SB/${SERVER_LABEL[k]}`)];
+  const body = rows(r).map((row) => [
+    row.figure,
+    ...ALL_SERVERS.map((k) => (row.values[k] === undefined ? '' : row.format(row.values[k]))),
+    ...PEERS.map((k) => (row.ratios && row.values[k] !== undefined ? fmtRatio(ratio(row.values.switchboard, row.values[k])) : '')),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}

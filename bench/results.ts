@@ -1,0 +1,79 @@
+import type { BenchConfig } from './config.js';
+import type { ServerKind } from './servers/types.js';
+
+/** Deliveries and latency of one publish/subscribe measurement window. */
+export interface ThroughputResult {
+  deliveriesPerSec: number;
+  /** Publish-to-deliver latency, ms (sampled connections); null when nothing was sampled. */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  latencySamples: number;
+  windowS: number;
+  /** CPU seconds during the window: all server processes, each node, subscriber agent, publisher agent. */
+  serverCpuS: number;
+  nodeCpuS: number[];
+  subsCpuS: number;
+  pubCpuS: number;
+  /** Event-loop utilization (0–1) of each server node and of the subscriber agent: ~1 is the bottleneck. */
+  nodeElu: number[];
+  subsElu: number;
+  /** All cores together: busy share and the share spent in softirq (loopback networking), percent. */
+  machineBusyPct: number;
+  machineSoftirqPct: number;
+  /** CPU (percent of one core) used by processes outside the bench during the window: other load skews the figures. */
+  foreignCpuPct: number;
+  /** Messages per WebSocket frame the subscribers received: how much the server coalesced. */
+  msgsPerFrame: number;
+  /** Server CPU (all nodes, user + system, softirq not included) per delivered message, in ns: the cost, less sensitive to other load than the rate. */
+  serverNsPerDelivery: number;
+  /** Bytes on the wire per delivered message (WebSocket payload, with the "\n" separators): the envelope's cost. */
+  bytesPerMsg: number;
+  connections: number;
+  /** Publishes sent, in-flight windows given up as lost, refused publishes, connections the server closed. */
+  published: number;
+  stalls: number;
+  errors: number;
+  closed: number;
+}
+
+export interface IdleResult {
+  connections: number;
+  failed: number;
+  kbPerConn: number;
+  rssDeltaMb: number;
+  heapKbPerConn: number;
+}
+
+export interface ConnectResult {
+  connections: number;
+  failed: number;
+  handshakesPerSec: number;
+  elapsedMs: number;
+  serverCpuS: number;
+}
+
+/** One figure per server kind; null when that run failed or is unavailable (see notes). */
+export type PerServer<T> = Partial<Record<ServerKind, T | null>>;
+
+export interface BenchResults {
+  meta: {
+    date: string;
+    mode: BenchConfig['mode'];
+    node: string;
+    cpus: number;
+    cpuModel: string;
+    durationS: number;
+    /** CPU (percent of one core) other processes used just before the run. */
+    busyBeforePct?: number;
+    config: BenchConfig;
+  };
+  /** Keyed by the in-flight window. */
+  fanout: Record<string, PerServer<ThroughputResult>>;
+  many: PerServer<ThroughputResult>;
+  idle: PerServer<IdleResult>;
+  connect: PerServer<ConnectResult>;
+  /** Keyed by the in-flight window. */
+  cross: Record<string, PerServer<ThroughputResult>>;
+  notes: string[];
+}

@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { configFor, type Mode, type ScenarioName, ALL_SCENARIOS, ALL_SERVERS } from './config.js';
+import { Child, REPO_ROOT } from './proc/child.js';
+import { machineTicks } from './proc/cpu.js';
+import { redisReachable } from './redis-check.js';
+import { Progress } from './report/progress.js';
+import { summarize, type Summary } from './report/summary.js';
+import { measurementWarnings } from './report/warnings.js';
+import { renderTable } from './report/table.js';
+import { writeResults, type WrittenFiles } from './report/write.js';
+import type { BenchResults } from './results.js';
+import type { RunContext } from './scenarios/context.js';
+import { runConnections } from './scenarios/connections.js';
+import { runCrossNode } from './scenarios/cross-node.js';
+import { runFanout } from './scenarios/fanout.js';
+import { runManyChannels } from './scenarios/many-channels.js';
+import type { ServerKind } from './servers/types.js';
+
+export interface RunOptions {
+  mode: Mode;
+  scenarios?: readonly ScenarioName[];
+  servers?: readonly ServerKind[];
+  /** Default: bench/results. */
+  outDir?: string;
+  progress?: boolean;
+  /** Run the servers with --cpu-prof, profiles under <outDir>/profiles. */
+  profile?: boolean;
+}
+
+export interface RunOutput {
+  results: BenchResults;
+  summary: Summary;
+  table: string;
+  files: WrittenFiles;
+}
+
+/**
+ * One benchmark run: starts the two load-generator agents, runs the chosen scenarios against
+ * every chosen server in turn (each server in its own process, started fresh per scenario),
+ * and writes the JSON and the chart. Every child process is ended before it returns or throws.
+ */
+export async function runBench(opts: RunOptions): Promise<RunOutput> {
+  const started = Date.now();
+  const cfg = configFor(opts.mode);
+  const scenarios = new Set(opts.scenarios ?? ALL_SCENARIOS);
+  const outDir = opts.outDir ?? join(REPO_ROOT, 'bench', 'results');
+  const progress = new Progress(opts.progress ?? true);
+  if (opts.profile) {
+    // Profiles are large and local: keep them out of git.
+    mkdirSync(join(outDir, 'profiles'), { recursive: true });
+    writeFileSync(join(outDir, 'profiles', '.gitignore'), '*\n');
+  }
+  const subs = Child.spawn('loadgen-subscribers', 'loadgen/agent.ts');
+  const pub = Child.spawn('loadgen-publisher', 'loadgen/agent.ts');
+  try {
+    const idleBefore = await foreignLoadPct(1000, [subs, pub]);
+    const ctx: RunContext = {
+      cfg,
+      servers: opts.servers ?? ALL_SERVERS,
+      secret: randomBytes(24).toString('hex'),
+      runId: randomBytes(4).toString('hex'),
+      redisUrl: (await redisReachable()) ? 'redis://127.0.0.1:6379' : null,
+      subs,
+      pub,
+      progress,
+      notes: [],
+      ...(opts.profile ? { cpuProfDir: join(outDir, 'profiles') } : {}),
+    };
+    if (idleBefore > 20) {
+      ctx.notes.push(`before the run, other processes kept ${idleBefore}% of a core busy: expect skewed figures`);
+      progress.step(`warning: the machine is already ${idleBefore}% of a core busy`);
+    }
+    const results: BenchResults = {
+      meta: {
+        date: new Date().toISOString(),
+        mode: cfg.mode,
+        node: process.versions.node,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+        durationS: 0,
+        config: cfg,
+      },
+      fanout: {},
+      many: {},
+      idle: {},
+      connect: {},
+      cross: {},
+      notes: ctx.notes,
+    };
+    if (scenarios.has('fanout')) results.fanout = await runFanout(ctx);
+    if (scenarios.has('many')) results.many = await runManyChannels(ctx);
+    if (scenarios.has('idle') || scenarios.has('connect')) {
+      const c = await runConnections(ctx, { idle: scenarios.has('idle'), connect: scenarios.has('connect') });
+      if (scenarios.has('idle')) results.idle = c.idle;
+      if (scenarios.has('connect')) results.connect = c.connect;
+    }
+    if (scenarios.has('cross')) results.cross = await runCrossNode(ctx);
+    ctx.notes.push(...measurementWarnings(results));
+    results.meta.busyBeforePct = idleBefore;
+    results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;
+    progress.done();
+    const summary = summarize(results);
+    const files = writeResults(outDir, results, summary);
+    return { results, summary, table: renderTable(results), files };
+  } finally {
+    progress.done();
+    await Promise.allSettled([subs.kill(), pub.kill()]);
+  }
+}
+
+/** CPU other processes use (percent of one core) over `ms`, minus what the bench's own processes use. */
+async function foreignLoadPct(ms: number, ours: Child[]): Promise<number> {
+  const a = machineTicks();
+  const ours0 = ours.map((c) => c.cpuSeconds());
+  const self0 = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = machineTicks();
+  const self = process.cpuUsage(self0);
+  const oursS = ours.reduce((sum, c, i) => sum + (c.cpuSeconds() - ours0[i]!), 0) + (self.user + self.system) / 1e6;
+  const allS = (b.busy - a.busy - (b.softirq - a.softirq)) / 100;
+  return Math.max(0, Math.round(((allS - oursS) / (ms / 1000)) * 100));
+}

@@ -1,0 +1,36 @@
+import type { BenchConfig } from '../config.js';
+import type { Child } from '../proc/child.js';
+import type { Progress } from '../report/progress.js';
+import type { ServerKind } from '../servers/types.js';
+
+/** What every scenario gets: the configuration, the two load-generator agents, and a notebook. */
+export interface RunContext {
+  cfg: BenchConfig;
+  servers: readonly ServerKind[];
+  secret: string;
+  /** Unique per run: Redis prefixes never collide with another run's. */
+  runId: string;
+  /** null when Redis is not reachable. */
+  redisUrl: string | null;
+  subs: Child;
+  pub: Child;
+  progress: Progress;
+  notes: string[];
+  /** When set, server processes write V8 CPU profiles here. */
+  cpuProfDir?: string;
+}
+
+export const SERVER_LABEL: Record<ServerKind, string> = {
+  switchboard: 'Switchboard',
+  socketio: 'Socket.IO',
+  ws: 'ws',
+  'ws-coalesce': 'ws+coalesce',
+};
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function errorText(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
+}

@@ -1,0 +1,39 @@
+import type { PerServer, ThroughputResult } from '../results.js';
+import { errorText, SERVER_LABEL, type RunContext } from './context.js';
+import { measureThroughput, openPublisher, openSubscribers } from './measure.js';
+import { withServers } from './servers.js';
+
+/**
+ * Scenario 2, many channels: `manyConns` connections, each subscribed to `manyPerConn` of
+ * `manyChannels` channels (so every channel has manyConns·manyPerConn/manyChannels
+ * subscribers); the publisher goes round the channels with `manyInFlight` in flight.
+ */
+export async function runManyChannels(ctx: RunContext): Promise<PerServer<ThroughputResult>> {
+  const { manyConns, manyChannels, manyPerConn, manyInFlight } = ctx.cfg;
+  const channels = Array.from({ length: manyChannels }, (_, i) => `room.${i}`);
+  const out: PerServer<ThroughputResult> = {};
+  for (const kind of ctx.servers) {
+    const label = SERVER_LABEL[kind];
+    try {
+      await withServers(ctx, kind, 1, false, async ([server]) => {
+        ctx.progress.step(`many channels · ${label} · opening ${manyConns} connections × ${manyPerConn} channels`);
+        await openSubscribers(ctx, {
+          target: server!.target,
+          count: manyConns,
+          channels,
+          perConn: manyPerConn,
+          userPrefix: 'm',
+          sampleEvery: ctx.cfg.sampleEvery,
+          concurrency: ctx.cfg.openConcurrency,
+        });
+        await openPublisher(ctx, server!, server!, channels);
+        ctx.progress.step(`many channels · ${label} · in-flight ${manyInFlight} · measuring`);
+        out[kind] = await measureThroughput(ctx, [server!], manyInFlight, { last: true });
+      });
+    } catch (err) {
+      ctx.notes.push(`many channels ${label}: failed: ${errorText(err)}`);
+      out[kind] ??= null;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,55 @@
+import { Child } from '../proc/child.js';
+import type { Target } from '../loadgen/client.js';
+import type { DialectName } from '../loadgen/dialects.js';
+import type { RunningServer, ServerKind, ServerOptions } from '../servers/types.js';
+import type { RunContext } from './context.js';
+
+export interface ServerHandle {
+  kind: ServerKind;
+  child: Child;
+  port: number;
+  target: Target;
+}
+
+const DIALECT_OF: Record<ServerKind, DialectName> = {
+  switchboard: 'switchboard',
+  socketio: 'socketio',
+  ws: 'wsjson',
+  'ws-coalesce': 'wsjson',
+};
+
+/**
+ * Starts `nodes` processes of one server kind (joined through Redis when `redis`), runs `fn`,
+ * and always tears down: load-generator connections first, then the server processes.
+ */
+export async function withServers<T>(
+  ctx: RunContext,
+  kind: ServerKind,
+  nodes: number,
+  redis: boolean,
+  fn: (servers: ServerHandle[]) => Promise<T>,
+): Promise<T> {
+  const handles: ServerHandle[] = [];
+  const children: Child[] = [];
+  try {
+    const options: ServerOptions = {
+      secret: ctx.secret,
+      ...(redis && ctx.redisUrl ? { redisUrl: ctx.redisUrl, redisPrefix: `bench-${ctx.runId}` } : {}),
+    };
+    for (let i = 0; i < nodes; i++) {
+      children.push(
+        Child.spawn(`${kind}#${i}`, 'servers/entry.ts', [], { exposeGc: true, ...(ctx.cpuProfDir ? { cpuProf: ctx.cpuProfDir } : {}) }),
+      );
+    }
+    const started = await Promise.all(children.map((child) => child.call<RunningServer>('start', { kind, options }, 30_000)));
+    started.forEach(({ port }, i) =>
+      handles.push({ kind, child: children[i]!, port, target: { host: '127.0.0.1', port, dialect: DIALECT_OF[kind] } }),
+    );
+    return await fn(handles);
+  } finally {
+    ctx.progress.step(`${kind} · closing`);
+    await Promise.allSettled([ctx.pub.call('pubClose'), ctx.subs.call('closeAll', undefined, 60_000)]);
+    // A profiled server must exit normally to write its profile; the others are simply killed.
+    await Promise.allSettled(children.map((c) => c.kill(ctx.cpuProfDir ? 5000 : 0)));
+  }
+}

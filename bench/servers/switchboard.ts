@@ -1,0 +1,25 @@
+import type { RunningServer, ServerOptions } from './types.js';
+
+/**
+ * Switchboard as a user would configure it for a broadcast workload: no history (offsets off),
+ * client publishing allowed, and the per-IP, per-user and per-connection command limits opened
+ * up, because the load generator is one IP and one publisher. Everything else is the default,
+ * including the 1 MiB per-connection queue and write coalescing.
+ */
+export async function start(o: ServerOptions): Promise<RunningServer> {
+  const { createHub } = await import('../../src/index.js');
+  const hub = createHub({
+    auth: { secret: o.secret },
+    defaultNamespace: { history: { size: 0 }, clientPublish: 'any' },
+    limits: {
+      maxConnections: 1_000_000,
+      maxConnectionsPerUser: 1_000_000,
+      maxChannelsPerConnection: 1000,
+      connectionRatePerIp: { perSecond: 1_000_000, burst: 1_000_000 },
+      commandRate: { perSecond: 1_000_000, burst: 1_000_000 },
+    },
+    ...(o.redisUrl ? { redisUrl: o.redisUrl, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
+  });
+  const { port } = await hub.listen(0, '127.0.0.1');
+  return { port };
+}

@@ -1,0 +1,22 @@
+/** The server kinds the bench runs side by side. */
+export type ServerKind = 'switchboard' | 'socketio' | 'ws' | 'ws-coalesce';
+
+export interface ServerOptions {
+  /** HS256 secret every server verifies the connection JWT with (jose). */
+  secret: string;
+  /** Set in the cross-node scenario: the nodes meet through this Redis. */
+  redisUrl?: string;
+  /** Key prefix / channel prefix in Redis, unique per run. */
+  redisPrefix?: string;
+}
+
+export interface RunningServer {
+  port: number;
+}
+
+export interface ServerStats {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
