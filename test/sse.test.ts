@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -198,5 +199,46 @@ describe('SSE transport', () => {
     await hub.publish('ticker', { price: 42 });
     await page.waitForFunction(() => (window as unknown as { got: unknown[] }).got.length === 1);
     expect(await page.evaluate(() => (window as unknown as { got: unknown[] }).got)).toEqual([{ price: 42 }]);
+  });
+});
+
+describe('SSE limits', () => {
+  it('drops a stream that stops reading, while other streams keep receiving, and applies the connection cap', async () => {
+    const { hub, port, base } = await startHub({ limits: { maxQueueBytes: 256 * 1024, maxConnections: 3 } });
+    const token = await signToken({ secret, user: 'alice' });
+    // A raw socket that sends the request and never reads a byte of the answer.
+    const stalled = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => stalled.once('connect', () => resolve()));
+    stalled.write(`GET /sse?channel=firehose&token=${token} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    stalled.pause();
+    cleanups.push(() => stalled.destroy());
+    const reader = new EventSource(`${base}/sse?channel=firehose&token=${token}`);
+    cleanups.push(() => reader.close());
+    let got = 0;
+    let opened = 0;
+    reader.addEventListener('firehose', () => (got += 1));
+    reader.addEventListener('subscribed', () => (opened += 1));
+    await until(() => opened === 1, 'the reading stream');
+    await until(() => hub.stats().connections === 2, 'both streams');
+
+    // The cap: a third stream is fine, a fourth is refused before the stream starts.
+    const third = await fetch(`${base}/sse?channel=x&token=${token}`);
+    expect(third.status).toBe(200);
+    const fourth = await fetch(`${base}/sse?channel=x&token=${token}`);
+    expect(fourth.status).toBe(503);
+    await third.body!.cancel();
+
+    // Enough to fill the stalled socket's kernel buffers, paced so the reading stream keeps up.
+    const payload = 'x'.repeat(8_000);
+    let published = 0;
+    for (let i = 0; i < 4000 && hub.stats().connections > 1; i++) {
+      await hub.publish('firehose', { i, payload });
+      published += 1;
+      await new Promise((r) => (i % 10 === 9 ? setTimeout(r, 1) : setImmediate(r)));
+    }
+    await until(() => hub.stats().connections === 1, 'the stalled stream to be dropped');
+    await until(() => got === published, 'every publication at the reading stream');
+    expect(opened).toBe(1);
+    expect(hub.stats().queuedBytes).toBeLessThan(2 * 256 * 1024);
   });
 });
