@@ -38,6 +38,18 @@ describe('Prometheus metrics', () => {
     expect(text).toContain('switchboard_process_');
   });
 
+  it('moves to the admin port when one is set, and health answers on both', async () => {
+    const server = await createTestServer({ adminPort: 0 });
+    const admin = server.adminUrl!;
+    expect(admin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${admin}/metrics`)).status).toBe(200);
+    expect(await (await fetch(`${admin}/metrics`)).text()).toContain('switchboard_connections');
+    expect((await fetch(`${server.httpUrl}/metrics`)).status).toBe(404);
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+    expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${admin}/api/info`)).status).toBe(404);
+  });
+
   it('can be turned off', async () => {
     const server = await createTestServer({ metricsPath: null });
     expect((await fetch(`${server.httpUrl}/metrics`)).status).toBe(404);

@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from '../http/package-files.js';
 import { intArg, parse } from './args.js';
 import { ensureSecrets, secretsFile } from './secrets.js';
 
-export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--demo]';
+export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--demo] [--admin-port N]';
 
 /**
  * Runs a server: the config file, then SWITCHBOARD_* variables, then flags. With no token
@@ -24,6 +24,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       memory: { type: 'boolean' },
       redis: { type: 'string' },
       demo: { type: 'boolean' },
+      'admin-port': { type: 'string' },
     },
     0,
   );
@@ -32,6 +33,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (port !== undefined) config.port = port;
   if (values.host) config.host = values.host;
   if (values.redis) config.redisUrl = values.redis;
+  const adminPort = intArg('admin-port', values['admin-port']);
+  if (adminPort !== undefined) config.adminPort = adminPort;
   const dataDir = config.dataDir ?? DEFAULT_DATA_DIR;
   const logger = pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'info' }, pino.destination(2));
 
@@ -50,7 +53,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   const hub = createHub({ ...config, logger });
   const demo = values.demo && config.auth?.secret ? startDemo(hub, config.auth.secret) : undefined;
   if (demo) hub.use((req, res) => demo.handle(req, res));
-  const { url, httpUrl } = await hub.listen();
+  const { url, httpUrl, adminUrl } = await hub.listen();
 
   const lines = [
     `switchboard listening (${config.redisUrl ? 'Redis' : values.memory ? 'memory only' : `history in ${dataDir}`})`,
@@ -59,6 +62,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     `  HTTP API   ${httpUrl}/api  (Authorization: apikey KEY)`,
   ];
   if (hub.options.webDir !== null) lines.push(`  pages      ${httpUrl}/`);
+  if (adminUrl) lines.push(`  admin      ${adminUrl}  (metrics, health)`);
   if (demo) lines.push('  demo mode: anyone may get a token for any name at /demo/token — local use only');
   process.stdout.write(`${lines.join('\n')}\n`);
 

@@ -193,6 +193,13 @@ export const hubOptionsSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * A second listener for operations: metrics (then served only there) and health. Null: none,
+     * and metrics are served on the main port.
+     */
+    adminPort: z.number().int().min(0).max(65_535).nullable().default(null),
+    /** Interface of the admin listener; loopback by default, so metrics stay private. */
+    adminHost: z.string().default('127.0.0.1'),
     /** Path of the Prometheus metrics; null serves none. Keep it off the public internet (a proxy rule). */
     metricsPath: z.string().startsWith('/').nullable().default('/metrics'),
     /** Serve the demo pages and client bundle from this directory; null serves none. */

@@ -49,6 +49,8 @@ export interface ListenResult {
   url: string;
   /** Base URL of the HTTP API and pages. */
   httpUrl: string;
+  /** Base URL of the admin listener (metrics, health), when `adminPort` is set. */
+  adminUrl?: string;
 }
 
 export interface HubStats {
@@ -85,6 +87,7 @@ export class Hub {
   private redis: Redis | undefined;
   private readonly verifier: TokenVerifier;
   private server: Server | undefined;
+  private admin: Server | undefined;
   private readonly extraHandlers: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>> = [];
   private closing: Promise<void> | undefined;
 
@@ -191,7 +194,53 @@ export class Hub {
     });
     const actual = (server.address() as AddressInfo).port;
     const shown = host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-    return { port: actual, url: `ws://${shown}:${actual}${this.options.path}`, httpUrl: `http://${shown}:${actual}` };
+    const result: ListenResult = { port: actual, url: `ws://${shown}:${actual}${this.options.path}`, httpUrl: `http://${shown}:${actual}` };
+    if (this.options.adminPort !== null) result.adminUrl = await this.listenAdmin(this.options.adminPort, this.options.adminHost);
+    return result;
+  }
+
+  /** /metrics (when `withMetrics`), /healthz and /readyz. */
+  private async handleOps(req: IncomingMessage, res: ServerResponse, url: URL, withMetrics: boolean): Promise<boolean> {
+    if (withMetrics && this.options.metricsPath !== null && url.pathname === this.options.metricsPath && req.method === 'GET') {
+      const { contentType, body } = await this.metrics.text();
+      res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body);
+      return true;
+    }
+    if (url.pathname === '/healthz') {
+      sendJson(res, 200, { status: 'ok' });
+      return true;
+    }
+    if (url.pathname === '/readyz') {
+      const ready = !this.closing && (await this.brokerHealthy());
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable' });
+      return true;
+    }
+    return false;
+  }
+
+  /** The admin listener (`adminPort`): metrics and health only, on its own port and interface. */
+  private async listenAdmin(port: number, host: string): Promise<string> {
+    const admin = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      this.handleOps(req, res, url, true).then(
+        (handled) => {
+          if (!handled) sendJson(res, 404, { error: { code: 104, message: 'not found' } });
+        },
+        (err: unknown) => {
+          this.logger.error({ err }, 'admin request failed');
+          if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
+        },
+      );
+    });
+    this.admin = admin;
+    await new Promise<void>((resolve, reject) => {
+      admin.once('error', reject);
+      admin.listen(port, host, () => {
+        admin.off('error', reject);
+        resolve();
+      });
+    });
+    return `http://${host.includes(':') ? `[${host}]` : host}:${(admin.address() as AddressInfo).port}`;
   }
 
   /** Serves WebSocket upgrades for `path` (default `options.path`) on an existing HTTP server. */
@@ -215,20 +264,8 @@ export class Hub {
         await this.sse.handle(req, res);
         return true;
       }
-      if (this.options.metricsPath !== null && url.pathname === this.options.metricsPath && req.method === 'GET') {
-        const { contentType, body } = await this.metrics.text();
-        res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body);
-        return true;
-      }
-      if (url.pathname === '/healthz') {
-        sendJson(res, 200, { status: 'ok' });
-        return true;
-      }
-      if (url.pathname === '/readyz') {
-        const ready = !this.closing && (await this.brokerHealthy());
-        sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'unavailable' });
-        return true;
-      }
+      // With an admin port, metrics live there only; health stays here too, for load balancers.
+      if (await this.handleOps(req, res, url, this.options.adminPort === null)) return true;
       if (
         req.method === 'GET' &&
         url.pathname === CLIENT_BUNDLE_PATH &&
@@ -322,6 +359,11 @@ export class Hub {
     await this.acceptor.drain(deadline);
     this.server?.closeAllConnections();
     await serverClosed;
+    if (this.admin) {
+      const admin = this.admin;
+      admin.closeAllConnections();
+      await new Promise<void>((resolve) => admin.close(() => resolve()));
+    }
     await this.node.settle();
     this.node.stop();
     await this.directory.close();

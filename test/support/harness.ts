@@ -31,6 +31,8 @@ export interface TestServer {
   url: string;
   /** http://127.0.0.1:PORT */
   httpUrl: string;
+  /** The admin listener, when the options set `adminPort`. */
+  adminUrl?: string;
   /** An HS256 token for `user`, signed with TEST_SECRET. */
   token(user: string, extra?: TokenExtra): Promise<string>;
   /** A protocol client, connected (unless `connect: false`). `connectResult` holds the reply. */
@@ -73,7 +75,7 @@ export async function createTestServer(options: Partial<CreateHubOptions> = {}):
   if (options.hooks) input.hooks = options.hooks;
 
   const hub = createHub(input as CreateHubOptions);
-  const { port, url, httpUrl } = await hub.listen(0, '127.0.0.1');
+  const { port, url, httpUrl, adminUrl } = await hub.listen(0, '127.0.0.1');
   const clients = new Set<ProtocolClient>();
   let closing: Promise<void> | undefined;
 
@@ -82,6 +84,7 @@ export async function createTestServer(options: Partial<CreateHubOptions> = {}):
     port,
     url,
     httpUrl,
+    ...(adminUrl ? { adminUrl } : {}),
     token: (user, extra = {}) => signToken({ secret: TEST_SECRET, user, ...extra }),
     async open(opts = {}) {
       const c = await ProtocolClient.open(opts.query ? `${url}?${opts.query}` : url, opts);
