@@ -403,4 +403,24 @@ describe('client: offline queue basics', () => {
     expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(errors).toEqual([]); // no 111 from the server
   });
+
+  it('paces to the command rate the server announces when none is configured', async () => {
+    // A server far stricter than the SDK's default pace (90/s, burst 180).
+    const { url } = await startHub({
+      namespaces: { chat: { history: { size: 1_000 } } },
+      limits: { commandRate: { perSecond: 40, burst: 10 } },
+    });
+    const c = await client(url);
+    const errors: ClientError[] = [];
+    c.on('error', (e) => errors.push(e));
+    const got: number[] = [];
+    const sub = c.subscribe<number>('chat:slow', { onPublication: (p) => got.push(p.data) });
+    const results = Array.from({ length: 60 }, (_, i) => sub.publish(i));
+    c.connect();
+    const positions = await Promise.all(results);
+    expect(positions.map((p) => p.offset)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    await waitFor(() => got.length === 60, '60 publications');
+    expect(got).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    expect(errors).toEqual([]); // no 111: the client kept under 40/s, burst 10
+  });
 });

@@ -119,6 +119,7 @@ export class SwitchboardClient {
   private readonly retryBackoff: Backoff;
   private readonly waiters = new Set<Waiter>();
   private readonly rate: RateLimiter | undefined;
+  private readonly rateFromServer: boolean;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
   private seq = 0;
   private publishPaused = false;
@@ -136,7 +137,8 @@ export class SwitchboardClient {
     const list = typeof url === 'string' ? [url] : [...url];
     if (list.length === 0) throw badArgument('url: give at least one URL');
     this.urls = Object.freeze(list.map(normalizeUrl));
-    if (options.token !== undefined && (typeof options.token !== 'string' || options.token === '')) throw badArgument('token: expected a non-empty string');
+    if (options.token !== undefined && (typeof options.token !== 'string' || options.token === ''))
+      throw badArgument('token: expected a non-empty string');
     if (options.getToken !== undefined && typeof options.getToken !== 'function') throw badArgument('getToken: expected a function');
     const backoff: BackoffOptions = { ...DEFAULTS.backoff, ...options.backoff };
     validateBackoff(backoff);
@@ -147,6 +149,7 @@ export class SwitchboardClient {
     this.queue = new OfflineQueue(options.offlineQueueSize ?? DEFAULTS.offlineQueueSize);
     this.retryBackoff = new Backoff(backoff, options.random);
     if (options.commandRate !== null) this.rate = new RateLimiter(options.commandRate ?? DEFAULTS.commandRate);
+    this.rateFromServer = options.commandRate === undefined;
 
     const socketOptions: ConstructorParameters<typeof Socket>[0] = {
       urls: this.urls,
@@ -348,10 +351,13 @@ export class SwitchboardClient {
     if (this.queue.size > 0 && this.socket.connected && !this.publishPaused && this.inflight.size < this.maxInflight && this.rate) {
       // Waiting for the command rate.
       if (this.pumpTimer === undefined) {
-        this.pumpTimer = setTimeout(() => {
-          this.pumpTimer = undefined;
-          this.pumpPublishes();
-        }, Math.max(1, this.rate.waitMs()));
+        this.pumpTimer = setTimeout(
+          () => {
+            this.pumpTimer = undefined;
+            this.pumpPublishes();
+          },
+          Math.max(1, this.rate.waitMs()),
+        );
       }
     }
   }
@@ -514,6 +520,8 @@ export class SwitchboardClient {
       this.notificationsObj._close();
       this.notificationsObj = undefined;
     }
+    // Without an explicit `commandRate`, pace to what this server says it enforces.
+    if (this.rateFromServer && session.commandRate) this.rate?.adopt(session.commandRate);
     this.rate?.reset();
     // Order on the wire: resubscribes (with since), then queued publishes, then waiting calls.
     for (const sub of [...this.subs.values()]) sub._connected();
@@ -584,6 +592,7 @@ function normalizeUrl(url: string): string {
   }
   if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
   else if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
-  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw badArgument(`url: expected ws://, wss://, http:// or https://: ${url}`);
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
+    throw badArgument(`url: expected ws://, wss://, http:// or https://: ${url}`);
   return parsed.toString();
 }

@@ -231,7 +231,8 @@ export class Notifications {
   }
 
   private checkOpen(what: string): void {
-    if (this.closed) throw ClientError.closed(`notifications.${what}: these notifications are of ${this.user}, no longer the connected user`);
+    if (this.closed)
+      throw ClientError.closed(`notifications.${what}: these notifications are of ${this.user}, no longer the connected user`);
   }
 }
 

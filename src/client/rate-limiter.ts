@@ -19,13 +19,18 @@ export class RateLimiter {
   private last: number;
 
   constructor(
-    readonly options: RateOptions,
+    private options: RateOptions,
     private readonly now: () => number = Date.now,
   ) {
     if (!(options.perSecond > 0) || !Number.isFinite(options.perSecond)) throw bad('commandRate.perSecond: expected a positive number');
     if (!(options.burst >= 1) || !Number.isFinite(options.burst)) throw bad('commandRate.burst: expected a number >= 1');
     this.tokens = options.burst;
     this.last = now();
+  }
+
+  /** Keeps to 90 % of the rate the server announced (the margin absorbs network jitter). */
+  adopt(server: RateOptions): void {
+    this.options = { perSecond: server.perSecond * 0.9, burst: Math.max(1, Math.floor(server.burst * 0.9)) };
   }
 
   /** A new connection: the server's bucket starts full, so does ours. */

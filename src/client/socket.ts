@@ -46,6 +46,8 @@ export interface Session {
   expires?: number;
   ping: number;
   pong: number;
+  /** The server's per-connection command rate, from the connect reply's `limits`. */
+  commandRate?: { perSecond: number; burst: number };
 }
 
 /** What the socket tells its owner (the SwitchboardClient). Called synchronously, in wire order. */
@@ -227,6 +229,10 @@ export class Socket {
       pong: typeof r.pong === 'number' ? r.pong : 0,
     };
     if (typeof r.expires === 'number') session.expires = r.expires;
+    const rate = (r.limits as { commandRate?: { perSecond?: unknown; burst?: unknown } } | undefined)?.commandRate;
+    if (rate && typeof rate.perSecond === 'number' && typeof rate.burst === 'number' && rate.perSecond > 0 && rate.burst >= 1) {
+      session.commandRate = { perSecond: rate.perSecond, burst: rate.burst };
+    }
     this.session = session;
     this.backoff.reset();
     this.state = ConnectionState.Connected;

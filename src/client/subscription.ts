@@ -282,7 +282,13 @@ export class Subscription<T = unknown> {
     if (!recovered) this.offset = position.offset;
     this.setState(SubscriptionState.Subscribed);
     if (since && !recovered) safeCall(this.handlers.onRecoveryFailed, { channel: this.channel, since, position });
-    const ctx = { channel: this.channel, position, recoverable: this.recoverableFlag, resubscribed, ...(since ? { recovered: recovered === true } : {}) };
+    const ctx = {
+      channel: this.channel,
+      position,
+      recoverable: this.recoverableFlag,
+      resubscribed,
+      ...(since ? { recovered: recovered === true } : {}),
+    };
     safeCall(this.handlers.onSubscribed, ctx);
     for (const pub of missed) {
       if (this.current !== SubscriptionState.Subscribed) return;
@@ -379,7 +385,11 @@ interface SubscribeReply {
 }
 
 /** The `history` command (also `client.history`). */
-export async function requestHistory<T>(host: Pick<SubscriptionHost, 'call'>, channel: string, options: HistoryOptions): Promise<HistoryResult<T>> {
+export async function requestHistory<T>(
+  host: Pick<SubscriptionHost, 'call'>,
+  channel: string,
+  options: HistoryOptions,
+): Promise<HistoryResult<T>> {
   const params: Record<string, unknown> = { channel };
   if (options.limit !== undefined) params.limit = options.limit;
   if (options.since !== undefined) params.since = { offset: options.since.offset, epoch: options.since.epoch };
@@ -397,7 +407,11 @@ export async function requestPresence(host: Pick<SubscriptionHost, 'call'>, chan
 }
 
 /** The `markRead` command (also `client.notifications.markRead`). */
-export async function requestMarkRead(host: Pick<SubscriptionHost, 'call'>, channel: string, offset: number | undefined): Promise<ReadState> {
+export async function requestMarkRead(
+  host: Pick<SubscriptionHost, 'call'>,
+  channel: string,
+  offset: number | undefined,
+): Promise<ReadState> {
   if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0)) {
     throw badArgument('markRead: offset must be a non-negative integer');
   }
@@ -413,7 +427,12 @@ function readState(result: unknown): ReadState {
   const r = (result ?? {}) as Partial<ReadState>;
   const lastRead = typeof r.lastRead === 'number' ? r.lastRead : 0;
   const top = typeof r.top === 'number' ? r.top : 0;
-  return { lastRead, top, epoch: typeof r.epoch === 'string' ? r.epoch : '', unread: typeof r.unread === 'number' ? r.unread : top - lastRead };
+  return {
+    lastRead,
+    top,
+    epoch: typeof r.epoch === 'string' ? r.epoch : '',
+    unread: typeof r.unread === 'number' ? r.unread : top - lastRead,
+  };
 }
 
 function badArgument(message: string): ClientError {
