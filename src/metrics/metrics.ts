@@ -16,33 +16,21 @@ export class Metrics {
   private readonly commands: Counter<'method'>;
   private readonly errors: Counter<'code'>;
 
-  constructor(source: MetricsSource) {
+  private readonly gauges: Record<keyof ReturnType<MetricsSource['stats']>, Gauge>;
+
+  constructor(private readonly source: MetricsSource) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_process_' });
-    new Gauge({
-      name: 'switchboard_connections',
-      help: 'Open client connections on this node',
-      registers,
-      collect() {
-        this.set(source.stats().connections);
-      },
-    });
-    new Gauge({
-      name: 'switchboard_channels',
-      help: 'Channels with at least one subscriber on this node',
-      registers,
-      collect() {
-        this.set(source.stats().channels);
-      },
-    });
-    new Gauge({
-      name: 'switchboard_queued_bytes',
-      help: 'Outbound bytes queued for all connections of this node',
-      registers,
-      collect() {
-        this.set(source.stats().queuedBytes);
-      },
-    });
+    // One stats() walk per scrape sets all three (it visits every connection).
+    this.gauges = {
+      connections: new Gauge({ name: 'switchboard_connections', help: 'Open client connections on this node', registers }),
+      channels: new Gauge({ name: 'switchboard_channels', help: 'Channels with at least one subscriber on this node', registers }),
+      queuedBytes: new Gauge({
+        name: 'switchboard_queued_bytes',
+        help: 'Outbound bytes queued for all connections of this node',
+        registers,
+      }),
+    };
     this.publications = new Counter({
       name: 'switchboard_publications_total',
       help: 'Publications accepted by this node',
@@ -95,6 +83,8 @@ export class Metrics {
   }
 
   async text(): Promise<{ contentType: string; body: string }> {
+    const stats = this.source.stats();
+    for (const [key, gauge] of Object.entries(this.gauges) as Array<[keyof typeof stats, Gauge]>) gauge.set(stats[key]);
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
