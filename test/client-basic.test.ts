@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth/token.js';
-import type { BrokerEventHandler, Publication } from '../src/broker/broker.js';
+import type { BrokerEventHandler } from '../src/broker/broker.js';
+import type { Publication } from '../src/stream/types.js';
 import { MemoryBroker } from '../src/broker/memory.js';
 import { MemoryIdempotencyLog } from '../src/history/idempotency-log.js';
 import { MemoryHistoryLog } from '../src/history/memory-log.js';

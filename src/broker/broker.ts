@@ -1,3 +1,13 @@
+import type {
+  ChannelEvent,
+  ClientInfo,
+  HistoryOptions,
+  HistoryQuery,
+  HistoryResult,
+  Publication,
+  StreamPosition,
+} from '../stream/types.js';
+
 /**
  * The Broker moves publications between nodes and keeps channel history.
  *
@@ -16,38 +26,6 @@
  * - Publication `data` is a JSON text, encoded once by whoever accepted the publication and
  *   never parsed again on the way to subscribers.
  */
-export interface StreamPosition {
-  /** Offset of the latest publication in the stream; 0 when the stream is empty. */
-  offset: number;
-  /** Names the history instance; '' when the channel keeps no history. */
-  epoch: string;
-}
-
-/** Who published, when a client did. */
-export interface ClientInfo {
-  user: string;
-  client: string;
-}
-
-export interface Publication {
-  offset: number;
-  /** JSON text of the payload. */
-  data: string;
-  info?: ClientInfo;
-}
-
-export interface HistoryOptions {
-  /** How many publications the stream keeps; 0 keeps none (offsets are then 0). */
-  size: number;
-  /** How long a publication stays in the stream, in milliseconds. */
-  ttlMs: number;
-  /**
-   * How long the stream position (offset and epoch) outlives the last publication, in
-   * milliseconds. Must be at least `ttlMs`.
-   */
-  metaTtlMs: number;
-}
-
 export interface PublishOptions {
   history: HistoryOptions;
   info?: ClientInfo;
@@ -60,32 +38,6 @@ export interface PublishResult extends StreamPosition {
   /** True when an earlier publish with the same idempotency key was returned instead. */
   duplicate: boolean;
 }
-
-export interface HistoryQuery {
-  /** Return publications with offsets greater than this one. Omitted: only the position. */
-  sinceOffset?: number;
-  /** At most this many publications, oldest first. */
-  limit: number;
-}
-
-export interface HistoryResult {
-  position: StreamPosition;
-  publications: Publication[];
-  /**
-   * The lowest offset still held (1 when nothing was trimmed yet, top + 1 for an empty
-   * stream). A caller asking for `sinceOffset` < `earliest - 1` has lost publications.
-   */
-  earliest: number;
-}
-
-/**
- * An ephemeral channel event pushed to every node's subscribers of the channel and never
- * stored: presence joins and leaves, typing signals, read receipts.
- */
-export type ChannelEvent =
-  | { kind: 'join' | 'leave'; info: ClientInfo & { connInfo?: unknown } }
-  | { kind: 'typing'; user: string; client: string; typing: boolean }
-  | { kind: 'read'; user: string; offset: number };
 
 /** How a Broker hands what it receives back to its node. Kept apart from the Broker itself. */
 export interface BrokerEventHandler {

@@ -1,19 +1,8 @@
 import { HubError } from '../protocol/errors.js';
 import type { HistoryLog } from '../history/history-log.js';
 import type { IdempotencyLog } from '../history/idempotency-log.js';
-import type {
-  Broker,
-  BrokerEventHandler,
-  ControlCommand,
-  HealthChecker,
-  HistoryOptions,
-  HistoryQuery,
-  HistoryResult,
-  ChannelEvent,
-  PublishOptions,
-  PublishResult,
-  Publication,
-} from './broker.js';
+import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, PublishOptions, PublishResult } from './broker.js';
+import type { HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
 
 export interface MemoryBrokerOptions {
   history: HistoryLog;

@@ -1,23 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { newEpoch } from '../history/history-log.js';
+import { newEpoch } from '../stream/epoch.js';
 import { HubError } from '../protocol/errors.js';
-import type {
-  Broker,
-  BrokerEventHandler,
-  ClientInfo,
-  ControlCommand,
-  HealthChecker,
-  HistoryOptions,
-  HistoryQuery,
-  HistoryResult,
-  LossyDelivery,
-  ChannelEvent,
-  Publication,
-  PublishOptions,
-  PublishResult,
-} from './broker.js';
+import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
+import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
 
 const PUBLISH_LUA = readFileSync(new URL('./redis/publish.lua', import.meta.url), 'utf8');
 const HISTORY_LUA = readFileSync(new URL('./redis/history.lua', import.meta.url), 'utf8');

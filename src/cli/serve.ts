@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { applyEnv, DEFAULT_DATA_DIR, readConfigFile } from '../config/load.js';
 import type { HubOptionsInput } from '../config/options.js';
 import { DEMO_NAMESPACES, startDemo } from '../demo/demo.js';
-import { createHub } from '../hub/hub.js';
+import { createHub } from '../server/hub.js';
 import { PACKAGE_ROOT } from '../http/package-files.js';
 import { intArg, parse } from './args.js';
 import { ensureSecrets, secretsFile } from './secrets.js';

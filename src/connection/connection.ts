@@ -6,11 +6,11 @@ import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '
 import { isMethod, parseParams, readEnvelope, type Envelope, type Method, type Params, PROTOCOL_VERSION } from '../protocol/commands.js';
 import { HubError, toWireError } from '../protocol/errors.js';
 import { encodeDisconnectPush, encodeError, encodeReply, PING_PUSH } from '../protocol/pushes.js';
-import type { Publication } from '../broker/broker.js';
-import type { Transport } from '../transport/transport.js';
+import type { Publication } from '../stream/types.js';
+import type { Transport } from './transport.js';
 import type { Node } from '../hub/node.js';
 import { OutboundQueue, type JoinCache } from './outbound-queue.js';
-import type { Subscription } from './subscription.js';
+import type { Subscription } from '../hub/subscription.js';
 import { presenceUsers } from '../presence/presence-store.js';
 import { TokenBucket } from './token-bucket.js';
 

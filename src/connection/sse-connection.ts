@@ -1,10 +1,10 @@
-import type { Publication, StreamPosition } from '../broker/broker.js';
+import type { Publication, StreamPosition } from '../stream/types.js';
 import type { Node } from '../hub/node.js';
 import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import { encodeEventId } from '../protocol/sse-event-id.js';
-import type { Transport } from '../transport/transport.js';
+import type { Transport } from './transport.js';
 import { Connection, type HandshakeInfo, type PushKind } from './connection.js';
-import type { Subscription } from './subscription.js';
+import type { Subscription } from '../hub/subscription.js';
 
 const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { signToken } from '../auth/token.js';
 import type { NamespaceOptions } from '../config/options.js';
-import type { Hub } from '../hub/hub.js';
+import type { Hub } from '../server/hub.js';
 
 type NamespaceInput = { [K in keyof NamespaceOptions]?: unknown };
 

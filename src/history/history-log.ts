@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, StreamPosition } from '../broker/broker.js';
+import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, StreamPosition } from '../stream/types.js';
 
 /**
  * Synchronous per-channel publication log used by the single-node MemoryBroker.
@@ -15,9 +14,4 @@ export interface HistoryLog {
   /** Drops expired publications and streams. Called periodically. */
   sweep(now: number): void;
   close(): void;
-}
-
-/** A new epoch: short, random, URL-safe. */
-export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
 }

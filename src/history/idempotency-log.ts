@@ -1,4 +1,4 @@
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 import type { SqliteDatabase } from '../store/sqlite-db.js';
 
 /**

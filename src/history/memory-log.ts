@@ -1,5 +1,6 @@
-import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, Publication, StreamPosition } from '../broker/broker.js';
-import { newEpoch, type HistoryLog } from './history-log.js';
+import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, Publication, StreamPosition } from '../stream/types.js';
+import { newEpoch } from '../stream/epoch.js';
+import type { HistoryLog } from './history-log.js';
 
 interface StoredPublication extends Publication {
   expiresAt: number;

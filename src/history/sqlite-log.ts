@@ -1,6 +1,7 @@
-import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, Publication, StreamPosition } from '../broker/broker.js';
+import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, Publication, StreamPosition } from '../stream/types.js';
 import type { SqliteDatabase } from '../store/sqlite-db.js';
-import { newEpoch, type HistoryLog } from './history-log.js';
+import { newEpoch } from '../stream/epoch.js';
+import type { HistoryLog } from './history-log.js';
 
 interface StreamRow {
   epoch: string;

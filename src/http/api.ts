@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 import type { Node } from '../hub/node.js';
 import { PROTOCOL_VERSION } from '../protocol/commands.js';
 import { HubError, toWireError } from '../protocol/errors.js';

@@ -1,25 +1,18 @@
 import type { Logger } from 'pino';
 import type { TokenVerifier } from '../auth/verifier.js';
-import type {
-  Broker,
-  BrokerEventHandler,
-  ControlCommand,
-  HistoryResult,
-  ChannelEvent,
-  Publication,
-  StreamPosition,
-} from '../broker/broker.js';
+import type { Broker, BrokerEventHandler, ControlCommand } from '../broker/broker.js';
+import type { HistoryResult, ChannelEvent, Publication, StreamPosition } from '../stream/types.js';
 import { isLossy } from '../broker/broker.js';
 import type { HubOptions } from '../config/options.js';
 import { Connection } from '../connection/connection.js';
 import { FlushScheduler } from '../connection/outbound-queue.js';
-import { Subscription } from '../connection/subscription.js';
+import { Subscription } from './subscription.js';
 import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js';
 import { CloseCode, UnsubscribeCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import type { Params } from '../protocol/commands.js';
 import { APP_ERROR_CODE_MIN, HubError } from '../protocol/errors.js';
 import { encodeChannelEvent, encodePublicationPush, encodeReplyWithPublications, encodeUnsubscribePush } from '../protocol/pushes.js';
-import { assertCanSubscribe, ChannelResolver, type ResolvedChannel } from './channels.js';
+import { assertCanSubscribe, ChannelResolver, type ResolvedChannel } from '../channels/channels.js';
 import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
 import { isRecoverable, recover, type Recovery } from './recovery.js';
 import { TypingThrottle, type TypingSignal } from '../typing/typing-throttle.js';

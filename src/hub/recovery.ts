@@ -1,5 +1,6 @@
-import type { Broker, Publication, StreamPosition } from '../broker/broker.js';
-import type { ResolvedChannel } from './channels.js';
+import type { Broker } from '../broker/broker.js';
+import type { Publication, StreamPosition } from '../stream/types.js';
+import type { ResolvedChannel } from '../channels/channels.js';
 
 /** What a subscribe with `since` gets back: the position, and what was missed (or nothing). */
 export interface Recovery {

@@ -1,4 +1,4 @@
-import type { ClientInfo } from '../broker/broker.js';
+import type { ClientInfo } from '../stream/types.js';
 import type { PresenceEntry, PresenceStore } from './presence-store.js';
 
 /**

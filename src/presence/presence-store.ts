@@ -1,4 +1,4 @@
-import type { ClientInfo } from '../broker/broker.js';
+import type { ClientInfo } from '../stream/types.js';
 
 /** One connection present in a channel. */
 export interface PresenceEntry extends ClientInfo {

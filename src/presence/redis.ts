@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { ClientInfo } from '../broker/broker.js';
+import type { ClientInfo } from '../stream/types.js';
 import { HubError } from '../protocol/errors.js';
 import type { PresenceEntry, PresenceStore } from './presence-store.js';
 

@@ -1,4 +1,4 @@
-import type { ChannelEvent, Publication } from '../broker/broker.js';
+import type { ChannelEvent, Publication } from '../stream/types.js';
 import type { WireError } from './errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 
 /**
  * SSE event ids carry the client's position in every channel of its stream, so the browser's

@@ -1,5 +1,6 @@
-import type { Broker, StreamPosition } from '../broker/broker.js';
-import type { ResolvedChannel } from '../hub/channels.js';
+import type { Broker } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
+import type { ResolvedChannel } from '../channels/channels.js';
 import { HubError } from '../protocol/errors.js';
 import type { Store } from '../store/store.js';
 

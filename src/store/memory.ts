@@ -1,4 +1,4 @@
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 import type { StatusRecord, Store } from './store.js';
 
 /** The Store of an in-memory hub: gone with the process. */

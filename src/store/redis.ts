@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 import { HubError } from '../protocol/errors.js';
 import type { StatusRecord, Store } from './store.js';
 

@@ -1,4 +1,4 @@
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 import type { SqliteDatabase } from './sqlite-db.js';
 import type { StatusRecord, Store, UserStatus } from './store.js';
 

@@ -1,4 +1,4 @@
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 
 export type UserStatus = 'online' | 'away' | 'busy' | 'offline';
 

@@ -1,16 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 import { SseConnection } from '../connection/sse-connection.js';
 import type { Node } from '../hub/node.js';
 import type { Recovery } from '../hub/recovery.js';
-import type { Subscription } from '../connection/subscription.js';
+import type { Subscription } from '../hub/subscription.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
 import { parseEventId } from '../protocol/sse-event-id.js';
 import { sendError, sendJson } from '../http/respond.js';
 import { requestToken, type Admission } from './admission.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../connection/transport.js';
 
 class SseTransport implements Transport {
   readonly kind = 'sse' as const;

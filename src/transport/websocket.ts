@@ -7,7 +7,7 @@ import { Connection } from '../connection/connection.js';
 import type { Node } from '../hub/node.js';
 import { HubError } from '../protocol/errors.js';
 import { Admission, requestToken } from './admission.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../connection/transport.js';
 
 /** How long a close handshake may take before the socket is dropped. */
 const CLOSE_GRACE_MS = 2_000;

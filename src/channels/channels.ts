@@ -1,4 +1,4 @@
-import type { HistoryOptions } from '../broker/broker.js';
+import type { HistoryOptions } from '../stream/types.js';
 import type { HubOptions, NamespaceOptions } from '../config/options.js';
 import { HubError } from '../protocol/errors.js';
 

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { TokenVerifier } from '../auth/verifier.js';
-import type { Broker, StreamPosition } from '../broker/broker.js';
+import type { Broker } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/types.js';
 import { MemoryBroker } from '../broker/memory.js';
 import { RedisBroker } from '../broker/redis.js';
 import { resolveOptions, type HubOptions, type HubOptionsInput } from '../config/options.js';
@@ -29,8 +30,8 @@ import type { StatusRecord, Store } from '../store/store.js';
 import { Admission } from '../transport/admission.js';
 import { SseAcceptor } from '../transport/sse.js';
 import { WebSocketAcceptor } from '../transport/websocket.js';
-import type { HubHooks, RpcHandler } from './hooks.js';
-import { Node } from './node.js';
+import type { HubHooks, RpcHandler } from '../hub/hooks.js';
+import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
 
 export interface CreateHubOptions extends HubOptionsInput {

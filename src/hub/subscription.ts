@@ -1,6 +1,6 @@
-import type { Publication } from '../broker/broker.js';
-import type { ResolvedChannel } from '../hub/channels.js';
-import type { Connection } from './connection.js';
+import type { Publication } from '../stream/types.js';
+import type { ResolvedChannel } from '../channels/channels.js';
+import type { Connection } from '../connection/connection.js';
 
 /** One connection's subscription to one channel, with the position it has been sent up to. */
 export class Subscription {
