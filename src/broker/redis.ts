@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { newEpoch } from '../stream/epoch.js';
 import { HubError } from '../protocol/errors.js';
+import { closeRedis, createRedisConnection, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, firstReady, toHubError, withTimeout } from '../redis/connection.js';
 import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
 import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
 
@@ -16,6 +17,8 @@ export interface RedisBrokerOptions {
   logger?: Logger;
   /** Clock for history TTLs (tests); defaults to Date.now. */
   now?: () => number;
+  /** Bound of every Redis call, subscriptions and the first connect included (default 2000). */
+  commandTimeoutMs?: number;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -28,7 +31,10 @@ type HistoryReply = [epoch: string, top: number, earliest: number, entries: Stre
  *
  * Redis pub/sub is at most once: a node that misses a message sees the offset gap on the next
  * one (or in the Node's periodic position check) and its clients recover from the stream.
- * Commands fail at once with a temporary error (114) while Redis is unreachable, never queue.
+ * Commands fail at once with a temporary error (114) while Redis is unreachable, never queue,
+ * and within `commandTimeoutMs` when it stalls. Subscriptions are this class's own: after every
+ * (re)connect of the subscriber it SUBSCRIBEs the control channel and every channel of interest
+ * again and waits for the confirmation; until then `healthy()` is false.
  */
 export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   readonly lossyDelivery = true as const;
@@ -39,30 +45,33 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   private readonly controlChannel: string;
   private closed = false;
   private readonly now: () => number;
-  /** Resolves when the command connection is first ready; until then commands wait for it. */
-  private readonly firstReady: Promise<void>;
-  private everReady = false;
+  private readonly timeoutMs: number;
+  private readonly logger: Logger | undefined;
+  /** Channels this node wants (the Node's interest), resubscribed after every reconnect. */
+  private readonly wanted = new Set<string>();
+  /** True once the control channel (and `wanted`) is confirmed subscribed on the current connection. */
+  private subscribed = false;
+  /** Counts subscriber connections, so a late confirmation of an old one is ignored. */
+  private generation = 0;
+  private resubscribeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisBrokerOptions) {
     this.now = options.now ?? Date.now;
     this.prefix = options.prefix ?? 'switchboard';
     this.controlChannel = `${this.prefix}:control`;
-    const common: RedisOptions = {
-      lazyConnect: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-    };
-    this.cmd = new Redis(options.url, { ...common, enableOfflineQueue: false });
-    // The subscriber keeps its queue: SUBSCRIBEs sent while Redis is away go out on reconnect,
-    // and ioredis re-subscribes every channel by itself after a reconnect.
-    this.sub = new Redis(options.url, { ...common, autoResubscribe: true });
-    this.firstReady = new Promise((resolve) => this.cmd.once('ready', () => resolve()));
+    this.timeoutMs = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
+    this.logger = options.logger;
+    const conn = { commandTimeoutMs: this.timeoutMs, logger: options.logger };
+    this.cmd = createRedisConnection(options.url, { ...conn, name: 'broker' });
+    this.sub = createRedisConnection(options.url, { ...conn, name: 'broker-subscriber' });
     this.cmd.defineCommand('sbPublish', { numberOfKeys: 3, lua: PUBLISH_LUA });
     this.cmd.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
-    const log = options.logger;
-    for (const conn of [this.cmd, this.sub]) conn.on('error', (err: Error) => log?.warn({ err: err.message }, 'redis connection error'));
-    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel.toString('utf8'), message.toString('utf8')));
-    void this.sub.subscribe(this.controlChannel).catch((err: unknown) => log?.warn({ err }, 'redis control subscribe failed'));
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
+    this.sub.on('ready', () => this.resubscribe());
+    this.sub.on('close', () => {
+      this.subscribed = false;
+      this.generation++;
+    });
   }
 
   setHandler(handler: BrokerEventHandler): void {
@@ -99,11 +108,27 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   }
 
   async subscribe(channel: string): Promise<void> {
-    await this.sub.subscribe(this.pubChannel(channel));
+    if (this.closed) throw new HubError(114, 'broker is closed');
+    this.wanted.add(channel);
+    try {
+      await firstReady(this.sub, this.timeoutMs);
+      await withTimeout(this.sub.subscribe(this.pubChannel(channel)), this.timeoutMs, 'subscribe timed out');
+    } catch (err) {
+      // Not wanted after all; if the SUBSCRIBE still lands later, take it back.
+      this.wanted.delete(channel);
+      if (this.sub.status === 'ready') this.sub.unsubscribe(this.pubChannel(channel)).catch(() => undefined);
+      throw toHubError(err, 'redis');
+    }
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    await this.sub.unsubscribe(this.pubChannel(channel));
+    this.wanted.delete(channel);
+    if (this.closed) return;
+    try {
+      await withTimeout(this.sub.unsubscribe(this.pubChannel(channel)), this.timeoutMs, 'unsubscribe timed out');
+    } catch (err) {
+      throw toHubError(err, 'redis');
+    }
   }
 
   async history(channel: string, query: HistoryQuery, options: HistoryOptions): Promise<HistoryResult> {
@@ -112,8 +137,6 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
       (this.cmd as unknown as RedisScripts).sbHistory(
         this.key('stream', channel),
         this.key('meta', channel),
-        newEpoch(),
-        options.metaTtlMs,
         query.sinceOffset ?? -1,
         query.limit,
         options.ttlMs,
@@ -124,37 +147,82 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     return { position: { offset: Number(top), epoch }, earliest: Number(earliest), publications: entries.map(toPublication) };
   }
 
+  /**
+   * Ready when both connections are up, the control subscription is confirmed, and both answer a
+   * PING within a short bound (a stalled Redis answers false quickly, never hangs).
+   */
   async healthy(): Promise<boolean> {
-    if (this.closed || this.cmd.status !== 'ready' || this.sub.status !== 'ready') return false;
+    if (this.closed || !this.subscribed || this.cmd.status !== 'ready' || this.sub.status !== 'ready') return false;
     try {
-      return (await this.cmd.ping()) === 'PONG';
+      const [a] = await withTimeout(Promise.all([this.cmd.ping(), this.sub.ping()]), Math.min(this.timeoutMs, HEALTH_TIMEOUT_MS), 'ping timed out');
+      return a === 'PONG';
     } catch {
       return false;
     }
   }
 
+  /** Bounded whatever Redis does: QUIT with a timeout, then a hard disconnect. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([this.cmd.quit(), this.sub.quit()]);
-    this.cmd.disconnect();
-    this.sub.disconnect();
+    this.subscribed = false;
+    clearTimeout(this.resubscribeTimer);
+    const bound = Math.min(this.timeoutMs, CLOSE_TIMEOUT_MS);
+    await Promise.all([closeRedis(this.cmd, bound), closeRedis(this.sub, bound)]);
   }
 
-  private receive(channel: string, message: string): void {
+  /** After each (re)connect of the subscriber: control + every wanted channel, confirmed. */
+  private resubscribe(): void {
+    clearTimeout(this.resubscribeTimer);
+    if (this.closed || this.sub.status !== 'ready') return;
+    const generation = this.generation;
+    const channels = [this.controlChannel, ...[...this.wanted].map((c) => this.pubChannel(c))];
+    const batches: string[][] = [];
+    for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) batches.push(channels.slice(i, i + SUBSCRIBE_BATCH));
+    const all = Promise.all(batches.map((batch) => this.sub.subscribe(...batch)));
+    withTimeout(all, this.timeoutMs, 'subscribe timed out').then(
+      () => {
+        if (generation === this.generation && !this.closed) this.subscribed = true;
+      },
+      (err: unknown) => {
+        if (generation !== this.generation || this.closed) return;
+        this.logger?.warn({ err: (err as Error).message }, 'redis subscribe failed; retrying');
+        this.resubscribeTimer = setTimeout(() => this.resubscribe(), RESUBSCRIBE_RETRY_MS);
+        this.resubscribeTimer.unref();
+      },
+    );
+  }
+
+  /** Never throws: a malformed message or a throwing handler is logged and dropped. */
+  private receive(channelBuf: Buffer, messageBuf: Buffer): void {
     const handler = this.handler;
     if (!handler) return;
+    const channel = channelBuf.toString('utf8');
+    try {
+      this.dispatch(handler, channel, messageBuf.toString('utf8'));
+    } catch (err) {
+      this.logger?.error({ err, channel }, 'redis message dropped: malformed, or its handler threw');
+    }
+  }
+
+  private dispatch(handler: BrokerEventHandler, channel: string, message: string): void {
     if (channel === this.controlChannel) {
-      handler.onControl(JSON.parse(message) as ControlCommand);
+      const command = JSON.parse(message) as ControlCommand | null;
+      if (typeof command !== 'object' || command === null || typeof command.kind !== 'string') throw new Error('malformed control command');
+      handler.onControl(command);
       return;
     }
+    if (!channel.startsWith(`${this.prefix}:ch:`)) return;
     const name = channel.slice(this.prefix.length + 4); // `${prefix}:ch:`
     if (message[0] === 'p') {
       // p<offset>\n<epoch>\n<info>\n<data>
       const a = message.indexOf('\n');
-      const b = message.indexOf('\n', a + 1);
-      const c = message.indexOf('\n', b + 1);
-      const pub: Publication = { offset: Number(message.slice(1, a)), data: message.slice(c + 1) };
+      const b = a < 0 ? -1 : message.indexOf('\n', a + 1);
+      const c = b < 0 ? -1 : message.indexOf('\n', b + 1);
+      const digits = message.slice(1, a);
+      const offset = Number(digits);
+      if (c < 0 || !/^\d{1,16}$/.test(digits) || !Number.isSafeInteger(offset)) throw new Error('malformed publication');
+      const pub: Publication = { offset, data: message.slice(c + 1) };
       const info = message.slice(b + 1, c);
       if (info !== '') pub.info = JSON.parse(info) as ClientInfo;
       handler.onPublication(name, pub, message.slice(a + 1, b));
@@ -163,18 +231,17 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     }
   }
 
-  /** Runs a command; Redis being unreachable becomes a temporary error for the client. */
+  /**
+   * Runs a command; Redis being unreachable, stalled (past the command timeout) or answering an
+   * error becomes a temporary error for the client.
+   */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new HubError(114, 'broker is closed');
     try {
-      if (!this.everReady) {
-        await withTimeout(this.firstReady, FIRST_CONNECT_TIMEOUT_MS, 'no connection yet');
-        this.everReady = true;
-      }
-      return await fn();
+      await firstReady(this.cmd, this.timeoutMs);
+      return await withTimeout(fn(), this.timeoutMs + 100, 'command timed out');
     } catch (err) {
-      if (err instanceof HubError) throw err;
-      throw new HubError(114, `redis unavailable: ${(err as Error).message}`);
+      throw toHubError(err, 'redis');
     }
   }
 
@@ -188,16 +255,13 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   }
 }
 
-/** How long commands issued at startup wait for the first connection. */
-const FIRST_CONNECT_TIMEOUT_MS = 5_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+/** Most a readiness probe waits for its PINGs (less if the command timeout is shorter). */
+const HEALTH_TIMEOUT_MS = 1_000;
+/** Most close() waits for QUIT before it drops the connections. */
+const CLOSE_TIMEOUT_MS = 1_000;
+const RESUBSCRIBE_RETRY_MS = 500;
+/** Channels per SUBSCRIBE when resubscribing after a reconnect. */
+const SUBSCRIBE_BATCH = 1_000;
 
 interface RedisScripts {
   sbPublish(...args: Array<string | number>): Promise<unknown>;

@@ -1,14 +1,18 @@
-import { Backoff, validateBackoff, type BackoffOptions } from './backoff.js';
-import { utf8Length, type Inbound } from './codec.js';
+import { Backoff } from './backoff.js';
+import { requestHistory, requestPresence } from './channel-requests.js';
+import { resolveClientOptions, type ClientOptions } from './client-options.js';
+import type { Inbound } from './codec.js';
 import { ClientErrorCode, ConnectionState, DEFAULTS, SubscriptionState, type ConnectionStateValue } from './constants.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
-import { keyGenerator, OfflineQueue, type QueuedPublish } from './offline-queue.js';
-import { RateLimiter, type RateOptions } from './rate-limiter.js';
-import { Socket, type ReplyCallback, type Session } from './socket.js';
+import { OfflineQueue } from './offline-queue.js';
+import { PublishPipeline } from './publish-pipeline.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { ReplyCallback } from './reply-table.js';
+import { Socket, type Session } from './socket.js';
 import { Notifications } from './notifications.js';
 import { requestSetStatus, requestStatuses, StatusWatches } from './status.js';
-import { requestHistory, requestPresence, Subscription, type SubscriptionHost } from './subscription.js';
+import { Subscription, type SubscriptionHost } from './subscription.js';
 import type {
   ConnectedInfo,
   HistoryOptions,
@@ -20,45 +24,11 @@ import type {
   StateChange,
   StatusEvent,
   StatusRecord,
-  StreamPosition,
   SubscriptionHandlers,
-  WebSocketConstructor,
 } from './types.js';
+import { badArgument, checkChannel } from './validation.js';
 
-export interface ClientOptions {
-  /** A connection token (JWT). With `getToken` too, this one is used first. */
-  token?: string;
-  /** Called for a token before connecting (when there is none yet), before it expires, and after the server refused it as expired. */
-  getToken?: () => Promise<string>;
-  /** A name for this client, shown in server logs. */
-  name?: string;
-  /** Reconnect delays: exponential with full jitter. Default `{minMs: 500, maxMs: 20000, factor: 2}`. */
-  backoff?: Partial<BackoffOptions>;
-  /** Publishes waiting to be sent, at most (default 1000). One more is refused with QUEUE_FULL. */
-  offlineQueueSize?: number;
-  /** Publishes sent and not yet acknowledged, at most (default 32). */
-  maxInflightPublishes?: number;
-  /**
-   * The pace of commands this client keeps to, to stay under the server's `limits.commandRate`:
-   * publishes wait for it. Default `{perSecond: 90, burst: 180}` (the server's default is 100/s,
-   * burst 200); `null` turns pacing off.
-   */
-  commandRate?: RateOptions | null;
-  /** Reply timeout of connect, rpc, history and presence, in ms (default 10000). */
-  timeoutMs?: number;
-  /** Largest command sent, in bytes: the server's `limits.maxMessageBytes` (default 65536). */
-  maxMessageBytes?: number;
-  /**
-   * `Subscription.typing(true)` sends at most one signal per this many ms while typing stays on
-   * (default 1000). Keep it below the server's `limits.typingExpireMs` (5000 by default), or
-   * the indicator expires between two signals.
-   */
-  typingThrottleMs?: number;
-  /** A WebSocket implementation; default: the global one (browsers), else the `ws` package (Node). */
-  WebSocket?: WebSocketConstructor;
-  /** Random numbers in [0, 1) for backoff jitter (tests). */
-  random?: () => number;
-}
+export type { ClientOptions };
 
 export interface ClientEvents {
   state: [StateChange];
@@ -70,21 +40,6 @@ export interface ClientEvents {
 export interface RpcOptions {
   timeoutMs?: number;
 }
-
-const KNOWN_OPTIONS = new Set([
-  'token',
-  'getToken',
-  'name',
-  'backoff',
-  'offlineQueueSize',
-  'maxInflightPublishes',
-  'commandRate',
-  'timeoutMs',
-  'maxMessageBytes',
-  'typingThrottleMs',
-  'WebSocket',
-  'random',
-]);
 
 interface Waiter {
   go(): void;
@@ -109,20 +64,14 @@ export class SwitchboardClient {
   private readonly socket: Socket;
   private readonly emitter = new Emitter<ClientEvents>();
   private readonly subs = new Map<string, Subscription>();
-  private readonly queue: OfflineQueue;
-  private readonly inflight = new Map<number, QueuedPublish>();
-  private readonly maxInflight: number;
-  private readonly maxMessageBytes: number;
+  private readonly publishes: PublishPipeline;
   private readonly timeoutMs: number;
   private readonly typingThrottleMs: number;
-  private readonly nextKey = keyGenerator();
+  /** Delays of subscribe retries and publish pauses after temporary refusals. */
   private readonly retryBackoff: Backoff;
   private readonly waiters = new Set<Waiter>();
   private readonly rate: RateLimiter | undefined;
   private readonly rateFromServer: boolean;
-  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
-  private seq = 0;
-  private publishPaused = false;
   private connectedBefore = false;
   private readonly host: SubscriptionHost;
   /** The user of the last connect reply (kept while disconnected). */
@@ -131,22 +80,13 @@ export class SwitchboardClient {
   private readonly statusWatches: StatusWatches;
 
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
-    for (const key of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.has(key)) throw badArgument(`unknown option: ${key}`);
-    }
-    const list = typeof url === 'string' ? [url] : [...url];
-    if (list.length === 0) throw badArgument('url: give at least one URL');
-    this.urls = Object.freeze(list.map(normalizeUrl));
-    if (options.token !== undefined && (typeof options.token !== 'string' || options.token === ''))
-      throw badArgument('token: expected a non-empty string');
-    if (options.getToken !== undefined && typeof options.getToken !== 'function') throw badArgument('getToken: expected a function');
-    const backoff: BackoffOptions = { ...DEFAULTS.backoff, ...options.backoff };
-    validateBackoff(backoff);
-    this.timeoutMs = positive(options.timeoutMs, DEFAULTS.timeoutMs, 'timeoutMs');
-    this.typingThrottleMs = positive(options.typingThrottleMs, DEFAULTS.typingThrottleMs, 'typingThrottleMs');
-    this.maxInflight = positive(options.maxInflightPublishes, DEFAULTS.maxInflightPublishes, 'maxInflightPublishes');
-    this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULTS.maxMessageBytes, 'maxMessageBytes');
-    this.queue = new OfflineQueue(options.offlineQueueSize ?? DEFAULTS.offlineQueueSize);
+    const resolved = resolveClientOptions(url, options);
+    this.urls = resolved.urls;
+    const { backoff, maxInflight, maxMessageBytes } = resolved;
+    this.timeoutMs = resolved.timeoutMs;
+    this.typingThrottleMs = resolved.typingThrottleMs;
+    // The queue and the rate limiter check offlineQueueSize and commandRate, in this order.
+    const queue = new OfflineQueue(options.offlineQueueSize ?? DEFAULTS.offlineQueueSize);
     this.retryBackoff = new Backoff(backoff, options.random);
     if (options.commandRate !== null) this.rate = new RateLimiter(options.commandRate ?? DEFAULTS.commandRate);
     this.rateFromServer = options.commandRate === undefined;
@@ -155,8 +95,8 @@ export class SwitchboardClient {
       urls: this.urls,
       backoff,
       timeoutMs: this.timeoutMs,
-      maxFrameBytes: Math.min(DEFAULTS.maxFrameBytes, this.maxMessageBytes),
-      maxMessageBytes: this.maxMessageBytes,
+      maxFrameBytes: Math.min(DEFAULTS.maxFrameBytes, maxMessageBytes),
+      maxMessageBytes,
     };
     if (options.token !== undefined) socketOptions.token = options.token;
     if (options.getToken !== undefined) socketOptions.getToken = options.getToken;
@@ -172,6 +112,16 @@ export class SwitchboardClient {
     });
 
     const socket = this.socket;
+    this.publishes = new PublishPipeline(
+      {
+        get connected() {
+          return socket.connected;
+        },
+        send: (method: string, params: unknown, callback: ReplyCallback) => socket.send(method, params, callback),
+        reportError: (err: ClientError) => this.emitter.emit('error', err),
+      },
+      { queue, maxInflight, maxMessageBytes, rate: this.rate, retryBackoff: this.retryBackoff },
+    );
     this.host = {
       get connected() {
         return socket.connected;
@@ -305,109 +255,23 @@ export class SwitchboardClient {
    * key, so the server applies it exactly once.
    */
   publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
-    return new Promise((resolve, reject) => {
-      checkChannel(channel);
-      const key = options.idempotencyKey ?? this.nextKey();
-      if (typeof key !== 'string' || key.length === 0 || key.length > 128) {
-        throw badArgument('publish: idempotencyKey must be a string of 1 to 128 characters');
-      }
-      let line: string | undefined;
-      try {
-        line = JSON.stringify({ id: Number.MAX_SAFE_INTEGER, method: 'publish', params: { channel, data, idempotencyKey: key } });
-      } catch (err) {
-        throw badArgument(`publish: data is not JSON: ${(err as Error).message}`);
-      }
-      if (data === undefined || JSON.stringify(data) === undefined) throw badArgument('publish: data is not JSON');
-      const bytes = utf8Length(line);
-      if (bytes > this.maxMessageBytes) {
-        throw new ClientError(
-          ClientErrorCode.MESSAGE_TOO_BIG,
-          `publish: ${bytes} bytes is over maxMessageBytes (${this.maxMessageBytes}); the server would close the connection`,
-        );
-      }
-      const item: QueuedPublish = { seq: ++this.seq, channel, data, idempotencyKey: key, attempts: 0, resolve, reject };
-      if (this.queue.size === 0 && this.canSendPublish()) {
-        this.sendPublish(item);
-      } else {
-        this.queue.push(item); // throws QUEUE_FULL
-        this.pumpPublishes();
-      }
-    });
+    return this.publishes.publish(channel, data, options);
   }
 
   /** Publishes waiting to be sent plus those sent and not yet acknowledged. */
   get pendingPublishes(): number {
-    return this.queue.size + this.inflight.size;
+    return this.publishes.pending;
   }
 
   /** Rejects (with CLOSED) every publish still waiting to be sent. Those in flight are unaffected. */
   clearOfflineQueue(): void {
-    for (const item of this.queue.drain()) item.reject(ClientError.closed('publish: the offline queue was cleared'));
-  }
-
-  /** Sends queued publishes in order while the window and the command rate allow. */
-  private pumpPublishes(): void {
-    while (this.queue.size > 0 && this.canSendPublish()) this.sendPublish(this.queue.shift()!);
-    if (this.queue.size > 0 && this.socket.connected && !this.publishPaused && this.inflight.size < this.maxInflight && this.rate) {
-      // Waiting for the command rate.
-      if (this.pumpTimer === undefined) {
-        this.pumpTimer = setTimeout(
-          () => {
-            this.pumpTimer = undefined;
-            this.pumpPublishes();
-          },
-          Math.max(1, this.rate.waitMs()),
-        );
-      }
-    }
-  }
-
-  /** Whether one more publish may go now (takes a command-rate token if so). */
-  private canSendPublish(): boolean {
-    if (!this.socket.connected || this.publishPaused || this.inflight.size >= this.maxInflight) return false;
-    return this.rate ? this.rate.tryTake() : true;
+    this.publishes.clearQueue();
   }
 
   /** Sends a command other than publish (it counts against the command rate, without waiting). */
   private send(method: string, params: unknown, callback: ReplyCallback, timeoutMs?: number): void {
     if (this.socket.connected) this.rate?.spend();
     this.socket.send(method, params, callback, timeoutMs);
-  }
-
-  private sendPublish(item: QueuedPublish): void {
-    item.attempts += 1;
-    this.inflight.set(item.seq, item);
-    const params = { channel: item.channel, data: item.data, idempotencyKey: item.idempotencyKey };
-    this.socket.send('publish', params, (err, result) => {
-      if (this.inflight.get(item.seq) !== item) return;
-      this.inflight.delete(item.seq);
-      if (!err) {
-        this.retryBackoff.reset();
-        const r = result as StreamPosition;
-        item.resolve({ offset: r?.offset ?? 0, epoch: r?.epoch ?? '' });
-        this.pumpPublishes();
-      } else if (err.code === ClientErrorCode.DISCONNECTED) {
-        // Sent, maybe applied, ack lost: back in line with the same key.
-        this.queue.requeue(item);
-      } else if (err.fromServer && err.temporary) {
-        // Rate-limited or the broker is unavailable: the same key again, after a pause.
-        this.queue.requeue(item);
-        this.pausePublishes(err);
-      } else {
-        item.reject(err);
-        this.pumpPublishes();
-      }
-    });
-  }
-
-  private pausePublishes(err: ClientError): void {
-    if (this.publishPaused) return;
-    this.emitter.emit('error', err);
-    this.publishPaused = true;
-    setTimeout(() => {
-      this.publishPaused = false;
-      this.pumpPublishes();
-    }, this.retryBackoff.next());
   }
 
   // ---- rpc, history, presence --------------------------------------------------------------
@@ -525,7 +389,7 @@ export class SwitchboardClient {
     this.rate?.reset();
     // Order on the wire: resubscribes (with since), then queued publishes, then waiting calls.
     for (const sub of [...this.subs.values()]) sub._connected();
-    this.pumpPublishes();
+    this.publishes.connected();
     const waiters = [...this.waiters];
     this.waiters.clear();
     for (const w of waiters) w.go();
@@ -538,8 +402,7 @@ export class SwitchboardClient {
 
   private onTransportLost(): void {
     for (const sub of this.subs.values()) sub._transportLost();
-    for (const item of this.inflight.values()) this.queue.requeue(item);
-    this.inflight.clear();
+    this.publishes.transportLost();
   }
 
   private onSocketState(state: ConnectionStateValue, previous: ConnectionStateValue, reason: string, code?: number): void {
@@ -559,40 +422,4 @@ export class SwitchboardClient {
     const sub = this.subs.get(msg.channel);
     if (sub && sub.state !== SubscriptionState.Unsubscribed) sub._push(msg);
   }
-}
-
-function badArgument(message: string): ClientError {
-  return new ClientError(ClientErrorCode.BAD_ARGUMENT, message);
-}
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw badArgument(`${name}: expected a positive number`);
-  return value;
-}
-
-function checkChannel(channel: unknown): asserts channel is string {
-  if (typeof channel !== 'string' || channel.length === 0 || utf8Length(channel) > 255) {
-    throw badArgument('channel: expected a string of 1 to 255 bytes');
-  }
-}
-
-/**
- * ws:// and wss:// URLs as given; http(s):// turned into ws(s)://; in a browser a path such as
- * `/ws` is taken relative to the page.
- */
-function normalizeUrl(url: string): string {
-  if (typeof url !== 'string' || url === '') throw badArgument('url: expected a non-empty string');
-  const base = (globalThis as { location?: { href?: string } }).location?.href;
-  let parsed: URL;
-  try {
-    parsed = base ? new URL(url, base) : new URL(url);
-  } catch {
-    throw badArgument(`url: not a valid URL: ${url}`);
-  }
-  if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
-  else if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
-  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
-    throw badArgument(`url: expected ws://, wss://, http:// or https://: ${url}`);
-  return parsed.toString();
 }

@@ -2,6 +2,7 @@ import { ClientErrorCode, DEFAULTS, SubscriptionState } from './constants.js';
 import { Emitter, safeCall } from './emitter.js';
 import { ClientError } from './errors.js';
 import { requestHistory, requestMarkRead, requestReadState, type Subscription } from './subscription.js';
+import { notificationsChannel } from './user-channel.js';
 import type {
   HistoryResult,
   NotificationEvent,
@@ -37,7 +38,7 @@ interface Counts {
  * which is when marks made on other devices show up.
  */
 export class Notifications {
-  /** `notifications:#<user>`. */
+  /** `notifications:#<user>`, the user id encoded (`notifications:#auth0~7Cabc` for `auth0|abc`). */
   readonly channel: string;
   private sub: Subscription | undefined;
   private readonly emitter = new Emitter<{ unread: [number] }>();
@@ -52,7 +53,7 @@ export class Notifications {
     /** The user these notifications belong to. */
     readonly user: string,
   ) {
-    this.channel = `notifications:#${user}`;
+    this.channel = notificationsChannel(user);
   }
 
   /** The last unread count known (undefined until it was read once). */

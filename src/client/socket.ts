@@ -5,24 +5,17 @@ import {
   CLOSE_NAMES,
   CloseCode,
   ConnectionState,
-  DEFAULTS,
   ServerErrorCode,
   shouldReconnect,
   type ConnectionStateValue,
 } from './constants.js';
+import { ConnectionToken } from './connection-token.js';
 import { ClientError } from './errors.js';
+import { ReplyTable, type ReplyCallback } from './reply-table.js';
 import type { WebSocketConstructor } from './types.js';
+import { resolveWebSocket, type WebSocketLike } from './websocket.js';
 
-/** The part of the WebSocket API the client uses; the browser's and `ws`'s both have it. */
-interface WebSocketLike {
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  terminate?(): void;
-}
+export type { ReplyCallback };
 
 export interface SocketOptions {
   urls: readonly string[];
@@ -61,17 +54,6 @@ export interface SocketEvents {
   error(err: ClientError): void;
 }
 
-export type ReplyCallback = (err: ClientError | undefined, result: unknown) => void;
-
-interface Pending {
-  method: string;
-  callback: ReplyCallback;
-  timer?: ReturnType<typeof setTimeout>;
-}
-
-/** Longest delay setTimeout takes (about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647;
-
 /**
  * One logical connection to the hub over a succession of WebSockets: opens them in turn over the
  * URLs (round robin), sends `connect`, matches replies to commands, answers pings, watches for
@@ -90,10 +72,8 @@ export class Socket {
   private wsCtor: WebSocketConstructor | undefined;
   private wantConnected = false;
   private urlIndex = 0;
-  private token: string | undefined;
-  private tokenStale = false;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly token: ConnectionToken;
+  private readonly replies = new ReplyTable();
   private outbox: string[] = [];
   private flushQueued = false;
   private lastSeen = 0;
@@ -102,14 +82,23 @@ export class Socket {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private watchdogTimer: ReturnType<typeof setTimeout> | undefined;
-  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly options: SocketOptions,
     private readonly events: SocketEvents,
   ) {
     this.backoff = new Backoff(options.backoff, options.random);
-    this.token = options.token;
+    this.token = new ConnectionToken(options.token, options.getToken, options.timeoutMs, {
+      isCurrent: (generation) => generation === this.generation,
+      isConnected: () => this.connected,
+      request: (method, params, timeoutMs) => this.request(method, params, timeoutMs),
+      refreshed: (expires) => {
+        if (!this.session) return;
+        if (expires !== undefined) this.session.expires = expires;
+        else delete this.session.expires;
+      },
+      error: (err) => this.events.error(err),
+    });
   }
 
   get connected(): boolean {
@@ -141,7 +130,7 @@ export class Socket {
     const stale = (): boolean => generation !== this.generation || !this.wantConnected;
     let token: string | undefined;
     try {
-      token = await this.currentToken();
+      token = await this.token.current();
     } catch (err) {
       if (stale()) return;
       this.events.error(err as ClientError);
@@ -188,26 +177,6 @@ export class Socket {
     }, this.options.timeoutMs);
   }
 
-  private async currentToken(): Promise<string | undefined> {
-    const getToken = this.options.getToken;
-    if (!getToken || (this.token !== undefined && !this.tokenStale)) return this.token;
-    let token: unknown;
-    try {
-      token = await getToken();
-    } catch (err) {
-      throw new ClientError(ClientErrorCode.TOKEN_UNAVAILABLE, `getToken() failed: ${(err as Error)?.message ?? String(err)}`, {
-        temporary: true,
-        cause: err,
-      });
-    }
-    if (typeof token !== 'string' || token === '') {
-      throw new ClientError(ClientErrorCode.TOKEN_UNAVAILABLE, 'getToken() must resolve to a non-empty string', { temporary: true });
-    }
-    this.token = token;
-    this.tokenStale = false;
-    return token;
-  }
-
   private sendConnect(url: string, token: string | undefined, generation: number): void {
     const params: Record<string, unknown> = {};
     if (token !== undefined) params.token = token;
@@ -239,7 +208,7 @@ export class Socket {
     this.silenceLimitMs = session.ping > 0 ? (session.ping + session.pong) * 1000 : 0;
     this.lastSeen = Date.now();
     this.armWatchdog();
-    if (session.expires !== undefined) this.scheduleRefresh(session.expires, this.generation);
+    if (session.expires !== undefined) this.token.scheduleRefresh(session.expires, this.generation);
     // The owner resubscribes and flushes first; the state event (and whatever listeners send
     // from it) comes after.
     this.events.connected(session);
@@ -250,7 +219,7 @@ export class Socket {
   private connectRefused(err: ClientError): void {
     this.events.error(err);
     if (err.code === ServerErrorCode.TOKEN_EXPIRED && this.options.getToken) {
-      this.tokenStale = true;
+      this.token.expired();
       this.lose('token expired: getting a new one', CloseCode.TOKEN_EXPIRED);
     } else if (err.code === ServerErrorCode.LIMIT_EXCEEDED || err.temporary) {
       this.lose(`connect refused: ${err.message}`, undefined);
@@ -272,7 +241,7 @@ export class Socket {
       callback(ClientError.notConnected(method), undefined);
       return;
     }
-    const id = this.nextId++;
+    const id = this.replies.nextId();
     const line = encodeCommand({ id, method, params });
     const bytes = utf8Length(line);
     if (bytes > this.options.maxMessageBytes) {
@@ -285,15 +254,7 @@ export class Socket {
       );
       return;
     }
-    const pending: Pending = { method, callback };
-    if (timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-      pending.timer = setTimeout(() => {
-        if (this.pending.get(id) !== pending) return;
-        this.pending.delete(id);
-        callback(ClientError.timeout(method, timeoutMs), undefined);
-      }, timeoutMs);
-    }
-    this.pending.set(id, pending);
+    this.replies.expect(id, method, callback, timeoutMs);
     this.enqueue(line);
   }
 
@@ -350,12 +311,7 @@ export class Socket {
 
   private onMessage(msg: Inbound): void {
     if (typeof msg.id === 'number') {
-      const pending = this.pending.get(msg.id);
-      if (!pending) return; // timed out earlier
-      this.pending.delete(msg.id);
-      clearTimeout(pending.timer);
-      if (msg.error !== undefined) pending.callback(ClientError.fromWire(msg.error, pending.method), undefined);
-      else pending.callback(undefined, msg.result);
+      this.replies.settle(msg.id, msg);
       return;
     }
     switch (msg.push) {
@@ -373,7 +329,7 @@ export class Socket {
     }
   }
 
-  // ---- heartbeat and token refresh ---------------------------------------------------------
+  // ---- heartbeat ---------------------------------------------------------------------------
 
   /** Server silence for ping + pong seconds means the connection is dead. */
   private armWatchdog(): void {
@@ -390,43 +346,6 @@ export class Socket {
       }
     };
     this.watchdogTimer = setTimeout(check, this.silenceLimitMs);
-  }
-
-  /** Refreshes the token shortly before `expires` (unix seconds) with a new one from getToken(). */
-  private scheduleRefresh(expires: number, generation: number): void {
-    clearTimeout(this.refreshTimer);
-    if (!this.options.getToken) return;
-    const remaining = expires * 1000 - Date.now();
-    const lead = Math.min(DEFAULTS.refreshMaxLeadMs, Math.max(0, remaining) * DEFAULTS.refreshShare);
-    const delay = Math.max(0, remaining - lead);
-    if (delay > MAX_TIMER_MS) {
-      this.refreshTimer = setTimeout(() => this.scheduleRefresh(expires, generation), MAX_TIMER_MS);
-      return;
-    }
-    this.refreshTimer = setTimeout(() => void this.refresh(expires, generation), delay);
-  }
-
-  private async refresh(expires: number, generation: number): Promise<void> {
-    if (generation !== this.generation || !this.connected) return;
-    try {
-      this.tokenStale = true;
-      const token = await this.currentToken();
-      if (generation !== this.generation || !this.connected) return;
-      const result = (await this.request('refresh', { token }, this.options.timeoutMs)) as { expires?: number };
-      if (generation !== this.generation) return;
-      if (this.session) {
-        if (typeof result?.expires === 'number') this.session.expires = result.expires;
-        else delete this.session.expires;
-      }
-      if (typeof result?.expires === 'number') this.scheduleRefresh(result.expires, generation);
-    } catch (err) {
-      if (generation !== this.generation) return;
-      this.events.error(err instanceof ClientError ? err : new ClientError(ClientErrorCode.TOKEN_UNAVAILABLE, String(err)));
-      // Try again while the old token lasts; once it expires the server closes with 4003 and
-      // the reconnect gets a new token.
-      const left = expires * 1000 - Date.now();
-      if (left > 0) this.refreshTimer = setTimeout(() => void this.refresh(expires, generation), Math.min(1000, left / 2));
-    }
   }
 
   // ---- losing the transport ----------------------------------------------------------------
@@ -457,7 +376,7 @@ export class Socket {
         this.terminal(`${reason}; no getToken() to get a new token`, code);
         return;
       }
-      this.tokenStale = true;
+      this.token.expired();
     } else if (code !== undefined && !shouldReconnect(code)) {
       this.terminal(reason, code);
       return;
@@ -477,7 +396,7 @@ export class Socket {
     this.generation += 1;
     clearTimeout(this.connectTimer);
     clearTimeout(this.watchdogTimer);
-    clearTimeout(this.refreshTimer);
+    this.token.cancelRefresh();
     this.outbox = [];
     const noop = (): void => undefined;
     // Keep no-op handlers: `ws` throws on an 'error' event without a listener.
@@ -493,14 +412,9 @@ export class Socket {
         // already closed
       }
     }
-    const pending = [...this.pending.values()];
-    this.pending.clear();
     // Not connected any more; the caller announces what comes next (connecting or disconnected).
     if (this.state === ConnectionState.Connected) this.state = ConnectionState.Connecting;
-    for (const p of pending) {
-      clearTimeout(p.timer);
-      p.callback(ClientError.disconnected(p.method), undefined);
-    }
+    this.replies.disconnectAll();
     this.events.transportLost();
   }
 
@@ -526,15 +440,4 @@ export class Socket {
     this.reported = state;
     this.events.stateChange(state, previous, reason, code);
   }
-}
-
-/** The WebSocket to use: the given one, the global one (browsers, Node ≥ 22), else `ws` (Node 20). */
-async function resolveWebSocket(given: WebSocketConstructor | undefined): Promise<WebSocketConstructor> {
-  if (given) return given;
-  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (global) return global;
-  const mod = (await import('ws')) as unknown as { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor };
-  const ctor = mod.WebSocket ?? mod.default;
-  if (!ctor) throw new Error('install the "ws" package or pass options.WebSocket');
-  return ctor;
 }

@@ -1,3 +1,4 @@
+import { requestHistory, requestMarkRead, requestPresence, requestReadState } from './channel-requests.js';
 import { ClientErrorCode, SubscriptionState, UnsubscribeCode, type SubscriptionStateValue } from './constants.js';
 import type { Inbound } from './codec.js';
 import { safeCall } from './emitter.js';
@@ -15,6 +16,10 @@ import type {
   StreamPosition,
   SubscriptionHandlers,
 } from './types.js';
+import { badArgument } from './validation.js';
+
+// The channel requests used to live here; `notifications.ts` imports them from here still.
+export { requestHistory, requestMarkRead, requestPresence, requestReadState };
 
 /** What a Subscription needs from its client. */
 export interface SubscriptionHost {
@@ -51,7 +56,7 @@ interface WirePublication {
  */
 export class Subscription<T = unknown> {
   private current: SubscriptionStateValue = SubscriptionState.Subscribing;
-  /** Offset of the last publication delivered (or the stream top at subscribe). */
+  /** Offset of the last publication delivered (or the position of a subscribe that did not recover). */
   private offset = 0;
   /** Epoch of the stream; undefined before the first subscribe reply, '' without history. */
   private epoch: string | undefined;
@@ -115,7 +120,12 @@ export class Subscription<T = unknown> {
     return this.host.publish(this.channel, data, options);
   }
 
-  /** Publications kept in the channel's history: the latest `limit`, or those after `since`. */
+  /**
+   * Publications kept in the channel's history, oldest first: the latest `limit`, or those
+   * after `since`. A reply may hold fewer than `limit` (the server bounds each reply in bytes);
+   * `position` is still the stream top. To get the rest, call again with `since` = the offset
+   * of the last publication received, until it reaches `position.offset`.
+   */
   history(options: HistoryOptions = {}): Promise<HistoryResult<T>> {
     return requestHistory<T>(this.host, this.channel, options);
   }
@@ -210,7 +220,11 @@ export class Subscription<T = unknown> {
     if (this.current === SubscriptionState.Unsubscribed) return;
     switch (msg.push) {
       case 'pub':
-        if (this.current === SubscriptionState.Subscribed) this.deliver(msg as WirePublication, false);
+        if (this.current !== SubscriptionState.Subscribed) return;
+        // The first publication of a stream that did not exist when this subscription got its
+        // position names the stream's epoch: adopt it, so a later resubscribe recovers from it.
+        if (msg.offset === 1 && this.offset === 0 && typeof msg.epoch === 'string') this.epoch = msg.epoch;
+        this.deliver(msg as WirePublication, false);
         return;
       case 'join':
         if (this.current === SubscriptionState.Subscribed) safeCall(this.handlers.onJoin, msg.info as PresenceEntry);
@@ -275,10 +289,16 @@ export class Subscription<T = unknown> {
     const resubscribed = this.everSubscribed;
     this.everSubscribed = true;
     this.recoverableFlag = r?.recoverable === true;
-    const recovered = since ? r?.recovered === true && position.epoch === since.epoch : undefined;
+    // The server decides: a client that stood at offset 0 of a stream that did not exist yet
+    // recovers into the stream created since, under that stream's epoch.
+    const recovered = since ? r?.recovered === true : undefined;
     const missed = recovered && Array.isArray(r.publications) ? r.publications : [];
     this.epoch = position.epoch;
     // Recovered: offsets advance through the missed publications. Otherwise start from the top.
+    // A large recovery comes in pages: the reply carries the first one, its position is the
+    // offset of the last publication it carries (not the top), and the rest follow as ordinary
+    // pushes, contiguous, before live ones: each is above the last delivered, so deliver() takes
+    // it (with `recovered: false`, as it cannot tell them from live ones).
     if (!recovered) this.offset = position.offset;
     this.setState(SubscriptionState.Subscribed);
     if (since && !recovered) safeCall(this.handlers.onRecoveryFailed, { channel: this.channel, since, position });
@@ -382,59 +402,4 @@ interface SubscribeReply {
   recoverable?: boolean;
   recovered?: boolean;
   publications?: WirePublication[];
-}
-
-/** The `history` command (also `client.history`). */
-export async function requestHistory<T>(
-  host: Pick<SubscriptionHost, 'call'>,
-  channel: string,
-  options: HistoryOptions,
-): Promise<HistoryResult<T>> {
-  const params: Record<string, unknown> = { channel };
-  if (options.limit !== undefined) params.limit = options.limit;
-  if (options.since !== undefined) params.since = { offset: options.since.offset, epoch: options.since.epoch };
-  const r = (await host.call('history', params)) as HistoryResult<T>;
-  return { position: r.position, publications: Array.isArray(r.publications) ? r.publications : [] };
-}
-
-/** The `presence` command (also `client.presence`). */
-export async function requestPresence(host: Pick<SubscriptionHost, 'call'>, channel: string): Promise<PresenceResult> {
-  const r = (await host.call('presence', { channel })) as { clients?: Record<string, PresenceEntry>; users?: string[] };
-  const clients = r?.clients ?? {};
-  // Older servers sent only `clients`: derive the users from them.
-  const users = Array.isArray(r?.users) ? r.users : [...new Set(Object.values(clients).map((c) => c.user))].sort();
-  return { clients, users };
-}
-
-/** The `markRead` command (also `client.notifications.markRead`). */
-export async function requestMarkRead(
-  host: Pick<SubscriptionHost, 'call'>,
-  channel: string,
-  offset: number | undefined,
-): Promise<ReadState> {
-  if (offset !== undefined && (!Number.isSafeInteger(offset) || offset < 0)) {
-    throw badArgument('markRead: offset must be a non-negative integer');
-  }
-  return readState(await host.call('markRead', offset === undefined ? { channel } : { channel, offset }));
-}
-
-/** The `readState` command. */
-export async function requestReadState(host: Pick<SubscriptionHost, 'call'>, channel: string): Promise<ReadState> {
-  return readState(await host.call('readState', { channel }));
-}
-
-function readState(result: unknown): ReadState {
-  const r = (result ?? {}) as Partial<ReadState>;
-  const lastRead = typeof r.lastRead === 'number' ? r.lastRead : 0;
-  const top = typeof r.top === 'number' ? r.top : 0;
-  return {
-    lastRead,
-    top,
-    epoch: typeof r.epoch === 'string' ? r.epoch : '',
-    unread: typeof r.unread === 'number' ? r.unread : top - lastRead,
-  };
-}
-
-function badArgument(message: string): ClientError {
-  return new ClientError(ClientErrorCode.BAD_ARGUMENT, message);
 }

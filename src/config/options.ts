@@ -95,8 +95,20 @@ const limitsSchema = z
   .object({
     /** Largest inbound WebSocket message in bytes (ws maxPayload); larger closes with 1009. */
     maxMessageBytes: positiveInt.default(64 * 1024),
-    /** Outbound bytes queued for one connection before it is closed as a slow consumer. */
+    /**
+     * Outbound bytes a connection may have queued. Above it for longer than `slowConsumerMs`, or
+     * above 4 × it at any moment, the connection is closed as a slow consumer (4001). Replies
+     * (recovery, history) are paged to a quarter of it.
+     */
     maxQueueBytes: positiveInt.default(1024 * 1024),
+    /** How long a connection's queue may stay above maxQueueBytes before it is dropped. */
+    slowConsumerMs: positiveInt.default(5_000),
+    /** Bytes of publication data one connection may publish (bytes per second, burst in bytes). */
+    publishBytesRate: rateSchema.default({ perSecond: 512 * 1024, burst: 1024 * 1024 }),
+    /** Bytes of client publication data one channel takes on this node (bytes per second, burst). */
+    channelPublishBytesRate: rateSchema.default({ perSecond: 2 * 1024 * 1024, burst: 4 * 1024 * 1024 }),
+    /** Longest an application hook or RPC handler may take before the command fails with 115. */
+    hookTimeoutMs: positiveInt.default(10_000),
     pingIntervalMs: positiveInt.default(25_000),
     pongTimeoutMs: positiveInt.default(10_000),
     /** Time a connection has to send `connect` before it is closed. */
@@ -108,6 +120,12 @@ const limitsSchema = z
     connectionRatePerIp: rateSchema.default({ perSecond: 20, burst: 50 }),
     /** Client publish, RPC and other commands per connection. */
     commandRate: rateSchema.default({ perSecond: 100, burst: 200 }),
+    /**
+     * How deep client JSON (a command line, an HTTP API body) may nest arrays and objects; deeper
+     * is refused with 107 before it is parsed. At most 1000: deeper values overflow the stack
+     * when re-encoded.
+     */
+    maxJsonDepth: positiveInt.max(1000).default(64),
     /** Rejected commands in a row (rate or malformed) before the connection is closed. */
     maxViolations: positiveInt.default(50),
     /** Most publications one subscribe may recover. */
@@ -128,6 +146,19 @@ const limitsSchema = z
   })
   .strict()
   .superRefine((l, ctx) => {
+    if (l.maxQueueBytes < 2 * l.maxMessageBytes + 4096) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxQueueBytes'],
+        message: `must be at least 2 × limits.maxMessageBytes + 4096 (${2 * l.maxMessageBytes + 4096})`,
+      });
+    }
+    if (l.publishBytesRate.burst < l.maxMessageBytes) {
+      ctx.addIssue({ code: 'custom', path: ['publishBytesRate', 'burst'], message: 'must be at least limits.maxMessageBytes' });
+    }
+    if (l.channelPublishBytesRate.burst < l.maxMessageBytes) {
+      ctx.addIssue({ code: 'custom', path: ['channelPublishBytesRate', 'burst'], message: 'must be at least limits.maxMessageBytes' });
+    }
     if (l.shutdownSpreadMs >= l.shutdownTimeoutMs) {
       ctx.addIssue({ code: 'custom', path: ['shutdownSpreadMs'], message: 'must be less than limits.shutdownTimeoutMs' });
     }
@@ -154,6 +185,12 @@ export const hubOptionsSchema = z
       .nullable()
       .default(null),
     /**
+     * With Redis: the most any one Redis call (publish, history, subscribe, presence, store, the
+     * first connect) may take; past it the call fails with error 114 (temporary), so a stalled
+     * Redis never hangs clients, readiness or shutdown.
+     */
+    redisCommandTimeoutMs: positiveInt.min(10).max(60_000).default(2_000),
+    /**
      * With a broker whose delivery may lose messages (Redis), how often each node compares its
      * subscribers' positions with the stream tops to find losses no later publication reveals.
      */
@@ -162,6 +199,8 @@ export const hubOptionsSchema = z
     statsIntervalMs: positiveInt.default(5_000),
     /** A presence entry (or online connection) not refreshed for this long is gone: its node died. */
     presenceTtlSeconds: positiveInt.max(3600).default(60),
+    /** Read positions and user statuses not written for this long are deleted (default 90 days). */
+    storeRetentionSeconds: positiveInt.max(10 * 365 * 86_400).default(90 * 86_400),
     /** Prefix of every Redis key and channel, so deployments can share one Redis. */
     redisPrefix: z
       .string()
@@ -171,6 +210,22 @@ export const hubOptionsSchema = z
     apiKey: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Origins allowed to open a WebSocket. Empty: same origin only. `*`: any. */
     allowedOrigins: z.array(z.string()).default([]),
+    /**
+     * Host names trusted for same-origin requests, beyond IP literals and `localhost`/`*.localhost`
+     * (always trusted): `chat.example.com` (exactly), `.example.com` (it and every subdomain), or
+     * `*` (any Host: only behind a proxy that checks it). A same-origin request with another Host
+     * is refused (DNS rebinding); origins on `allowedOrigins` pass whatever the Host.
+     */
+    allowedHosts: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(\*|\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$/,
+            'a host name without scheme or port (chat.example.com), .example.com for it and its subdomains, or *',
+          ),
+      )
+      .default([]),
     /** Whether a handshake without an Origin header (non-browser clients) is accepted. */
     allowMissingOrigin: z.boolean().default(true),
     /** Options of channels without a namespace. */

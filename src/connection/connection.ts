@@ -2,28 +2,26 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/verifier.js';
 import type { Limits } from '../config/options.js';
-import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '../protocol/close-codes.js';
-import { isMethod, parseParams, readEnvelope, type Envelope, type Method, type Params, PROTOCOL_VERSION } from '../protocol/commands.js';
-import { HubError, toWireError } from '../protocol/errors.js';
-import { encodeDisconnectPush, encodeError, encodeReply, PING_PUSH } from '../protocol/pushes.js';
-import type { Publication } from '../stream/types.js';
-import type { Transport } from './transport.js';
 import type { Node } from '../hub/node.js';
-import { OutboundQueue, type JoinCache } from './outbound-queue.js';
+import type { OpenedResult, PushKind, Session, SubscribeAnswer } from '../hub/session.js';
 import type { Subscription } from '../hub/subscription.js';
 import { presenceUsers } from '../presence/presence-store.js';
-import { TokenBucket } from './token-bucket.js';
+import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '../protocol/close-codes.js';
+import { isMethod, parseCommandLine, parseParams, readEnvelope, type Envelope, type Method, type Params } from '../protocol/commands.js';
+import { HubError, toWireError } from '../protocol/errors.js';
+import { encodeDisconnectPush, encodeError, encodePublicationPush, encodeReply, encodeReplyWithPublications, PING_PUSH } from '../protocol/pushes.js';
+import type { Publication } from '../stream/types.js';
+import { connectResult } from './connect-reply.js';
+import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-queue.js';
+import { TokenBucket } from '../limits/token-bucket.js';
+import type { Transport } from './transport.js';
 
 /** Commands accepted but not yet answered; more are refused with 111. */
 const MAX_PENDING_COMMANDS = 256;
+/** RFC 6455 allows at most 123 bytes of close reason. */
+const MAX_CLOSE_REASON_BYTES = 123;
 
 const PING_FRAME = Buffer.from(PING_PUSH);
-
-/**
- * Kinds of server pushes besides publications. `resubscribe` is an unsubscribe push that asks
- * the client to resubscribe at once with recovery (code 2001).
- */
-export type PushKind = 'join' | 'leave' | 'typing' | 'read' | 'unsubscribe' | 'resubscribe';
 
 export type ConnectionState = 'connecting' | 'connected' | 'closed';
 
@@ -36,20 +34,23 @@ export interface HandshakeInfo {
 }
 
 /**
- * One client session over one transport: parses its commands, answers them through the Node,
- * and queues its output for coalesced writes. Knows nothing of sockets.
+ * One client session over one transport: parses its commands, runs them through the Node in
+ * the order they arrived, and queues its output for coalesced writes. Knows nothing of sockets:
+ * it writes to a `Transport`.
  */
-export class Connection {
+export class Connection implements Session {
   /** 96 random bits, URL-safe: short, because it travels in every publication's `info`. */
   readonly id = randomBytes(12).toString('base64url');
   state: ConnectionState = 'connecting';
   identity: Identity | undefined;
-  readonly subscriptions = new Map<string, Subscription>();
+  clientName: string | undefined;
 
   /** Heartbeat bookkeeping, driven by the Node's one timer. */
   connectDeadline: number;
   nextPingAt = 0;
   pongDeadline = 0;
+  /** Since when the queue has been above limits.maxQueueBytes (0: it is not). */
+  private laggingSince = 0;
 
   private readonly queue = new OutboundQueue();
   private flushScheduled = false;
@@ -58,12 +59,13 @@ export class Connection {
   private violations = 0;
   private commands: Promise<void> = Promise.resolve();
   private pendingCommands = 0;
-  private readonly limits: Limits;
+  protected readonly limits: Limits;
 
   constructor(
     protected readonly node: Node,
     readonly transport: Transport,
     readonly handshake: HandshakeInfo,
+    private readonly scheduler: FlushScheduler,
   ) {
     this.limits = node.options.limits;
     const now = Date.now();
@@ -77,6 +79,14 @@ export class Connection {
 
   get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  get transportKind(): 'websocket' | 'sse' {
+    return this.transport.kind;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.handshake.headers;
   }
 
   get queuedBytes(): number {
@@ -99,22 +109,33 @@ export class Connection {
     }
   }
 
-  /** A frame the protocol does not allow (binary). */
-  rejectFrame(message: string): void {
-    this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, message));
+  /**
+   * A binary frame, which the protocol does not allow: each command in it that carries an id
+   * is answered with 107, so a client never waits for a reply that cannot come.
+   */
+  rejectBinary(data: Buffer): void {
+    const text = data.toString('utf8');
+    let answered = false;
+    for (const line of text.split('\n')) {
+      const id = /"id"\s*:\s*(\d{1,15})/.exec(line)?.[1];
+      if (id === undefined) continue;
+      answered = true;
+      this.violation(CloseCode.PROTOCOL_ERROR, Number(id), new HubError(107, 'binary frames are not supported: send commands as text frames'));
+      if (this.closed) return;
+    }
+    if (!answered) this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'binary frames are not supported: send commands as text frames'));
   }
 
   private handleLine(line: string): void {
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'malformed JSON'));
+    const decoded = parseCommandLine(line, this.limits.maxJsonDepth);
+    if (!decoded.ok) {
+      this.violation(CloseCode.PROTOCOL_ERROR, decoded.id, decoded.error);
       return;
     }
-    const env = readEnvelope(value);
+    const parsed = decoded.value;
+    const env = readEnvelope(parsed);
     if (typeof env === 'string') {
-      const id = typeof (value as { id?: unknown })?.id === 'number' ? (value as { id: number }).id : undefined;
+      const id = typeof (parsed as { id?: unknown })?.id === 'number' ? (parsed as { id: number }).id : undefined;
       this.violation(CloseCode.PROTOCOL_ERROR, Number.isSafeInteger(id) && id! > 0 ? id : undefined, new HubError(107, env));
       return;
     }
@@ -135,8 +156,11 @@ export class Connection {
     this.pendingCommands += 1;
     const command = env as Envelope & { id: number };
     this.commands = this.commands.then(async () => {
-      await this.dispatch(command);
-      this.pendingCommands -= 1;
+      try {
+        await this.dispatch(command);
+      } finally {
+        this.pendingCommands -= 1;
+      }
     });
   }
 
@@ -163,57 +187,72 @@ export class Connection {
       if (this.state === 'closed') return;
       if (err instanceof HubError && (err.code === 107 || err.code === 104)) this.violations += 1;
       const wire = toWireError(err);
-      this.node.metrics.error(wire.code);
+      if (!(err instanceof HubError)) this.node.metrics.error(100);
+      else this.node.metrics.error(wire.code);
       this.sendText(encodeError(id, wire));
       if (this.violations >= this.limits.maxViolations) this.closeAfterReply(CloseCode.PROTOCOL_ERROR);
     }
   }
 
-  /** Runs one command; returns the encoded reply (some commands encode their own). */
+  /** Runs one command; returns the encoded reply (subscribe answers through its SubscribeAnswer). */
   private async run(method: Method, params: Params<Method>, id: number): Promise<string | undefined> {
     const node = this.node;
+    const commands = node.commands;
     switch (method) {
       case 'connect':
         return encodeReply(id, await this.connect(params as Params<'connect'>));
-      case 'refresh': {
-        const identity = await node.verifier.verify((params as Params<'refresh'>).token);
-        if (identity.user !== this.user) throw new HubError(101, 'token names another user');
-        this.identity = identity;
-        return encodeReply(id, identity.expires !== undefined ? { expires: identity.expires } : {});
+      case 'refresh':
+        return encodeReply(id, await this.refresh((params as Params<'refresh'>).token));
+      case 'subscribe': {
+        const p = params as Params<'subscribe'>;
+        await node.subscribe(this, p.channel, p.since, this.subscribeAnswer(id));
+        return undefined;
       }
-      case 'subscribe':
-        return node.subscribe(this, params as Params<'subscribe'>, id);
       case 'unsubscribe':
-        await node.unsubscribe(this, (params as Params<'unsubscribe'>).channel);
+        node.unsubscribe(this, (params as Params<'unsubscribe'>).channel);
         return encodeReply(id, {});
       case 'publish':
-        return encodeReply(id, await node.publishFromClient(this, params as Params<'publish'>));
-      case 'history':
-        return node.history(this, params as Params<'history'>, id);
+        return encodeReply(id, await commands.publish(this, params as Params<'publish'>));
+      case 'history': {
+        const read = await commands.history(this, params as Params<'history'>);
+        return encodeReplyWithPublications(id, { position: read.position }, read.publications);
+      }
       case 'presence': {
-        const clients = await node.presence(this, (params as Params<'presence'>).channel);
+        const clients = await commands.presence(this, (params as Params<'presence'>).channel);
         return encodeReply(id, { clients, users: presenceUsers(clients) });
       }
       case 'typing':
-        await node.typing(this, params as Params<'typing'>);
+        await commands.typing(this, params as Params<'typing'>);
         return encodeReply(id, {});
       case 'markRead':
-        return encodeReply(id, await node.markRead(this, params as Params<'markRead'>));
+        return encodeReply(id, await commands.markRead(this, params as Params<'markRead'>));
       case 'readState':
-        return encodeReply(id, await node.readState(this, (params as Params<'readState'>).channel));
+        return encodeReply(id, await commands.readState(this, (params as Params<'readState'>).channel));
       case 'readers':
-        return encodeReply(id, { readers: await node.readers(this, (params as Params<'readers'>).channel) });
+        return encodeReply(id, { readers: await commands.readers(this, (params as Params<'readers'>).channel) });
       case 'setStatus':
-        return encodeReply(id, await node.setStatus(this, (params as Params<'setStatus'>).status));
+        return encodeReply(id, await commands.setStatus(this, (params as Params<'setStatus'>).status));
       case 'statuses':
-        return encodeReply(id, { users: await node.statuses((params as Params<'statuses'>).users) });
+        return encodeReply(id, { users: await commands.statuses((params as Params<'statuses'>).users) });
       case 'rpc': {
         const p = params as Params<'rpc'>;
-        return encodeReply(id, { data: await node.callRpc(this, p.method, p.data) });
+        return encodeReply(id, { data: await commands.rpc(this, p.method, p.data) });
       }
       case 'ping':
         return encodeReply(id, {});
     }
+  }
+
+  /** A subscribe is answered by one reply (with the first page), then pages as pushes. */
+  private subscribeAnswer(id: number): SubscribeAnswer {
+    return {
+      opened: (_sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
+        this.sendText(encodeReplyWithPublications(id, { ...result }, pubs));
+      },
+      page: (sub: Subscription, pubs: readonly Publication[]) => {
+        for (const pub of pubs) this.enqueue(Buffer.from(encodePublicationPush(sub.channel.name, pub)));
+      },
+    };
   }
 
   private async connect(params: Params<'connect'>): Promise<Record<string, unknown>> {
@@ -229,29 +268,30 @@ export class Connection {
       }
     }
     if (this.state !== 'connecting') throw new HubError(113);
+    if (params.name !== undefined) this.clientName = params.name;
     try {
       await this.establish(identity);
     } catch (err) {
       // Refused by a limit or the onConnect hook: the session ends after the error reply.
-      if (!this.closed && this.pendingClose === undefined) this.closeAfterReply(CloseCode.UNAUTHORIZED);
+      const code = err instanceof HubError && err.code === 106 ? CloseCode.CONNECTION_LIMIT : CloseCode.UNAUTHORIZED;
+      if (!this.closed && this.pendingClose === undefined) this.closeAfterReply(code);
       throw err;
     }
-    const result: Record<string, unknown> = {
-      client: this.id,
-      user: identity.user,
-      ping: Math.round(this.limits.pingIntervalMs / 1000),
-      pong: Math.round(this.limits.pongTimeoutMs / 1000),
-      version: PROTOCOL_VERSION,
-      limits: {
-        commandRate: this.limits.commandRate,
-        maxMessageBytes: this.limits.maxMessageBytes,
-        maxChannels: this.limits.maxChannelsPerConnection,
-        historyMaxLimit: this.limits.historyMaxLimit,
-        typingExpireMs: this.limits.typingExpireMs,
-      },
-    };
-    if (identity.expires !== undefined) result.expires = identity.expires;
-    return result;
+    return connectResult(this.id, identity, this.limits);
+  }
+
+  /**
+   * A new token for the same user: it must expire (a refresh cannot make a session permanent),
+   * and the session is narrowed to what it grants.
+   */
+  private async refresh(token: string): Promise<Record<string, unknown>> {
+    const identity = await this.node.verifier.verify(token);
+    if (this.closed) throw new HubError(110, 'connection closed');
+    if (identity.user !== this.user) throw new HubError(101, 'token names another user');
+    if (identity.expires === undefined) throw new HubError(101, 'refresh token must have exp');
+    this.identity = identity;
+    this.node.reauthorize(this);
+    return { expires: identity.expires };
   }
 
   /** Makes the connection connected as `identity` (per-user cap and the onConnect hook apply). */
@@ -265,17 +305,15 @@ export class Connection {
 
   // ---- outbound --------------------------------------------------------------------------
 
-  /** Sends a publication of a subscription (`frame` is its push, encoded once for everyone). */
   deliver(_sub: Subscription, _pub: Publication, frame: Buffer): void {
     this.enqueue(frame);
   }
 
-  /** Sends a server push other than a publication (join, leave, unsubscribe). */
   push(_kind: PushKind, frame: Buffer): void {
     this.enqueue(frame);
   }
 
-  /** Heartbeat: connect deadline, pong deadline, token expiry, then a ping when due. */
+  /** Heartbeat: connect deadline, pong deadline, token expiry, sustained lag, then a ping. */
   beat(now: number): void {
     if (this.state === 'connecting') {
       if (now >= this.connectDeadline) this.close(CloseCode.CONNECT_TIMEOUT);
@@ -291,6 +329,7 @@ export class Connection {
       this.close(CloseCode.TOKEN_EXPIRED);
       return;
     }
+    if (this.checkLag(now)) return;
     if (now >= this.nextPingAt) this.ping(now);
   }
 
@@ -305,17 +344,36 @@ export class Connection {
     this.enqueue(PING_FRAME);
   }
 
+  /**
+   * A slow consumer is one whose queue stays above limits.maxQueueBytes for slowConsumerMs, or
+   * passes 4 × it at any moment (the memory bound); true when it was closed.
+   */
+  private checkLag(now: number): boolean {
+    const queued = this.queuedBytes;
+    if (queued > 4 * this.limits.maxQueueBytes) {
+      this.close(CloseCode.SLOW_CONSUMER);
+      return true;
+    }
+    if (queued <= this.limits.maxQueueBytes) {
+      this.laggingSince = 0;
+      return false;
+    }
+    if (this.laggingSince === 0) this.laggingSince = now;
+    else if (now - this.laggingSince >= this.limits.slowConsumerMs) {
+      this.close(CloseCode.SLOW_CONSUMER);
+      return true;
+    }
+    return false;
+  }
+
   /** Queues one message (already encoded once for all its receivers) for the next write. */
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;
     this.queue.push(frame);
-    if (this.queue.bytes > this.limits.maxQueueBytes) {
-      this.close(CloseCode.SLOW_CONSUMER);
-      return;
-    }
+    if (this.checkLag(Date.now())) return;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      this.node.scheduler.schedule(this);
+      this.scheduler.schedule(this);
     }
   }
 
@@ -329,17 +387,17 @@ export class Connection {
     if (this.state === 'closed') return;
     const frame = this.queue.drain(cache);
     if (frame) this.transport.send(frame);
-    if (this.transport.bufferedAmount > this.limits.maxQueueBytes) this.close(CloseCode.SLOW_CONSUMER);
-    else if (this.pendingClose !== undefined) this.close(this.pendingClose);
+    if (this.checkLag(Date.now())) return;
+    if (this.pendingClose !== undefined) this.close(this.pendingClose);
   }
 
   /** Closes once the reply being prepared (queued in this turn or the next) has been written. */
   closeAfterReply(code: CloseCodeValue): void {
     this.pendingClose = code;
     setImmediate(() => {
-      if (!this.flushScheduled) {
+      if (!this.flushScheduled && !this.closed) {
         this.flushScheduled = true;
-        this.node.scheduler.schedule(this);
+        this.scheduler.schedule(this);
       }
     });
   }
@@ -348,19 +406,30 @@ export class Connection {
 
   /**
    * Tells the client why (a `disconnect` push), then closes. A slow consumer's socket cannot
-   * take even that, so it is dropped at once.
+   * take even that, so it is dropped at once. The session is released from the Node whatever
+   * the transport does.
    */
   close(code: CloseCodeValue, reason: string = CLOSE_REASONS[code]): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.clear();
-    if (code === CloseCode.SLOW_CONSUMER) {
-      this.transport.terminate();
-    } else {
-      this.transport.send(this.encodeDisconnect(code, reason));
-      this.transport.close(code, reason);
+    const clamped = clampReason(reason);
+    try {
+      if (code === CloseCode.SLOW_CONSUMER) {
+        this.transport.terminate();
+      } else {
+        this.transport.send(this.encodeDisconnect(code, clamped));
+        this.transport.close(code, clamped);
+      }
+    } catch {
+      try {
+        this.transport.terminate();
+      } catch {
+        // The socket is gone already.
+      }
+    } finally {
+      this.node.release(this, code);
     }
-    this.node.release(this, code);
   }
 
   protected encodeDisconnect(code: CloseCodeValue, reason: string): Buffer {
@@ -374,4 +443,18 @@ export class Connection {
     this.queue.clear();
     this.node.release(this, CloseCode.GOING_AWAY);
   }
+}
+
+/** A close reason cut to 123 bytes of UTF-8, never inside a character. */
+export function clampReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > MAX_CLOSE_REASON_BYTES) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
 }

@@ -1,10 +1,12 @@
-import type { Publication, StreamPosition } from '../stream/types.js';
 import type { Node } from '../hub/node.js';
+import type { OpenedResult, PushKind, SubscribeAnswer } from '../hub/session.js';
+import type { Subscription } from '../hub/subscription.js';
 import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import { encodeEventId } from '../protocol/sse-event-id.js';
+import type { Publication, StreamPosition } from '../stream/types.js';
+import { Connection, type HandshakeInfo } from './connection.js';
+import type { FlushScheduler } from './outbound-queue.js';
 import type { Transport } from './transport.js';
-import { Connection, type HandshakeInfo, type PushKind } from './connection.js';
-import type { Subscription } from '../hub/subscription.js';
 
 const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
 
@@ -15,37 +17,52 @@ const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
 export class SseConnection extends Connection {
   /** Channels in the order of the request URL; event ids list positions in this order. */
   private readonly order: string[];
-  /** Positions of channels not (yet) live, as last known (from Last-Event-ID or the reply). */
+  /** Positions of channels not subscribed yet: where the client said it stands (Last-Event-ID). */
   private readonly known = new Map<string, StreamPosition>();
 
-  constructor(node: Node, transport: Transport, handshake: HandshakeInfo, channels: string[]) {
-    super(node, transport, handshake);
+  constructor(node: Node, transport: Transport, handshake: HandshakeInfo, scheduler: FlushScheduler, channels: string[]) {
+    super(node, transport, handshake, scheduler);
     this.order = channels;
   }
 
-  /** Records where a channel stands before it goes live, for the ids of events sent meanwhile. */
+  /** Records where the client stands in a channel before it is subscribed. */
   setPosition(channel: string, position: StreamPosition): void {
     this.known.set(channel, position);
   }
 
-  eventId(): string {
+  /** The event id: every channel's position, `at` overriding one channel's (a recovered event). */
+  eventId(at?: { channel: string; offset: number; epoch: string }): string {
+    const subs = this.node.registry.of(this);
     return encodeEventId(
       this.order.map((name) => {
-        const sub = this.subscriptions.get(name);
-        return sub?.active ? { offset: sub.offset, epoch: sub.epoch } : (this.known.get(name) ?? { offset: 0, epoch: '' });
+        if (at?.channel === name) return { offset: at.offset, epoch: at.epoch };
+        const sub = subs.get(name);
+        return sub ? { offset: sub.offset, epoch: sub.epoch } : (this.known.get(name) ?? { offset: 0, epoch: '' });
       }),
     );
   }
 
   /** Sends one SSE event; `data` must be single-line JSON. */
-  sendEvent(event: string, data: string, withId = true): void {
-    this.enqueue(Buffer.from(`${withId ? `id: ${this.eventId()}\n` : ''}event: ${event}\ndata: ${data}\n\n`));
+  sendEvent(event: string, data: string, id: string | null = this.eventId()): void {
+    this.enqueue(Buffer.from(`${id !== null ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`));
   }
 
-  /** A recovered publication, sent before the subscription is live. */
-  sendRecovered(channel: string, epoch: string, pub: Publication): void {
-    this.known.set(channel, { offset: pub.offset, epoch });
-    this.sendEvent(channel, pub.data);
+  /** How a subscribe is answered on SSE: recovery-failed when it applies, then recovered events. */
+  sseAnswer(): SubscribeAnswer {
+    const recovered = (sub: Subscription, pubs: readonly Publication[]): void => {
+      const channel = sub.channel.name;
+      for (const pub of pubs) this.sendEvent(channel, pub.data, this.eventId({ channel, offset: pub.offset, epoch: sub.epoch }));
+    };
+    return {
+      opened: (sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
+        this.known.delete(sub.channel.name);
+        if (result.recovered === false && result.recoverable) {
+          this.sendEvent('recovery-failed', JSON.stringify({ channel: sub.channel.name, position: result.position }), null);
+        }
+        recovered(sub, pubs);
+      },
+      page: recovered,
+    };
   }
 
   override deliver(sub: Subscription, pub: Publication): void {
@@ -54,7 +71,7 @@ export class SseConnection extends Connection {
 
   override push(kind: PushKind, frame: Buffer): void {
     if (kind !== 'resubscribe') {
-      this.sendEvent(kind, frame.toString('utf8'), false);
+      this.sendEvent(kind, frame.toString('utf8'), null);
       return;
     }
     // A gap cannot be mended inside one SSE stream: end it, and the browser reconnects with

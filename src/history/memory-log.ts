@@ -30,14 +30,23 @@ export class MemoryHistoryLog implements HistoryLog {
   }
 
   read(channel: string, query: HistoryQuery, options: HistoryOptions, now: number): HistoryResult {
-    const stream = this.stream(channel, options, now);
+    // Reading never creates a stream: only a publication does (reads of random names leave no state).
+    const stream = this.streams.get(channel);
+    if (!stream || stream.metaExpiresAt <= now) return { position: { offset: 0, epoch: '' }, publications: [], earliest: 1 };
     trim(stream, options.size, now);
     const position = { offset: stream.top, epoch: stream.epoch };
     const earliest = stream.pubs[0]?.offset ?? stream.top + 1;
     if (query.sinceOffset === undefined || query.limit <= 0) return { position, publications: [], earliest };
     const from = Math.max(query.sinceOffset + 1, earliest);
     const start = from - earliest;
-    const publications = stream.pubs.slice(start, start + query.limit).map(toPublication);
+    const publications: Publication[] = [];
+    let bytes = 0;
+    for (let i = start; i < stream.pubs.length && publications.length < query.limit; i++) {
+      const p = stream.pubs[i]!;
+      bytes += p.data.length;
+      if (query.maxBytes !== undefined && publications.length > 0 && bytes > query.maxBytes) break;
+      publications.push(toPublication(p));
+    }
     return { position, publications, earliest };
   }
 

@@ -81,7 +81,9 @@ export class SqliteHistoryLog implements HistoryLog {
   }
 
   read(channel: string, query: HistoryQuery, options: HistoryOptions, now: number): HistoryResult {
-    const stream = this.stream(channel, options, now);
+    // Reading never creates a stream (nor writes a row): only a publication does.
+    const stream = this.getStream.get(channel);
+    if (!stream || stream.meta_expires_at <= now) return { position: { offset: 0, epoch: '' }, publications: [], earliest: 1 };
     const position = { offset: stream.top, epoch: stream.epoch };
     // Publications trimmed by a smaller configured size still count as lost.
     const sizeFloor = stream.top - options.size + 1;
@@ -89,8 +91,16 @@ export class SqliteHistoryLog implements HistoryLog {
     const earliest = Math.max(minRow ?? stream.top + 1, sizeFloor, 1);
     if (query.sinceOffset === undefined || query.limit <= 0) return { position, publications: [], earliest };
     const after = Math.max(query.sinceOffset, earliest - 1);
-    const rows = this.selectPubs.all(channel, after, now, query.limit);
-    return { position, publications: rows.map(toPublication), earliest };
+    // Rows are stepped through one at a time and the read stops at the byte budget, so a large
+    // history never loads (or blocks the event loop) beyond one page.
+    const publications: Publication[] = [];
+    let bytes = 0;
+    for (const row of this.selectPubs.iterate(channel, after, now, query.limit)) {
+      bytes += row.data.length;
+      if (query.maxBytes !== undefined && publications.length > 0 && bytes > query.maxBytes) break;
+      publications.push(toPublication(row));
+    }
+    return { position, publications, earliest };
   }
 
   sweep(now: number): void {
@@ -102,7 +112,7 @@ export class SqliteHistoryLog implements HistoryLog {
     // The database is shared with other stores; its owner closes it.
   }
 
-  /** The live stream of a channel, creating it (new epoch, no publications) when missing or expired. */
+  /** The live stream of a channel for an append, creating it (new epoch, no publications) when missing or expired. */
   private stream(channel: string, options: HistoryOptions, now: number): StreamRow {
     const row = this.getStream.get(channel);
     if (row && row.meta_expires_at > now) return row;

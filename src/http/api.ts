@@ -239,7 +239,7 @@ export class HttpApi {
         },
         handle: async (_req, url) => {
           const q = parse(presenceQuery, queryObject(url), 'query');
-          const clients = await this.node.presenceOf(this.node.resolver.resolve(q.channel));
+          const clients = await this.node.commands.presenceOf(this.node.resolver.resolve(q.channel));
           return { clients, users: presenceUsers(clients) };
         },
       },
@@ -415,7 +415,7 @@ export class HttpApi {
     const since: StreamPosition | undefined = q.since !== undefined ? { offset: q.since, epoch: q.epoch! } : undefined;
     let read;
     try {
-      read = await this.node.readHistory(ch, since, q.limit);
+      read = await this.node.commands.readHistory(ch, since, q.limit);
     } catch (err) {
       // With since, a 107 from readHistory means the epoch is not the stream's current one.
       if (since && err instanceof HubError && err.code === 107) {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HubError, toWireError } from '../protocol/errors.js';
+import { DEFAULT_MAX_JSON_DEPTH, jsonDepthError, jsonDepthExceeds } from '../protocol/commands.js';
+import { HubError, httpStatusOf, toWireError } from '../protocol/errors.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -11,28 +12,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-const STATUS_BY_CODE: Record<number, number> = {
-  101: 401,
-  102: 404,
-  103: 403,
-  104: 404,
-  107: 400,
-  108: 409,
-  109: 401,
-  111: 429,
-  114: 503,
-  115: 504,
-};
-
 /** Sends a thrown error as `{"error": {code, message}}` with a matching HTTP status. */
 export function sendError(res: ServerResponse, err: unknown): void {
   const wire = toWireError(err);
-  const status = err instanceof HubError ? (STATUS_BY_CODE[err.code] ?? (err.temporary ? 503 : 400)) : 500;
+  const status = err instanceof HubError ? httpStatusOf(err.code, err.temporary) : 500;
   sendJson(res, status, { error: wire });
 }
 
-/** Reads a JSON request body of at most `maxBytes`; HubError 107 for anything malformed. */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+/**
+ * Reads a JSON request body of at most `maxBytes`, nested at most `maxDepth` levels
+ * (`limits.maxJsonDepth`, checked before parsing); HubError 107 for anything malformed.
+ */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new HubError(107, `body: larger than ${maxBytes} bytes`);
   const chunks: Buffer[] = [];
@@ -44,6 +35,7 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new HubError(107, 'body: expected a JSON object');
+  if (jsonDepthExceeds(text, maxDepth)) throw jsonDepthError(maxDepth, 'body');
   try {
     return JSON.parse(text);
   } catch {

@@ -7,6 +7,8 @@ export interface ClientContext {
   transport: 'websocket' | 'sse';
   /** The `info` claim of the client's token. */
   info?: unknown;
+  /** The `name` the client gave in `connect` (informational: an app or device name). */
+  name?: string;
   headers: IncomingHttpHeaders;
 }
 

@@ -1,23 +1,48 @@
-import type { Publication } from '../stream/types.js';
 import type { ResolvedChannel } from '../channels/channels.js';
-import type { Connection } from '../connection/connection.js';
+import type { Publication } from '../stream/types.js';
+import type { Session } from './session.js';
 
-/** One connection's subscription to one channel, with the position it has been sent up to. */
+/** A live publication that arrived while the subscription was still catching up. */
+export interface BufferedPublication {
+  pub: Publication;
+  frame: Buffer;
+  epoch: string;
+}
+
+/**
+ * One session's subscription to one channel. `offset` and `epoch` are always where the client
+ * stands: what it has been sent up to (recovered or live). While it catches up (`buffered` is
+ * an array) live publications wait in the buffer, bounded in bytes: past the bound it is
+ * dropped and the catch-up reads them from history instead (`overflows` counts that).
+ */
 export class Subscription {
-  /** Live publications that arrived while the subscribe reply was being prepared. */
-  buffered: Array<{ pub: Publication; frame: Buffer; epoch: string }> | null = [];
-  /** Offset of the last publication sent to the client (0 before any). */
+  buffered: BufferedPublication[] | null = [];
+  bufferedBytes = 0;
+  overflows = 0;
   offset = 0;
   epoch = '';
   /** The stream top seen by the last position check while this subscription was behind it. */
   behindTop = 0;
 
   constructor(
-    readonly connection: Connection,
+    readonly session: Session,
     readonly channel: ResolvedChannel,
   ) {}
 
   get active(): boolean {
     return this.buffered === null;
+  }
+
+  /** Buffers a live publication while catching up; false (buffer dropped) past `maxBytes`. */
+  buffer(item: BufferedPublication, maxBytes: number): void {
+    if (!this.buffered) return;
+    if (this.bufferedBytes + item.frame.length + this.session.queuedBytes > maxBytes) {
+      this.buffered = [];
+      this.bufferedBytes = 0;
+      this.overflows += 1;
+      return;
+    }
+    this.buffered.push(item);
+    this.bufferedBytes += item.frame.length;
   }
 }

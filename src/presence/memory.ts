@@ -1,5 +1,5 @@
 import type { ClientInfo } from '../stream/types.js';
-import type { PresenceEntry, PresenceStore } from './presence-store.js';
+import type { ExpiredPresence, PresenceEntry, PresenceStore } from './presence-store.js';
 
 /**
  * Presence of one process, held in memory. It dies with the process, as it should: after a
@@ -51,6 +51,11 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async onlineUsers(users: readonly string[]): Promise<Set<string>> {
     return new Set(users.filter((u) => this.users.has(u)));
+  }
+
+  /** Nothing expires here: entries live exactly as long as their connections in this process. */
+  async sweepExpired(): Promise<ExpiredPresence[]> {
+    return [];
   }
 
   async close(): Promise<void> {

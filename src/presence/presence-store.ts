@@ -22,7 +22,22 @@ export interface PresenceStore {
   disconnectUser(user: string, client: string): Promise<{ last: boolean }>;
   /** Which of these users have at least one live connection. */
   onlineUsers(users: readonly string[]): Promise<Set<string>>;
+  /**
+   * Removes channel presence entries whose expiry passed (their node stopped refreshing them: it
+   * died), atomically per channel, so that when several nodes sweep each removal is reported to
+   * exactly one of them. `userLeft` is true on the removal that took the user's last entry in the
+   * channel: the caller publishes `leave` for those. Optional: stores without expiry have none.
+   */
+  sweepExpired?(): Promise<ExpiredPresence[]>;
   close(): Promise<void>;
+}
+
+/** One presence entry removed by `sweepExpired`. */
+export interface ExpiredPresence {
+  channel: string;
+  info: PresenceEntry;
+  /** The user has no entry left in the channel. */
+  userLeft: boolean;
 }
 
 /** The users of a channel's presence, each once, sorted. */

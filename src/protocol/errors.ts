@@ -9,25 +9,27 @@ export interface ErrorSpec {
   readonly message: string;
   /** A temporary error may succeed if the client retries the same command later. */
   readonly temporary: boolean;
+  /** The HTTP status the HTTP API and SSE answer it with. */
+  readonly httpStatus: number;
 }
 
 export const ERRORS = {
-  100: { code: 100, name: 'INTERNAL', message: 'internal server error', temporary: true },
-  101: { code: 101, name: 'UNAUTHORIZED', message: 'unauthorized', temporary: false },
-  102: { code: 102, name: 'UNKNOWN_CHANNEL', message: 'unknown channel or namespace', temporary: false },
-  103: { code: 103, name: 'PERMISSION_DENIED', message: 'permission denied', temporary: false },
-  104: { code: 104, name: 'METHOD_NOT_FOUND', message: 'method not found', temporary: false },
-  105: { code: 105, name: 'ALREADY_SUBSCRIBED', message: 'already subscribed', temporary: false },
-  106: { code: 106, name: 'LIMIT_EXCEEDED', message: 'limit exceeded', temporary: false },
-  107: { code: 107, name: 'BAD_REQUEST', message: 'bad request', temporary: false },
-  108: { code: 108, name: 'NOT_AVAILABLE', message: 'not available', temporary: false },
-  109: { code: 109, name: 'TOKEN_EXPIRED', message: 'token expired', temporary: false },
-  110: { code: 110, name: 'NOT_CONNECTED', message: 'connect first', temporary: false },
-  111: { code: 111, name: 'TOO_MANY_REQUESTS', message: 'too many requests', temporary: true },
-  112: { code: 112, name: 'NOT_SUBSCRIBED', message: 'not subscribed', temporary: false },
-  113: { code: 113, name: 'ALREADY_CONNECTED', message: 'already connected', temporary: false },
-  114: { code: 114, name: 'UNAVAILABLE', message: 'service temporarily unavailable', temporary: true },
-  115: { code: 115, name: 'TIMEOUT', message: 'timed out', temporary: true },
+  100: { code: 100, name: 'INTERNAL', message: 'internal server error', temporary: true, httpStatus: 500 },
+  101: { code: 101, name: 'UNAUTHORIZED', message: 'unauthorized', temporary: false, httpStatus: 401 },
+  102: { code: 102, name: 'UNKNOWN_CHANNEL', message: 'unknown channel or namespace', temporary: false, httpStatus: 404 },
+  103: { code: 103, name: 'PERMISSION_DENIED', message: 'permission denied', temporary: false, httpStatus: 403 },
+  104: { code: 104, name: 'METHOD_NOT_FOUND', message: 'method not found', temporary: false, httpStatus: 404 },
+  105: { code: 105, name: 'ALREADY_SUBSCRIBED', message: 'already subscribed', temporary: false, httpStatus: 409 },
+  106: { code: 106, name: 'LIMIT_EXCEEDED', message: 'limit exceeded', temporary: false, httpStatus: 429 },
+  107: { code: 107, name: 'BAD_REQUEST', message: 'bad request', temporary: false, httpStatus: 400 },
+  108: { code: 108, name: 'NOT_AVAILABLE', message: 'not available', temporary: false, httpStatus: 409 },
+  109: { code: 109, name: 'TOKEN_EXPIRED', message: 'token expired', temporary: false, httpStatus: 401 },
+  110: { code: 110, name: 'NOT_CONNECTED', message: 'connect first', temporary: false, httpStatus: 400 },
+  111: { code: 111, name: 'TOO_MANY_REQUESTS', message: 'too many requests', temporary: true, httpStatus: 429 },
+  112: { code: 112, name: 'NOT_SUBSCRIBED', message: 'not subscribed', temporary: false, httpStatus: 409 },
+  113: { code: 113, name: 'ALREADY_CONNECTED', message: 'already connected', temporary: false, httpStatus: 409 },
+  114: { code: 114, name: 'UNAVAILABLE', message: 'service temporarily unavailable', temporary: true, httpStatus: 503 },
+  115: { code: 115, name: 'TIMEOUT', message: 'timed out', temporary: true, httpStatus: 504 },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -59,6 +61,11 @@ export interface WireError {
   code: number;
   message: string;
   temporary?: boolean;
+}
+
+/** The HTTP status for an error code: the registry's, or 400 / 503 for application codes. */
+export function httpStatusOf(code: number, temporary: boolean): number {
+  return (ERRORS as Record<number, ErrorSpec>)[code]?.httpStatus ?? (temporary ? 503 : 400);
 }
 
 /** Turns anything thrown into a wire error without leaking internals. */

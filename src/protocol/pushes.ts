@@ -6,8 +6,11 @@ import type { WireError } from './errors.js';
  * once per broadcast and the same bytes go to every subscriber. `data` is already JSON text
  * and is spliced in, never parsed or re-encoded.
  */
-export function encodePublicationPush(channel: string, pub: Publication): string {
-  let s = `{"push":"pub","channel":${JSON.stringify(channel)},"offset":${pub.offset},"data":${pub.data}`;
+export function encodePublicationPush(channel: string, pub: Publication, epoch?: string): string {
+  let s = `{"push":"pub","channel":${JSON.stringify(channel)},"offset":${pub.offset},`;
+  // The first publication of a stream names its epoch (clients that stood at 0 adopt it).
+  if (epoch !== undefined) s += `"epoch":${JSON.stringify(epoch)},`;
+  s += `"data":${pub.data}`;
   if (pub.info) s += `,"info":${JSON.stringify(pub.info)}`;
   return s + '}';
 }
@@ -24,7 +27,7 @@ export function encodeReply(id: number, result: unknown): string {
 }
 
 /** A reply whose result holds already-encoded publications (kept as raw JSON). */
-export function encodeReplyWithPublications(id: number, result: Record<string, unknown>, pubs: Publication[]): string {
+export function encodeReplyWithPublications(id: number, result: Record<string, unknown>, pubs: readonly Publication[]): string {
   const head = JSON.stringify(result);
   const list = pubs.map(encodePublication).join(',');
   return `{"id":${id},"result":${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"publications":[${list}]}}`;

@@ -20,6 +20,7 @@ import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Redis } from 'ioredis';
 import { RedisPresenceStore } from '../presence/redis.js';
+import { createRedisConnection, withTimeout } from '../redis/connection.js';
 import { RedisStore } from '../store/redis.js';
 import { LocalChannelDirectory, type ChannelDirectory } from '../stats/channel-directory.js';
 import { RedisChannelDirectory } from '../stats/redis-directory.js';
@@ -29,6 +30,8 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { StatusRecord, Store } from '../store/store.js';
 import { Admission } from '../transport/admission.js';
 import { SseAcceptor } from '../transport/sse.js';
+import { FlushScheduler } from '../connection/outbound-queue.js';
+import { requestUrl } from '../http/request-url.js';
 import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from '../hub/hooks.js';
 import { Node } from '../hub/node.js';
@@ -99,7 +102,12 @@ export class Hub {
     if (broker) {
       this.broker = broker;
     } else if (this.options.redisUrl !== null) {
-      this.broker = new RedisBroker({ url: this.options.redisUrl, prefix: this.options.redisPrefix, logger: this.logger });
+      this.broker = new RedisBroker({
+        url: this.options.redisUrl,
+        prefix: this.options.redisPrefix,
+        logger: this.logger,
+        commandTimeoutMs: this.options.redisCommandTimeoutMs,
+      });
     } else if (this.options.dataDir !== null) {
       const db = this.openDb(this.options.dataDir);
       this.broker = new MemoryBroker({
@@ -119,15 +127,19 @@ export class Hub {
             prefix: this.options.redisPrefix,
             ttlMs: this.options.presenceTtlSeconds * 1000,
             logger: this.logger,
+            commandTimeoutMs: this.options.redisCommandTimeoutMs,
           })
         : new MemoryPresenceStore());
     this.store =
       store ??
       (shared
-        ? new RedisStore(shared, this.options.redisPrefix)
+        ? new RedisStore(shared, this.options.redisPrefix, {
+            retentionMs: this.options.storeRetentionSeconds * 1000,
+            commandTimeoutMs: this.options.redisCommandTimeoutMs,
+          })
         : this.options.dataDir !== null
-          ? new SqliteStore(this.openDb(this.options.dataDir))
-          : new MemoryStore());
+          ? new SqliteStore(this.openDb(this.options.dataDir), { retentionMs: this.options.storeRetentionSeconds * 1000 })
+          : new MemoryStore({ retentionMs: this.options.storeRetentionSeconds * 1000 }));
     this.verifier = new TokenVerifier(this.options.auth);
     this.metrics = new Metrics({ stats: () => this.node.stats() });
     this.node = new Node({
@@ -141,22 +153,28 @@ export class Hub {
       logger: this.logger,
     });
     this.admission = new Admission(this.node);
-    this.acceptor = new WebSocketAcceptor(this.node, this.admission, this.logger);
-    this.sse = new SseAcceptor(this.node, this.admission, this.logger);
+    const scheduler = new FlushScheduler();
+    this.acceptor = new WebSocketAcceptor(this.node, this.admission, scheduler, this.logger);
+    this.sse = new SseAcceptor(this.node, this.admission, scheduler, this.logger);
     const counts = (): Map<string, number> => this.node.channelCounts();
     this.directory = shared
-      ? new RedisChannelDirectory(shared, this.options.redisPrefix, counts, this.options.statsIntervalMs, this.logger)
+      ? new RedisChannelDirectory(
+          shared,
+          this.options.redisPrefix,
+          counts,
+          this.options.statsIntervalMs,
+          this.logger,
+          this.options.redisCommandTimeoutMs,
+        )
       : new LocalChannelDirectory(counts);
     this.api = new HttpApi(this.node, this.directory, this.logger);
   }
 
   /** The Redis connection presence and the store share (the broker keeps its own two). */
   private openRedis(url: string): Redis {
-    this.redis ??= new Redis(url, {
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-    });
-    this.redis.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'redis connection error'));
+    // Every command bounded by redisCommandTimeoutMs (QUIT included, so shutdown is bounded too),
+    // no offline queue, and nothing in flight is ever sent twice after a reconnect.
+    this.redis ??= createRedisConnection(url, { commandTimeoutMs: this.options.redisCommandTimeoutMs, logger: this.logger, name: 'shared' });
     return this.redis;
   }
 
@@ -222,7 +240,11 @@ export class Hub {
   /** The admin listener (`adminPort`): metrics and health only, on its own port and interface. */
   private async listenAdmin(port: number, host: string): Promise<string> {
     const admin = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req);
+      if (!url) {
+        sendJson(res, 400, { error: { code: 107, message: 'request target is not a valid URL' } });
+        return;
+      }
       this.handleOps(req, res, url, true).then(
         (handled) => {
           if (!handled) sendJson(res, 404, { error: { code: 104, message: 'not found' } });
@@ -257,12 +279,16 @@ export class Hub {
    * sent nothing, when the request is not one of them, so an embedding server can go on.
    */
   async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
+    if (!url) {
+      if (!res.headersSent) sendJson(res, 400, { error: { code: 107, message: 'request target is not a valid URL' } });
+      return true;
+    }
     try {
       for (const handler of this.extraHandlers) if (await handler(req, res)) return true;
       if (await this.api.handle(req, res, url)) return true;
       if (url.pathname === this.options.sse.path) {
-        await this.sse.handle(req, res);
+        await this.sse.handle(req, res, url);
         return true;
       }
       // With an admin port, metrics live there only; health stays here too, for load balancers.
@@ -340,42 +366,53 @@ export class Hub {
 
   private async shutdown(): Promise<void> {
     const { shutdownSpreadMs, shutdownTimeoutMs } = this.options.limits;
-    const deadline = Date.now() + shutdownTimeoutMs;
+    const started = Date.now();
+    const deadline = started + shutdownTimeoutMs;
+    // Storage gets the last part of the budget whatever came before, so a stalled Redis cannot
+    // hold the process past shutdownTimeoutMs.
+    const storageDeadline = deadline - Math.min(2_000, shutdownTimeoutMs / 4);
     this.admission.stop();
-    const serverClosed = this.server ? new Promise<void>((resolve) => this.server!.close(() => resolve())) : Promise.resolve();
-    this.server?.closeIdleConnections();
-    const conns = [...this.node.connections];
-    await Promise.all(
-      conns.map(
-        (conn, i) =>
-          new Promise<void>((resolve) => {
-            const delay = conns.length > 1 ? Math.floor((i * shutdownSpreadMs) / (conns.length - 1)) : 0;
-            setTimeout(() => {
-              conn.close(CloseCode.SHUTDOWN);
-              resolve();
-            }, delay);
-          }),
-      ),
-    );
-    await this.acceptor.drain(deadline);
-    this.server?.closeAllConnections();
-    await serverClosed;
-    if (this.admin) {
-      const admin = this.admin;
-      admin.closeAllConnections();
-      await new Promise<void>((resolve) => admin.close(() => resolve()));
+    try {
+      const serverClosed = this.server ? new Promise<void>((resolve) => this.server!.close(() => resolve())) : Promise.resolve();
+      this.server?.closeIdleConnections();
+      const sessions = [...this.node.sessions];
+      await Promise.all(
+        sessions.map(
+          (session, i) =>
+            new Promise<void>((resolve) => {
+              const delay = sessions.length > 1 ? Math.floor((i * shutdownSpreadMs) / (sessions.length - 1)) : 0;
+              setTimeout(() => {
+                try {
+                  session.close(CloseCode.SHUTDOWN);
+                } finally {
+                  resolve();
+                }
+              }, delay);
+            }),
+        ),
+      );
+      await this.acceptor.drain(storageDeadline);
+      this.server?.closeAllConnections();
+      await serverClosed;
+      if (this.admin) {
+        const admin = this.admin;
+        admin.closeAllConnections();
+        await new Promise<void>((resolve) => admin.close(() => resolve()));
+      }
+      await this.node.settle(storageDeadline);
+    } finally {
+      this.node.stop();
+      const left = (): number => Math.max(100, deadline - Date.now());
+      for (const closer of [() => this.directory.close(), () => this.broker.close(), () => this.presence.close(), () => this.store.close()]) {
+        await bounded(closer, left(), this.logger);
+      }
+      if (this.redis) {
+        const redis = this.redis;
+        await bounded(() => redis.quit(), left(), this.logger);
+        redis.disconnect();
+      }
+      this.db?.close();
     }
-    await this.node.settle();
-    this.node.stop();
-    await this.directory.close();
-    await this.broker.close();
-    await this.presence.close();
-    await this.store.close();
-    if (this.redis) {
-      await this.redis.quit().catch(() => undefined);
-      this.redis.disconnect();
-    }
-    this.db?.close();
   }
 
   private upgradeIfOurs(req: IncomingMessage, socket: Duplex, head: Buffer, path: string = this.options.path): boolean {
@@ -390,9 +427,27 @@ export class Hub {
     const checker = this.broker as Partial<{ healthy(): Promise<boolean> }>;
     if (typeof checker.healthy !== 'function') return true;
     try {
-      return await checker.healthy();
+      // Brokers answer quickly themselves (RedisBroker: status + a bounded PING); this bounds any other.
+      return await withTimeout(checker.healthy(), Math.min(this.options.redisCommandTimeoutMs, 1_000), 'health check timed out');
     } catch {
       return false;
     }
+  }
+}
+
+/** Runs one close step, giving up on it (logged) after `ms`; never throws. */
+async function bounded(step: () => Promise<unknown>, ms: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      step(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, ms);
+      }),
+    ]);
+  } catch (err) {
+    logger.warn({ err }, 'shutdown step failed');
+  } finally {
+    clearTimeout(timer);
   }
 }

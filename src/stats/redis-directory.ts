@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { HubError } from '../protocol/errors.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis, withTimeout } from '../redis/connection.js';
 import type { ChannelDirectory } from './channel-directory.js';
 
 /**
@@ -20,6 +20,8 @@ export class RedisChannelDirectory implements ChannelDirectory {
     private readonly local: () => Map<string, number>,
     private readonly intervalMs: number,
     private readonly logger?: Logger,
+    /** Bound of every Redis call (default 2000). */
+    private readonly timeoutMs: number = DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
   ) {
     this.registry = `${prefix}:nodes`;
     this.timer = setInterval(() => void this.write(), intervalMs);
@@ -41,9 +43,14 @@ export class RedisChannelDirectory implements ChannelDirectory {
     return (await this.liveNodes()).length;
   }
 
+  /** Bounded: a stalled Redis only delays it by the command timeout (the snapshot then expires on its own). */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.call(() => this.redis.multi().del(this.key(this.nodeId)).zrem(this.registry, this.nodeId).exec()).catch(() => undefined);
+    await withTimeout(
+      this.call(() => this.redis.multi().del(this.key(this.nodeId)).zrem(this.registry, this.nodeId).exec()),
+      Math.min(this.timeoutMs, 1_000),
+      'close timed out',
+    ).catch(() => undefined);
   }
 
   private async liveNodes(): Promise<string[]> {
@@ -60,7 +67,7 @@ export class RedisChannelDirectory implements ChannelDirectory {
       .zadd(this.registry, expiresAt, this.nodeId)
       .zremrangebyscore(this.registry, '-inf', Date.now());
     try {
-      await tx.exec();
+      await this.call(() => tx.exec());
     } catch (err) {
       this.logger?.debug({ err }, 'channel snapshot failed');
     }
@@ -70,11 +77,7 @@ export class RedisChannelDirectory implements ChannelDirectory {
     return `${this.prefix}:node:${node}:channels`;
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw new HubError(114, `redis unavailable: ${(err as Error).message}`);
-    }
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, this.timeoutMs, 'redis', fn);
   }
 }

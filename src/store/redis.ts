@@ -1,27 +1,49 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { StreamPosition } from '../stream/types.js';
-import { HubError } from '../protocol/errors.js';
-import type { StatusRecord, Store } from './store.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis } from '../redis/connection.js';
+import { DEFAULT_STORE_RETENTION_MS, type StatusRecord, type Store, type StoreRetentionOptions } from './store.js';
 
 const MARK_READ_LUA = readFileSync(new URL('./redis/mark-read.lua', import.meta.url), 'utf8');
 
+export interface RedisStoreOptions extends StoreRetentionOptions {
+  /** Bound of every Redis call (default 2000). */
+  commandTimeoutMs?: number;
+}
+
 /**
  * The Store shared by every node through Redis: read positions in one hash per channel
- * (moved forward atomically by a script), statuses in one hash. They are as durable as the
- * Redis behind them: run it with AOF persistence when unread counts must survive a Redis restart.
+ * (moved forward atomically by a script), with a sorted set of when each user last wrote there;
+ * statuses in one key per user. They are as durable as the Redis behind them: run it with AOF
+ * persistence when unread counts must survive a Redis restart.
+ *
+ * Retention: every write sets the key's TTL to the retention, so a channel nobody marked read for
+ * that long, or a user whose status did not change, is forgotten by Redis itself; within a
+ * channel, users who have not written for the retention are dropped by later writes.
+ * Statuses written by earlier versions in the one `PREFIX:status` hash are still read, moved
+ * out user by user as they change, and that hash gets the retention as its TTL.
  */
 export class RedisStore implements Store {
+  private readonly retentionMs: number;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+  private legacyExpirySet = false;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    options: RedisStoreOptions = {},
   ) {
-    this.redis.defineCommand('sbMarkRead', { numberOfKeys: 1, lua: MARK_READ_LUA });
+    this.retentionMs = options.retentionMs ?? DEFAULT_STORE_RETENTION_MS;
+    this.timeoutMs = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
+    this.now = options.now ?? Date.now;
+    this.redis.defineCommand('sbMarkRead', { numberOfKeys: 2, lua: MARK_READ_LUA });
   }
 
   async markRead(user: string, channel: string, position: StreamPosition): Promise<StreamPosition> {
     const run = (this.redis as unknown as { sbMarkRead: (...a: Array<string | number>) => Promise<string> }).sbMarkRead.bind(this.redis);
-    return parse(await this.call(() => run(this.readsKey(channel), user, position.offset, position.epoch, 0)))!;
+    const keys = [this.readsKey(channel), `${this.prefix}:reads-at:{${channel}}`];
+    return parse(await this.call(() => run(...keys, user, position.offset, position.epoch, this.retentionMs, this.now())))!;
   }
 
   async lastRead(user: string, channel: string): Promise<StreamPosition | undefined> {
@@ -36,14 +58,25 @@ export class RedisStore implements Store {
   }
 
   async setStatus(user: string, record: StatusRecord): Promise<void> {
-    await this.call(() => this.redis.hset(`${this.prefix}:status`, user, JSON.stringify(record)));
+    const legacy = this.legacyKey();
+    await this.call(() =>
+      Promise.all([this.redis.set(this.statusKey(user), JSON.stringify(record), 'PX', this.retentionMs), this.redis.hdel(legacy, user)]),
+    );
+    if (!this.legacyExpirySet) {
+      this.legacyExpirySet = true;
+      // Redis 7: only if it has no TTL yet. Older servers refuse NX; the hash then just stays.
+      await this.call(() => this.redis.call('PEXPIRE', legacy, this.retentionMs, 'NX')).catch(() => undefined);
+    }
   }
 
   async statuses(users: readonly string[]): Promise<Record<string, StatusRecord>> {
-    const values = await this.call(() => this.redis.hmget(`${this.prefix}:status`, ...users));
     const out: Record<string, StatusRecord> = {};
+    if (users.length === 0) return out;
+    const [values, legacy] = await this.call(() =>
+      Promise.all([Promise.all(users.map((u) => this.redis.get(this.statusKey(u)))), this.redis.hmget(this.legacyKey(), ...users)]),
+    );
     users.forEach((user, i) => {
-      const v = values[i];
+      const v = values[i] ?? legacy[i];
       out[user] = v ? (JSON.parse(v) as StatusRecord) : { status: 'offline', lastSeen: 0 };
     });
     return out;
@@ -57,12 +90,16 @@ export class RedisStore implements Store {
     return `${this.prefix}:reads:{${channel}}`;
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw new HubError(114, `store unavailable: ${(err as Error).message}`);
-    }
+  private statusKey(user: string): string {
+    return `${this.prefix}:status:{${user}}`;
+  }
+
+  private legacyKey(): string {
+    return `${this.prefix}:status`;
+  }
+
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    return runRedis(this.redis, this.timeoutMs, 'store', fn);
   }
 }
 

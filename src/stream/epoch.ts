@@ -1,6 +1,31 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
-/** A new epoch: short, random, URL-safe. */
+/** A new epoch for a stream being created: short, random, URL-safe. */
 export function newEpoch(): string {
   return randomBytes(6).toString('base64url');
+}
+
+/** Width of the time part (seconds, base 36) of a provisional epoch. */
+const TIME_CHARS = 7;
+const TIME_PART = /^[0-9a-z]{7}$/;
+
+/**
+ * The provisional epoch a client is given for a channel that has no stream yet (nothing is
+ * stored for it): when it was given (seconds, 7 base-36 digits) and a digest binding it to the
+ * channel. Nothing is stored; any node can check it with `provisionalEpochTime`.
+ */
+export function provisionalEpoch(channel: string, now: number): string {
+  const time = Math.floor(now / 1000).toString(36).padStart(TIME_CHARS, '0');
+  return time + digest(channel, time);
+}
+
+/** When a provisional epoch of `channel` was given (ms), or undefined for any other epoch. */
+export function provisionalEpochTime(channel: string, epoch: string): number | undefined {
+  const time = epoch.slice(0, TIME_CHARS);
+  if (epoch.length !== TIME_CHARS + 8 || !TIME_PART.test(time) || epoch.slice(TIME_CHARS) !== digest(channel, time)) return undefined;
+  return parseInt(time, 36) * 1000;
+}
+
+function digest(channel: string, time: string): string {
+  return createHash('sha256').update(`${channel}\n${time}`).digest('base64url').slice(0, 8);
 }

@@ -40,9 +40,15 @@ export interface HistoryQuery {
   sinceOffset?: number;
   /** At most this many publications, oldest first. */
   limit: number;
+  /**
+   * At most about this many bytes of publication data: the read stops before the publication
+   * that would pass it, but always returns at least one when any is due. Omitted: no bound.
+   */
+  maxBytes?: number;
 }
 
 export interface HistoryResult {
+  /** The stream top. A stream that does not exist (never published, or expired) reads `{0, ''}`. */
   position: StreamPosition;
   publications: Publication[];
   /**

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { TokenBucket } from '../connection/token-bucket.js';
+import { isIP, isIPv6 } from 'node:net';
+import { TokenBucket } from '../limits/token-bucket.js';
 import type { Node } from '../hub/node.js';
 
 export interface Refusal {
@@ -27,7 +28,7 @@ export class Admission {
     if (!this.accepting) return { status: 503, message: 'server shutting down' };
     if (!this.originAllowed(req)) return { status: 403, message: 'origin not allowed' };
     const limits = this.node.options.limits;
-    if (this.node.connections.size >= limits.maxConnections) return { status: 503, message: 'connection limit reached' };
+    if (this.node.sessions.size >= limits.maxConnections) return { status: 503, message: 'connection limit reached' };
     const ip = req.socket.remoteAddress ?? '';
     let bucket = this.ipBuckets.get(ip);
     if (!bucket) {
@@ -39,19 +40,55 @@ export class Admission {
   }
 
   /**
-   * Same origin always passes; others only when on `allowedOrigins` (or it holds `*`). A request
-   * without an Origin header follows `allowMissingOrigin`.
+   * An Origin on `allowedOrigins` (or any, with `*`) passes whatever the Host. The same origin
+   * (the Origin's host equals the Host header) passes only when the Host is trusted (see
+   * `hostTrusted`): a page on an attacker's domain rebound to this server's address (DNS
+   * rebinding) is "same origin" too, but with the attacker's name in Host. A request without an
+   * Origin header follows `allowMissingOrigin`.
    */
   originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
-    const { allowedOrigins, allowMissingOrigin } = this.node.options;
-    if (origin === undefined) return allowMissingOrigin;
-    if (allowedOrigins.includes('*') || allowedOrigins.includes(origin)) return true;
+    if (origin === undefined) return this.node.options.allowMissingOrigin;
+    if (this.corsOrigin(req) !== undefined) return true;
+    const host = req.headers.host?.toLowerCase();
+    let originHost: string;
     try {
-      return new URL(origin).host === req.headers.host;
+      originHost = new URL(origin).host;
     } catch {
       return false;
     }
+    return originHost === host && this.hostTrusted(host);
+  }
+
+  /**
+   * The Origin to echo in `Access-Control-Allow-Origin`: only one explicitly allowed by
+   * `allowedOrigins` (any, with `*`). A same-origin request needs no CORS header, so a
+   * rebinding origin is never echoed.
+   */
+  corsOrigin(req: IncomingMessage): string | undefined {
+    const origin = req.headers.origin;
+    if (origin === undefined) return undefined;
+    const { allowedOrigins } = this.node.options;
+    return allowedOrigins.includes('*') || allowedOrigins.includes(origin) ? origin : undefined;
+  }
+
+  /**
+   * Whether a Host header names this server rather than a name an attacker controls: an IP
+   * literal (`127.0.0.1`, `[::1]`, with or without a port), `localhost` or `*.localhost`, or a
+   * name on `allowedHosts` (`chat.example.com` exactly; `.example.com` for it and every
+   * subdomain; `*` for any Host, behind a proxy that checks it).
+   */
+  hostTrusted(hostHeader: string | undefined): boolean {
+    if (hostHeader === undefined) return false;
+    const hostname = hostnameOf(hostHeader);
+    if (hostname === undefined) return false;
+    if (isIP(hostname) !== 0 || hostname === 'localhost' || hostname.endsWith('.localhost')) return true;
+    for (const entry of this.node.options.allowedHosts) {
+      const allowed = entry.toLowerCase();
+      if (allowed === '*' || allowed === hostname) return true;
+      if (allowed.startsWith('.') && (hostname === allowed.slice(1) || hostname.endsWith(allowed))) return true;
+    }
+    return false;
   }
 
   /** Refuses everything from now on (graceful shutdown). */
@@ -59,6 +96,27 @@ export class Admission {
     this.accepting = false;
     clearInterval(this.sweepTimer);
   }
+}
+
+const PORT = /^:\d{1,5}$/;
+
+/**
+ * The host name of a Host header, lowercased and without the port: `[::1]:80` gives `::1`
+ * (only a bracketed IPv6 literal may hold colons). Undefined when it is not a plain host[:port].
+ */
+function hostnameOf(header: string): string | undefined {
+  const h = header.toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    if (end === -1) return undefined;
+    const ip = h.slice(1, end);
+    const rest = h.slice(end + 1);
+    return isIPv6(ip) && (rest === '' || PORT.test(rest)) ? ip : undefined;
+  }
+  const colon = h.indexOf(':');
+  const name = colon === -1 ? h : h.slice(0, colon);
+  if (colon !== -1 && !PORT.test(h.slice(colon))) return undefined;
+  return /^[a-z0-9_.-]+$/.test(name) ? name : undefined;
 }
 
 /** The token a request carries: `Authorization: Bearer`, then the cookie, then `?token=`. */

@@ -1,16 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { StreamPosition } from '../stream/types.js';
+import type { ResolvedChannel } from '../channels/channels.js';
+import type { FlushScheduler } from '../connection/outbound-queue.js';
 import { SseConnection } from '../connection/sse-connection.js';
+import type { Transport } from '../connection/transport.js';
+import { sendError, sendJson } from '../http/respond.js';
 import type { Node } from '../hub/node.js';
-import type { Recovery } from '../hub/recovery.js';
-import type { Subscription } from '../hub/subscription.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
 import { parseEventId } from '../protocol/sse-event-id.js';
-import { sendError, sendJson } from '../http/respond.js';
+import type { StreamPosition } from '../stream/types.js';
 import { requestToken, type Admission } from './admission.js';
-import type { Transport } from '../connection/transport.js';
 
 class SseTransport implements Transport {
   readonly kind = 'sse' as const;
@@ -18,7 +18,7 @@ class SseTransport implements Transport {
   constructor(private readonly res: ServerResponse) {}
 
   send(frame: Buffer): void {
-    if (!this.res.writableEnded) this.res.write(frame);
+    if (!this.res.writableEnded && !this.res.destroyed) this.res.write(frame);
   }
 
   get bufferedAmount(): number {
@@ -34,20 +34,29 @@ class SseTransport implements Transport {
   }
 }
 
+/** Error code of an admission refusal, by its HTTP status. */
+const REFUSAL_CODES: Record<number, number> = { 403: 103, 429: 111, 503: 114 };
+
 /**
  * `GET /sse?channel=A&channel=B`: a Server-Sent Events stream of the publications of those
  * channels, with the same token and permission checks as WebSocket, and recovery through the
- * browser's Last-Event-ID.
+ * browser's Last-Event-ID. Subscribes through the Node's one subscribe path.
  */
 export class SseAcceptor {
   constructor(
     private readonly node: Node,
     private readonly admission: Admission,
+    private readonly scheduler: FlushScheduler,
     private readonly logger: Logger,
   ) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.cors(req, res);
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const origin = this.admission.corsOrigin(req);
+    if (origin !== undefined) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+      if (this.node.options.sse.credentials) res.setHeader('Access-Control-Allow-Credentials', 'true');
+    }
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'Access-Control-Allow-Methods': 'GET',
@@ -63,34 +72,57 @@ export class SseAcceptor {
     }
     const refusal = this.admission.refusal(req);
     if (refusal) {
-      sendJson(res, refusal.status, { error: { code: refusal.status === 403 ? 103 : 114, message: refusal.message } });
+      sendJson(res, refusal.status, { error: { code: REFUSAL_CODES[refusal.status] ?? 114, message: refusal.message } });
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // Listen for the client leaving before the first await: one that leaves during the token
+    // check or a hook must not stay behind as a connection.
     let conn: SseConnection | undefined;
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+      conn?.transportClosed();
+    });
     try {
       const identity = await this.node.verifier.verify(requestToken(req, this.node.options.sse.cookieName));
-      const channels = this.channels(url);
+      if (gone) return;
+      const names = this.channels(url);
       conn = new SseConnection(
         this.node,
         new SseTransport(res),
         { ip: req.socket.remoteAddress ?? '', headers: req.headers, identity },
-        channels,
+        this.scheduler,
+        names,
       );
       conn.identity = identity;
       // Permission failures answer with an HTTP error before the stream starts.
-      for (const channel of channels) await this.node.authorizeSubscribe(conn, channel);
+      const channels: ResolvedChannel[] = [];
+      for (const name of names) {
+        channels.push(await this.node.commands.authorize(conn, name));
+        if (gone) return;
+      }
       this.node.register(conn);
       await conn.establish(identity);
+      if (gone || conn.closed) {
+        conn.transportClosed();
+        return;
+      }
       await this.stream(req, res, conn, url, channels);
     } catch (err) {
-      conn?.transportClosed();
-      if (!res.headersSent) sendError(res, err);
-      else conn?.close(CloseCode.INTERNAL);
+      if (!res.headersSent) {
+        conn?.transportClosed();
+        if (!gone) sendError(res, err);
+      } else if (conn && !conn.closed) {
+        // The stream failed after its headers: end it, so the browser reconnects and recovers.
+        this.logger.warn({ err, client: conn.id }, 'sse stream failed');
+        conn.close(CloseCode.INTERNAL);
+      } else {
+        res.end();
+      }
     }
   }
 
-  private async stream(req: IncomingMessage, res: ServerResponse, conn: SseConnection, url: URL, channels: string[]): Promise<void> {
+  private async stream(req: IncomingMessage, res: ServerResponse, conn: SseConnection, url: URL, channels: ResolvedChannel[]): Promise<void> {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -100,32 +132,28 @@ export class SseAcceptor {
     res.flushHeaders();
     req.socket.setNoDelay(true);
     req.socket.setTimeout(0);
-    res.on('close', () => conn.transportClosed());
     conn.enqueue(Buffer.from(`retry: ${this.node.options.sse.retryMs}\n\n`));
 
     const lastEventId = lastEventIdOf(req, url);
     const since = lastEventId === undefined ? undefined : parseEventId(lastEventId, channels.length);
-    const opened: Array<{ sub: Subscription; recovery: Recovery; since: StreamPosition | undefined }> = [];
-    for (let i = 0; i < channels.length; i++) {
+    const positions: Record<string, StreamPosition> = {};
+    const froms = channels.map((_, i) =>
       // A Last-Event-ID that does not parse still means the client had a position: a
-      // position no stream has, so every channel reports recovery-failed.
-      const from = lastEventId === undefined ? undefined : (since?.[i] ?? { offset: -1, epoch: '' });
-      const result = await this.node.openSubscription(conn, channels[i]!, from);
-      if (!result) return;
-      opened.push({ ...result, since: from });
-      conn.setPosition(channels[i]!, from && result.recovery.recovered ? from : result.recovery.position);
+      // position no stream has, so every channel with history reports recovery-failed.
+      lastEventId === undefined ? undefined : (since?.[i] ?? { offset: -1, epoch: '' }),
+    );
+    froms.forEach((from, i) => {
+      if (from && from.offset >= 0) conn.setPosition(channels[i]!.name, from);
+    });
+    const answer = conn.sseAnswer();
+    for (let i = 0; i < channels.length; i++) {
+      const sub = await this.node.subscribeResolved(conn, channels[i]!, froms[i], answer);
+      if (!sub || conn.closed) return;
+      positions[sub.channel.name] = { offset: sub.offset, epoch: sub.epoch };
     }
-    // Recovered publications first, in order, then one `subscribed` event with every position,
-    // then live publications: nothing in between, so nothing is missed or repeated.
-    for (const { sub, recovery, since: from } of opened) {
-      if (from && !recovery.recovered) {
-        conn.sendEvent('recovery-failed', JSON.stringify({ channel: sub.channel.name, position: recovery.position }), false);
-      }
-      for (const pub of recovery.publications) conn.sendRecovered(sub.channel.name, recovery.position.epoch, pub);
-    }
-    const positions = Object.fromEntries(opened.map(({ sub, recovery }) => [sub.channel.name, recovery.position]));
+    // One `subscribed` event with where every channel stands; pages of a large recovery and
+    // live publications follow, in order per channel.
     conn.sendEvent('subscribed', JSON.stringify({ client: conn.id, channels: positions }));
-    await Promise.all(opened.map(({ sub, recovery }) => this.node.activate(sub, recovery.position)));
   }
 
   /** The requested channels: 1 to maxChannelsPerConnection distinct `channel` parameters. */
@@ -134,15 +162,6 @@ export class SseAcceptor {
     if (channels.length === 0) throw new HubError(107, 'channel: at least one channel query parameter is required');
     if (channels.length > this.node.options.limits.maxChannelsPerConnection) throw new HubError(106, 'too many channels');
     return channels;
-  }
-
-  /** CORS for allowed cross-origin requests; never a wildcard, and credentials only if configured. */
-  private cors(req: IncomingMessage, res: ServerResponse): void {
-    const origin = req.headers.origin;
-    if (origin === undefined || !this.admission.originAllowed(req)) return;
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Vary', 'Origin');
-    if (this.node.options.sse.credentials) res.setHeader('Access-Control-Allow-Credentials', 'true');
   }
 }
 

@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Identity } from '../auth/verifier.js';
 import { Connection } from '../connection/connection.js';
+import type { FlushScheduler } from '../connection/outbound-queue.js';
 import type { Node } from '../hub/node.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
 import { Admission, requestToken } from './admission.js';
 import type { Transport } from '../connection/transport.js';
@@ -46,6 +48,7 @@ export class WebSocketAcceptor {
   constructor(
     private readonly node: Node,
     private readonly admission: Admission,
+    private readonly scheduler: FlushScheduler,
     private readonly logger: Logger,
   ) {
     this.wss = new WebSocketServer({
@@ -75,18 +78,26 @@ export class WebSocketAcceptor {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity | undefined): void {
-    if (socket.destroyed) return;
+    // The token check awaited: the client may have left meanwhile.
+    if (socket.destroyed || !socket.writable) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.sockets.add(ws);
-      const conn = new Connection(this.node, new WebSocketTransport(ws), {
-        ip: req.socket.remoteAddress ?? '',
-        headers: req.headers,
-        ...(identity ? { identity } : {}),
-      });
+      const conn = new Connection(
+        this.node,
+        new WebSocketTransport(ws),
+        { ip: req.socket.remoteAddress ?? '', headers: req.headers, ...(identity ? { identity } : {}) },
+        this.scheduler,
+      );
       this.node.register(conn);
       ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (isBinary) conn.rejectFrame('binary frames are not supported');
-        else conn.handleFrame(data.toString('utf8'));
+        try {
+          if (isBinary) conn.rejectBinary(data);
+          else conn.handleFrame(data.toString('utf8'));
+        } catch (err) {
+          // A bug in handling one frame must not take the process down: end this session only.
+          this.logger.error({ err, client: conn.id }, 'frame handling failed');
+          conn.close(CloseCode.INTERNAL);
+        }
       });
       ws.on('close', () => {
         this.sockets.delete(ws);

@@ -1,19 +1,14 @@
--- Reads a stream's position and publications after an offset, creating the stream's epoch
--- when it has none (so a subscriber gets an epoch before the first publication).
+-- Reads a stream's position and publications after an offset. It creates nothing: a channel
+-- never published to (no meta hash) reads as epoch '' with top 0 and earliest 1, so reading
+-- random channel names leaves no keys behind; the first publish creates the epoch (publish.lua).
 -- KEYS[1] stream, KEYS[2] meta hash
--- ARGV[1] epoch for a new stream  ARGV[2] meta ttl ms  ARGV[3] since offset (-1: none)
--- ARGV[4] limit                   ARGV[5] history ttl ms  ARGV[6] now (ms)
+-- ARGV[1] since offset (-1: none)  ARGV[2] limit  ARGV[3] history ttl ms  ARGV[4] now (ms)
 -- Returns {epoch, top, earliest, entries}; entries as XRANGE gives them.
 local stream, meta = KEYS[1], KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', stream)
-  redis.call('HSET', meta, 'e', epoch, 's', 0)
-  redis.call('PEXPIRE', meta, tonumber(ARGV[2]))
-end
+if not epoch then return {'', 0, 1, {}} end
 local top = tonumber(redis.call('HGET', meta, 's') or '0')
-local now, ttl = tonumber(ARGV[6]), tonumber(ARGV[5])
+local now, ttl = tonumber(ARGV[4]), tonumber(ARGV[3])
 local function fresh(entry)
   local fields = entry[2]
   for i = 1, #fields, 2 do
@@ -21,16 +16,35 @@ local function fresh(entry)
   end
   return true
 end
--- The earliest publication still held: skip the expired head (bounded scan).
+local function offsetOf(entry)
+  return tonumber(string.match(entry[1], '^0%-(%d+)$'))
+end
+-- The first entry at or after offset x (nil if none).
+local function at(x)
+  return redis.call('XRANGE', stream, '0-' .. x, '+', 'COUNT', 1)[1]
+end
+-- The earliest publication still held. Entries are appended in time order, so the expired ones
+-- form a prefix of the stream, however long: binary search over offsets for the first fresh
+-- entry, one XRANGE COUNT 1 per step (O(log n) steps, each O(log n)).
 local earliest = top + 1
-local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 64)
-for _, entry in ipairs(head) do
-  if fresh(entry) then
-    earliest = tonumber(string.match(entry[1], '^0%-(%d+)$'))
-    break
+local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+if first then
+  if fresh(first) then
+    earliest = offsetOf(first)
+  else
+    local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+    if fresh(last) then
+      -- Invariant: the entry at or after lo is expired, the entry at or after hi is fresh.
+      local lo, hi = offsetOf(first), offsetOf(last)
+      while hi - lo > 1 do
+        local mid = math.floor((lo + hi) / 2)
+        if fresh(at(mid)) then hi = mid else lo = mid end
+      end
+      earliest = offsetOf(at(hi))
+    end
   end
 end
-local since, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local since, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local entries = {}
 if since >= 0 and limit > 0 then
   local from = math.max(since + 1, earliest)

@@ -1,0 +1,71 @@
+import type { Metrics } from '../metrics/metrics.js';
+import { UnsubscribeCode } from '../protocol/close-codes.js';
+import { encodeChannelEvent, encodePublicationPush } from '../protocol/pushes.js';
+import type { ChannelEvent, Publication } from '../stream/types.js';
+import { startsCurrentStream } from './recovery.js';
+import type { Subscription } from './subscription.js';
+import type { SubscriptionRegistry } from './subscriptions.js';
+
+export const GAP_REASON = 'missed publications: resubscribe with since';
+
+/**
+ * Fan-out of what the Broker delivers to this node: each publication is encoded once and the
+ * same bytes are queued on every subscriber. Each live publication must follow its
+ * subscription's position exactly (offset + 1, same epoch); anything else (a gap, a rollback, a
+ * new epoch) ends the subscription with 2001 so the client resubscribes and recovers.
+ */
+export class Fanout {
+  constructor(
+    private readonly registry: SubscriptionRegistry,
+    private readonly metrics: Metrics,
+    /** Byte budget of a catching-up subscription's buffer of live publications. */
+    private readonly bufferBytes: number,
+    /** Ends a subscription from the server side (the Node's one teardown path). */
+    private readonly kick: (sub: Subscription, code: number, reason: string, resubscribe: boolean) => void,
+  ) {}
+
+  onPublication(channel: string, pub: Publication, epoch: string): void {
+    const subs = this.registry.subscribers(channel);
+    if (!subs) return;
+    const frame = Buffer.from(encodePublicationPush(channel, pub, pub.offset === 1 ? epoch : undefined));
+    for (const sub of [...subs]) {
+      if (sub.buffered) sub.buffer({ pub, frame, epoch }, this.bufferBytes);
+      else this.deliver(sub, pub, frame, epoch, false);
+    }
+    this.metrics.delivered(subs.size);
+  }
+
+  /**
+   * Sends one publication to one subscription if it is the next one. `seenIsDuplicate`: a
+   * publication at or below the position is one recovery already sent (true only while going
+   * live); for a live subscription it means the stream went back, and is a gap like any other.
+   */
+  deliver(sub: Subscription, pub: Publication, frame: Buffer, epoch: string, seenIsDuplicate: boolean): void {
+    if (pub.offset > 0) {
+      // The first publication of a stream that did not exist when the client got its position
+      // (offset 0 of a young epoch of its own): it carries the stream's epoch, which the client adopts.
+      if (pub.offset === 1 && sub.offset === 0 && epoch !== sub.epoch && startsCurrentStream(sub.channel.name, sub, Date.now(), sub.channel.history.metaTtlMs)) {
+        sub.epoch = epoch;
+      }
+      const same = epoch === sub.epoch;
+      if (same && seenIsDuplicate && pub.offset <= sub.offset) return;
+      if (!same || pub.offset !== sub.offset + 1) {
+        this.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
+        return;
+      }
+      sub.offset = pub.offset;
+    }
+    sub.session.deliver(sub, pub, frame);
+  }
+
+  onEvent(channel: string, event: ChannelEvent): void {
+    const subs = this.registry.subscribers(channel);
+    if (!subs) return;
+    // A user does not see their own join or typing (from any of their connections).
+    const from = event.kind === 'read' ? undefined : event.kind === 'typing' ? event.user : event.info.user;
+    const frame = Buffer.from(encodeChannelEvent(channel, event));
+    for (const sub of subs) {
+      if (sub.active && (from === undefined || from === '' || sub.session.user !== from)) sub.session.push(event.kind, frame);
+    }
+  }
+}
