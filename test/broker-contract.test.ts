@@ -152,14 +152,30 @@ for (const [name, { durable, create: factory }] of Object.entries(factories)) {
       expect(top.position).toEqual(all.position);
     });
 
-    it('gives an empty stream an epoch at once, kept by the first publication', async () => {
+    it('stores nothing for a read of a stream that does not exist; the first publication creates the epoch', async () => {
       under = factory(now);
       under.broker.setHandler(collector());
-      const before = await under.broker.history('d', { limit: 0 }, H);
-      expect(before.position.offset).toBe(0);
-      expect(before.position.epoch).not.toBe('');
+      for (let i = 0; i < 3; i++) {
+        const before = await under.broker.history('d', { sinceOffset: 0, limit: 10 }, H);
+        expect(before).toEqual({ position: { offset: 0, epoch: '' }, publications: [], earliest: 1 });
+      }
       const first = await under.broker.publish('d', '1', { history: H });
-      expect(first).toMatchObject({ offset: 1, epoch: before.position.epoch });
+      expect(first.offset).toBe(1);
+      expect(first.epoch).not.toBe('');
+      const after = await under.broker.history('d', { limit: 0 }, H);
+      expect(after.position).toEqual({ offset: 1, epoch: first.epoch });
+    });
+
+    it('bounds a read by maxBytes, returning at least one publication', async () => {
+      under = factory(now);
+      under.broker.setHandler(collector());
+      const big = JSON.stringify('x'.repeat(1000));
+      const roomy: HistoryOptions = { size: 20, ttlMs: 60_000, metaTtlMs: 600_000 };
+      for (let i = 0; i < 10; i++) await under.broker.publish('m', big, { history: roomy });
+      const page = await under.broker.history('m', { sinceOffset: 0, limit: 10, maxBytes: 3500 }, roomy);
+      expect(page.publications.map((p) => p.offset)).toEqual([1, 2, 3]);
+      const one = await under.broker.history('m', { sinceOffset: 3, limit: 10, maxBytes: 10 }, roomy);
+      expect(one.publications.map((p) => p.offset)).toEqual([4]);
     });
 
     it('expires publications after ttl and starts a new epoch after the position expires', async () => {

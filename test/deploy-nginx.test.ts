@@ -82,7 +82,8 @@ describe('deploy/nginx.conf in front of two nodes', () => {
     expect(b.hub.stats().connections).toBeGreaterThan(0);
     const replies = await Promise.all(clients.map((c) => c.subscribe('chat:lb')));
     await a.hub.publish('chat:lb', { n: 1 });
-    for (const c of clients) await c.waitFor((m) => m.push === 'pub' && m.data.n === 1);
+    // The first publication of the new stream names its epoch: the position every client now has.
+    const firsts = await Promise.all(clients.map((c) => c.waitFor((m) => m.push === 'pub' && m.data.n === 1)));
     await sseDone;
     expect(sseText).toContain('event: chat:lb\ndata: {"n":1}');
     await reader.cancel();
@@ -98,7 +99,7 @@ describe('deploy/nginx.conf in front of two nodes', () => {
       if (!c.isOpen) {
         const again = await ProtocolClient.open(`ws://127.0.0.1:${port}/ws`);
         await again.connect(token);
-        const rec = await again.subscribe('chat:lb', { offset: replies[i].position.offset + 1, epoch: replies[i].position.epoch });
+        const rec = await again.subscribe('chat:lb', { offset: replies[i].position.offset + 1, epoch: firsts[i]!.epoch });
         expect(rec.recovered).toBe(true);
         expect(rec.publications.map((p: any) => p.data.n)).toEqual([2]);
         again.terminate();

@@ -45,7 +45,7 @@ describe('resolveOptions', () => {
   });
 
   it('returns a deeply frozen copy and leaves the input alone', () => {
-    const input = { auth: { secret }, namespaces: { chat: { history: { size: 5 } } }, limits: { maxQueueBytes: 1000 } };
+    const input = { auth: { secret }, namespaces: { chat: { history: { size: 5 } } }, limits: { maxQueueBytes: 200_000 } };
     const snapshot = JSON.stringify(input);
     const o = resolveOptions(input);
     expect(JSON.stringify(input)).toBe(snapshot);
@@ -69,7 +69,7 @@ describe('resolveOptions', () => {
       (o.namespaces.chat!.history as { size: number }).size = 1;
     }).toThrow(TypeError);
     input.limits.maxQueueBytes = 5;
-    expect(o.limits.maxQueueBytes).toBe(1000);
+    expect(o.limits.maxQueueBytes).toBe(200_000);
   });
 
   it('rejects unknown keys at every level, naming them', () => {

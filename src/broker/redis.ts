@@ -3,7 +3,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { newEpoch } from '../stream/epoch.js';
 import { HubError } from '../protocol/errors.js';
-import { closeRedis, createRedisConnection, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, firstReady, toHubError, withTimeout } from '../redis/connection.js';
+import {
+  closeRedis,
+  createRedisConnection,
+  DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+  firstReady,
+  toHubError,
+  withTimeout,
+} from '../redis/connection.js';
 import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
 import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
 
@@ -141,6 +148,8 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
         query.limit,
         options.ttlMs,
         this.now(),
+        options.size,
+        query.maxBytes ?? -1,
       ),
     )) as HistoryReply;
     const [epoch, top, earliest, entries] = reply;
@@ -154,7 +163,11 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   async healthy(): Promise<boolean> {
     if (this.closed || !this.subscribed || this.cmd.status !== 'ready' || this.sub.status !== 'ready') return false;
     try {
-      const [a] = await withTimeout(Promise.all([this.cmd.ping(), this.sub.ping()]), Math.min(this.timeoutMs, HEALTH_TIMEOUT_MS), 'ping timed out');
+      const [a] = await withTimeout(
+        Promise.all([this.cmd.ping(), this.sub.ping()]),
+        Math.min(this.timeoutMs, HEALTH_TIMEOUT_MS),
+        'ping timed out',
+      );
       return a === 'PONG';
     } catch {
       return false;

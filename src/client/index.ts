@@ -20,6 +20,7 @@ export {
   type SubscriptionStateValue,
 } from './constants.js';
 export { decodeFrame } from './codec.js';
+export { encodeUserId, decodeUserId, notificationsChannel, userChannel } from './user-channel.js';
 export type {
   ConnectedInfo,
   HistoryOptions,

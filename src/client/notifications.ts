@@ -121,9 +121,22 @@ export class Notifications {
       if (before <= 1) return { items: [], epoch };
       result = await requestHistory<T>(this.host, this.channel, { limit, since: { offset: Math.max(0, before - 1 - limit), epoch } });
     }
+    // A history reply holds at most one page of bytes: read on from the last offset until the
+    // window (the latest `limit` before `before`) is complete, so no notification is skipped.
+    const end = Math.min(before === undefined ? Number.MAX_SAFE_INTEGER : before - 1, result.position.offset);
+    const pubs = [...result.publications];
+    while (pubs.length > 0 && pubs.length < limit && pubs[pubs.length - 1]!.offset < end) {
+      const last = pubs[pubs.length - 1]!.offset;
+      const more = await requestHistory<T>(this.host, this.channel, {
+        limit: Math.min(limit - pubs.length, end - last),
+        since: { offset: last, epoch: result.position.epoch },
+      });
+      if (more.publications.length === 0 || more.position.epoch !== result.position.epoch) break;
+      pubs.push(...more.publications);
+    }
     this.epoch = result.position.epoch;
-    const items: Array<NotificationItem<T>> = result.publications
-      .filter((p) => before === undefined || p.offset < before)
+    const items: Array<NotificationItem<T>> = pubs
+      .filter((p) => p.offset <= end)
       .map((p) => ({ offset: p.offset, data: p.data }))
       .reverse();
     const oldest = items.length > 0 ? items[items.length - 1]!.offset : 0;

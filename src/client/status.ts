@@ -1,3 +1,4 @@
+import { encodeUserId } from './user-channel.js';
 import { ClientErrorCode, DEFAULTS, SubscriptionState } from './constants.js';
 import { safeCall } from './emitter.js';
 import { ClientError } from './errors.js';
@@ -70,7 +71,7 @@ export class StatusWatches {
         listeners: new Set(),
         last: undefined,
         changes: 0,
-        sub: this.host.subscribe<StatusEvent>(`status:${user}`, {
+        sub: this.host.subscribe<StatusEvent>(`status:${encodeUserId(user)}`, {
           onPublication: (pub) => {
             const event = toEvent(user, pub.data);
             if (!event) return;

@@ -18,7 +18,7 @@ import type {
 } from './types.js';
 import { badArgument } from './validation.js';
 
-// The channel requests used to live here; `notifications.ts` imports them from here still.
+// Re-exported for the modules that import them from here (notifications.ts).
 export { requestHistory, requestMarkRead, requestPresence, requestReadState };
 
 /** What a Subscription needs from its client. */

@@ -191,7 +191,7 @@ export class HttpApi {
         response: responses.publish,
         errors: { 400: invalid, 404: 'unknown namespace (code 102)', 503: 'broker unavailable (code 114)' },
         handle: async (req) => {
-          const body = parse(publishBody, await readJsonBody(req, maxBody), 'body');
+          const body = parse(publishBody, await readJsonBody(req, maxBody, node.options.limits.maxJsonDepth), 'body');
           return this.node.publish(body.channel, body.data, body.idempotencyKey);
         },
       },
@@ -205,7 +205,7 @@ export class HttpApi {
         response: responses.broadcast,
         errors: { 400: invalid },
         handle: async (req) => {
-          const body = parse(broadcastBody, await readJsonBody(req, maxBody + BROADCAST_LIST_BYTES), 'body');
+          const body = parse(broadcastBody, await readJsonBody(req, maxBody + BROADCAST_LIST_BYTES, node.options.limits.maxJsonDepth), 'body');
           const results = await Promise.all(body.channels.map((ch) => this.publishOne(ch, body.data, body.idempotencyKey)));
           return { results };
         },
@@ -254,7 +254,7 @@ export class HttpApi {
         response: responses.publish,
         errors: { 400: invalid, 503: 'broker unavailable (code 114)' },
         handle: async (req) => {
-          const body = parse(notifyBody, await readJsonBody(req, maxBody), 'body');
+          const body = parse(notifyBody, await readJsonBody(req, maxBody, node.options.limits.maxJsonDepth), 'body');
           return this.node.notify(body.user, body.data, body.idempotencyKey);
         },
       },
@@ -282,7 +282,7 @@ export class HttpApi {
         response: empty,
         errors: { 400: invalid },
         handle: async (req) => {
-          const body = parse(disconnectBody, await readJsonBody(req, maxBody), 'body');
+          const body = parse(disconnectBody, await readJsonBody(req, maxBody, node.options.limits.maxJsonDepth), 'body');
           await this.node.disconnectUser(body.user, body.reason ?? 'disconnected by server');
           return {};
         },
@@ -297,7 +297,7 @@ export class HttpApi {
         response: empty,
         errors: { 400: invalid, 404: 'unknown namespace (code 102)' },
         handle: async (req) => {
-          const body = parse(unsubscribeBody, await readJsonBody(req, maxBody), 'body');
+          const body = parse(unsubscribeBody, await readJsonBody(req, maxBody, node.options.limits.maxJsonDepth), 'body');
           await this.node.unsubscribeUser(body.user, this.node.resolver.resolve(body.channel).name);
           return {};
         },

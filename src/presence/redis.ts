@@ -15,6 +15,13 @@ export interface RedisPresenceStoreOptions {
   logger?: Logger;
   /** Bound of every Redis call (default 2000). */
   commandTimeoutMs?: number;
+  /**
+   * Called when a refresh put back the entries of users Redis had lost entirely (a restart
+   * without persistence, a flush, a sweep after an outage longer than the TTL): `presence` for a
+   * channel's presence (the node may publish `join` again), `online` for online users (the node
+   * may store their status again, also lost with Redis).
+   */
+  onRestored?: (restored: { kind: 'presence' | 'online'; name: string; users: string[] }) => void;
 }
 
 type PresenceScript = (keys: [string, string, string], ...args: Array<string | number>) => Promise<unknown>;
@@ -153,7 +160,7 @@ export class RedisPresenceStore implements PresenceStore {
         const members = [...set.members];
         for (let i = 0; i < members.length; i += REFRESH_BATCH) {
           const args = members.slice(i, i + REFRESH_BATCH).flatMap(([member, { user, json }]) => [member, user, json]);
-          calls.push(this.call(set.kind, set.keys, 'refresh', expiresAt, ...args));
+          calls.push(this.call(set.kind, set.keys, 'refresh', expiresAt, ...args).then((users) => this.restored(set, users)));
         }
         if (set.kind === 'presence') calls.push(this.markDue(set.name, expiresAt));
       }
@@ -161,6 +168,15 @@ export class RedisPresenceStore implements PresenceStore {
       if (failed) this.options.logger?.warn({ err: (failed as PromiseRejectedResult).reason as unknown }, 'presence refresh failed');
     } finally {
       this.refreshing = false;
+    }
+  }
+
+  private restored(set: HeldSet, users: unknown): void {
+    if (!Array.isArray(users) || users.length === 0 || !this.options.onRestored) return;
+    try {
+      this.options.onRestored({ kind: set.kind, name: set.name, users: users.map(String) });
+    } catch (err) {
+      this.options.logger?.warn({ err }, 'presence onRestored failed');
     }
   }
 

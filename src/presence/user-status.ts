@@ -1,11 +1,11 @@
+import { encodeUserId, MAX_CHANNEL_BYTES } from '../channels/channels.js';
 import type { StatusRecord, Store, UserStatus } from '../store/store.js';
 import type { PresenceStore } from './presence-store.js';
 
-/** Users whose ids fit in a channel name get a `status:<user>` channel. */
-const CHANNEL_SAFE = /^[A-Za-z0-9_.\-@=,/~]{1,200}$/;
-
+/** A user's `status:<user>` channel, the id encoded as in every channel name; undefined past the name limit. */
 export function statusChannel(user: string): string | undefined {
-  return CHANNEL_SAFE.test(user) ? `status:${user}` : undefined;
+  const name = `status:${encodeUserId(user)}`;
+  return user !== '' && Buffer.byteLength(name) <= MAX_CHANNEL_BYTES ? name : undefined;
 }
 
 /**

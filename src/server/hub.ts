@@ -174,7 +174,11 @@ export class Hub {
   private openRedis(url: string): Redis {
     // Every command bounded by redisCommandTimeoutMs (QUIT included, so shutdown is bounded too),
     // no offline queue, and nothing in flight is ever sent twice after a reconnect.
-    this.redis ??= createRedisConnection(url, { commandTimeoutMs: this.options.redisCommandTimeoutMs, logger: this.logger, name: 'shared' });
+    this.redis ??= createRedisConnection(url, {
+      commandTimeoutMs: this.options.redisCommandTimeoutMs,
+      logger: this.logger,
+      name: 'shared',
+    });
     return this.redis;
   }
 

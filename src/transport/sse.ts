@@ -51,10 +51,11 @@ export class SseAcceptor {
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    // The answer depends on the Origin whether or not it is allowed: caches must key on it.
+    res.setHeader('Vary', 'Origin');
     const origin = this.admission.corsOrigin(req);
     if (origin !== undefined) {
       res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Vary', 'Origin');
       if (this.node.options.sse.credentials) res.setHeader('Access-Control-Allow-Credentials', 'true');
     }
     if (req.method === 'OPTIONS') {

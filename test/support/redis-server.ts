@@ -8,6 +8,7 @@ import { freePort } from './processes.js';
  */
 export class OwnRedis {
   private child: ChildProcess | undefined;
+  private readonly probes = new Set<Redis>();
 
   private constructor(readonly port: number) {}
 
@@ -42,10 +43,30 @@ export class OwnRedis {
     }
   }
 
+  /** Freezes it (SIGSTOP): connections stay open, nothing is answered — a stalled Redis. */
+  stall(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a stalled Redis go on (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** A plain connection to it (for tests that look at or write keys by hand); closed by `down()`. */
+  connect(): Redis {
+    const conn = new Redis(this.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    conn.on('error', () => undefined);
+    this.probes.add(conn);
+    return conn;
+  }
+
   /** Stops it at once, like `redis-cli SHUTDOWN NOSAVE`. */
   async down(): Promise<void> {
+    for (const conn of this.probes) conn.disconnect();
+    this.probes.clear();
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGKILL');

@@ -3,6 +3,7 @@
 -- random channel names leaves no keys behind; the first publish creates the epoch (publish.lua).
 -- KEYS[1] stream, KEYS[2] meta hash
 -- ARGV[1] since offset (-1: none)  ARGV[2] limit  ARGV[3] history ttl ms  ARGV[4] now (ms)
+-- ARGV[5] history size  ARGV[6] max bytes of data returned (-1: no bound; at least one entry)
 -- Returns {epoch, top, earliest, entries}; entries as XRANGE gives them.
 local stream, meta = KEYS[1], KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
@@ -44,10 +45,24 @@ if first then
     end
   end
 end
-local since, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- Publications beyond a (since lowered) size count as trimmed, as the next publish trims them.
+earliest = math.max(earliest, top - tonumber(ARGV[5]) + 1, 1)
+local since, limit, maxBytes = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[6])
 local entries = {}
 if since >= 0 and limit > 0 then
   local from = math.max(since + 1, earliest)
   if from <= top then entries = redis.call('XRANGE', stream, '0-' .. from, '+', 'COUNT', limit) end
+end
+if maxBytes >= 0 and #entries > 1 then
+  local bytes, kept = 0, {}
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'd' then bytes = bytes + #fields[i + 1] end
+    end
+    if #kept > 0 and bytes > maxBytes then break end
+    kept[#kept + 1] = entry
+  end
+  entries = kept
 end
 return {epoch, top, earliest, entries}

@@ -10,7 +10,8 @@
 -- add:     ARGV[5] member  ARGV[6] user  ARGV[7] entry JSON  ARGV[8] expiry ms  -> 1 if the user is new
 -- remove:  ARGV[5] member  ARGV[6] user                                          -> 1 if the user left
 -- get:                                                           -> flat member, JSON of live entries
--- refresh: ARGV[5] expiry ms, ARGV[6..] triples member, user, entry JSON         -> 0
+-- refresh: ARGV[5] expiry ms, ARGV[6..] triples member, user, entry JSON
+--          -> the users that had no entry left and are back (each once)
 --          (sets the expiry of each, and adds back the ones that are gone: flush, restart, sweep)
 -- sweep:   ARGV[5] most entries to remove
 --          -> {next expiry ms or -1 when empty, JSON1, left1, JSON2, left2, ...}; leftN is 1 when
@@ -92,7 +93,10 @@ elseif op == 'remove' then
   result = drop(ARGV[5], ARGV[6])
 elseif op == 'refresh' then
   local at = tonumber(ARGV[5])
-  for i = 6, #ARGV - 2, 3 do put(ARGV[i], ARGV[i + 1], ARGV[i + 2], at) end
+  result = {}
+  for i = 6, #ARGV - 2, 3 do
+    if put(ARGV[i], ARGV[i + 1], ARGV[i + 2], at) == 1 then result[#result + 1] = ARGV[i + 1] end
+  end
 end
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, keyTtl) end
 return result
