@@ -45,9 +45,20 @@ describe('SDK: channel presence', () => {
     const watcher = await sdk(server, 'watcher');
     const joins: PresenceEntry[] = [];
     const leaves: PresenceEntry[] = [];
-    const sub = watcher.subscribe('room:a', { onJoin: (i) => joins.push(i), onLeave: (i) => leaves.push(i) });
+    const markers: unknown[] = [];
+    const sub = watcher.subscribe('room:a', {
+      onJoin: (i) => joins.push(i),
+      onLeave: (i) => leaves.push(i),
+      onPublication: (p) => markers.push(p.data),
+    });
     watcher.connect();
     await sub.ready();
+    /** A publication after everything sent so far: once it arrives, any join or leave before it has too. */
+    const sentinel = async (): Promise<void> => {
+      const marker = { sentinel: markers.length };
+      await server.hub.publish('room:a', marker);
+      await until(() => markers.some((m) => (m as { sentinel?: number }).sentinel === marker.sentinel), 'the sentinel publication');
+    };
 
     const tabs = [await sdk(server, 'alice'), await sdk(server, 'alice')];
     for (const tab of tabs) {
@@ -64,12 +75,12 @@ describe('SDK: channel presence', () => {
     tabs[0]!.disconnect();
     for (let i = 0; i < 500 && Object.keys((await sub.presence()).clients).length !== 2; i++) await sleep(10);
     expect(Object.keys((await sub.presence()).clients)).toHaveLength(2);
-    await sleep(100);
+    await sentinel();
     expect(leaves).toHaveLength(0);
 
     tabs[1]!.disconnect();
     await until(() => leaves.length >= 1, 'alice leaves');
-    await sleep(100);
+    await sentinel();
     expect(joins.map((j) => j.user)).toEqual(['alice']);
     expect(leaves.map((l) => l.user)).toEqual(['alice']);
     expect((await sub.presence()).users).toEqual(['watcher']);
@@ -77,10 +88,11 @@ describe('SDK: channel presence', () => {
 });
 
 describe('SDK: typing indicators', () => {
-  it('sends a burst of 50 typing(true) in 1 s as at most 2 signals; the indicator clears by itself; typing(false) is sent when told', async () => {
-    // Expiry above the client's 1 s typing throttle (as with the defaults: 1 s and 5 s), else
-    // the indicator would lapse between two signals of someone still typing.
-    const server = await createTestServer({ ...room, limits: { typingExpireMs: 1500 } });
+  it('sends a burst of 50 typing(true) in about 1 s as at most one signal per throttle period; the indicator clears by itself; typing(false) is sent when told', async () => {
+    // Expiry well above the 1 s typing throttle (as with the defaults: 1 s and 5 s), else the
+    // indicator would lapse between two signals of someone still typing (more so on a loaded machine).
+    const throttleMs = 1_000;
+    const server = await createTestServer({ ...room, limits: { typingThrottleMs: throttleMs, typingExpireMs: 3_000 } });
     const bob = await sdk(server, 'bob');
     const seen: TypingEvent[] = [];
     const bobSub = bob.subscribe('room:t', { onTyping: (e) => seen.push(e) });
@@ -96,18 +108,22 @@ describe('SDK: typing indicators', () => {
     const typingSent = (typing: boolean): number =>
       sent.filter((m) => m.method === 'typing' && (m.params as { typing: boolean }).typing === typing).length;
 
+    const burstStarted = Date.now();
     for (let i = 0; i < 50; i++) {
       sub.typing(true);
       await sleep(20);
     }
+    // Measured, not assumed: on a loaded machine the burst takes longer than 50 × 20 ms.
+    const atMost = Math.ceil((Date.now() - burstStarted) / throttleMs) + 1;
     // Not refreshed any more: the server clears it, without a typing(false) from the client.
-    await until(() => seen.some((e) => !e.typing), 'the indicator clears by itself');
+    await until(() => seen.some((e) => !e.typing), 'the indicator clears by itself', 15_000);
     const started = seen.filter((e) => e.typing);
     expect(started.length).toBeGreaterThanOrEqual(1);
-    expect(started.length).toBeLessThanOrEqual(2);
+    expect(started.length).toBeLessThanOrEqual(atMost);
     expect(seen[0]).toEqual({ user: 'alice', typing: true });
     expect(seen.filter((e) => !e.typing)).toEqual([{ user: 'alice', typing: false }]);
-    expect(typingSent(true)).toBeLessThanOrEqual(2);
+    expect(typingSent(true)).toBeGreaterThanOrEqual(1);
+    expect(typingSent(true)).toBeLessThanOrEqual(atMost);
     expect(typingSent(false)).toBe(0);
     expect(own).toHaveLength(0);
 

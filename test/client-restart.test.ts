@@ -44,6 +44,17 @@ async function client(port: number, user: string): Promise<SwitchboardClient> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * Publishes a marker from the server and waits for the subscriber to get it, then takes it off
+ * `got`: anything extra (a duplicate) delivered before it has arrived by then.
+ */
+async function sentinel(server: HubProcess, channel: string, got: Publication<{ n: number }>[], offset: number): Promise<void> {
+  server.publish(channel, { n: -1 });
+  await waitFor(() => got.some((p) => p.data.n === -1), 'the sentinel publication');
+  expect(got.at(-1)).toMatchObject({ offset, data: { n: -1 } });
+  got.pop();
+}
+
 /** Every publication exactly once, in order: data 0..n-1 at consecutive offsets from `first`. */
 function expectExactlyOnceInOrder(got: Publication<{ n: number }>[], n: number, first = 1): void {
   expect(got.map((p) => p.data.n)).toEqual(range(n));
@@ -87,7 +98,7 @@ describe('client across a server crash (SIGKILL) and restart', () => {
     await restarted;
     const positions = await Promise.all(results);
     await waitFor(() => got.length >= N, `${N} publications (have ${got.length})`, 20_000);
-    await sleep(50); // anything extra (a duplicate) would show up now
+    await sentinel(server, 'chat:crash', got, N + 1);
 
     // The publisher: each publish applied once, in order (one offset each, no gaps, no repeats).
     expect(positions.map((p) => p.offset)).toEqual(range(N).map((i) => i + 1));
@@ -124,11 +135,11 @@ describe('client across a server crash (SIGKILL) and restart', () => {
     const positions = await Promise.all(results);
     expect(positions.map((p) => p.offset)).toEqual(range(100).map((i) => i + 1));
     await waitFor(() => got.length >= 100, `100 publications (have ${got.length})`);
-    await sleep(50);
+    await sentinel(server, 'chat:offline', got, 101);
     expectExactlyOnceInOrder(got, 100);
-    // And the stream itself holds each exactly once.
+    // And the stream itself holds each exactly once (then the sentinel).
     const history = await sub.history({ limit: 1_000 });
-    expect(history.publications.map((p) => (p.data as { n: number }).n)).toEqual(range(100));
+    expect(history.publications.map((p) => (p.data as { n: number }).n)).toEqual([...range(100), -1]);
     expect(publisher.pendingPublishes).toBe(0);
   });
 });

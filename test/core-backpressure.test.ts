@@ -39,6 +39,7 @@ describe('publish byte rate', () => {
     expect(acked.length).toBeGreaterThan(0);
     expect(new Set(refused.map((r) => r.error!.code))).toEqual(new Set([111]));
     expect(refused.every((r) => r.error!.temporary === true)).toBe(true);
+    expect(refused.some((r) => /publishBytesRate/.test(r.error!.message))).toBe(true);
     const ackedOffsets = acked.map((r) => r.result.offset as number);
     // Acknowledged in the order sent, offsets 1..N with no hole.
     expect(ackedOffsets).toEqual(Array.from({ length: acked.length }, (_, i) => i + 1));

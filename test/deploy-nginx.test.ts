@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeAllServers, createTestServer, sleep } from './support/harness.js';
+import { closeAllServers, createTestServer, sleep, until } from './support/harness.js';
 import { ProtocolClient } from './support/protocol-client.js';
 import { freePort } from './support/processes.js';
 
@@ -87,12 +87,16 @@ describe('deploy/nginx.conf in front of two nodes', () => {
     await sseDone;
     expect(sseText).toContain('event: chat:lb\ndata: {"n":1}');
     await reader.cancel();
+    // Once the SSE stream is gone, node A's connections are the WebSocket clients it holds.
+    await until(() => a.hub.stats().connections + b.hub.stats().connections === clients.length, 'the SSE stream to be released');
+    const onA = a.hub.stats().connections;
+    expect(onA).toBeGreaterThan(0);
 
     // Node A goes away: its clients are told to reconnect elsewhere, do so through nginx, and recover.
     await a.close();
-    await sleep(100);
+    await until(() => clients.filter((c) => !c.isOpen).length >= onA, `the ${onA} clients of node A to see the close`);
     const moved = clients.filter((c) => !c.isOpen);
-    expect(moved.length).toBeGreaterThan(0);
+    expect(moved).toHaveLength(onA);
     for (const c of moved) expect(c.closeInfo?.code).toBe(4000);
     await b.hub.publish('chat:lb', { n: 2 });
     for (const [i, c] of clients.entries()) {

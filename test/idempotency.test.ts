@@ -83,13 +83,17 @@ describe('idempotent publish', () => {
   });
 
   it('a different key publishes again, and a key expires after the window', async () => {
-    const s = await createTestServer({ ...anyPublish, limits: { idempotencyWindowMs: 300 } });
+    // A window the retries below fit in even on a loaded machine; the wait is measured from the first publish.
+    const windowMs = 1_500;
+    const s = await createTestServer({ ...anyPublish, limits: { idempotencyWindowMs: windowMs } });
     const c = await s.client();
+    const firstAt = Date.now();
     const a = await c.publish('chat:w', 1, 'k');
     const b = await c.publish('chat:w', 1, 'k2');
     expect(b.offset).toBe(a.offset + 1);
     expect(await c.publish('chat:w', 1, 'k')).toEqual(a);
-    await sleep(500);
+    expect(Date.now() - firstAt, 'the retry came within the window').toBeLessThan(windowMs);
+    await sleep(firstAt + windowMs + 200 - Date.now());
     const later = await c.publish('chat:w', 1, 'k');
     expect(later.offset).toBe(b.offset + 1);
   });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HubError } from '../src/index.js';
-import { closeAllServers, createTestServer, sleep, TEST_SECRET } from './support/harness.js';
+import { closeAllServers, createTestServer, TEST_SECRET } from './support/harness.js';
 
 afterEach(closeAllServers);
 
@@ -174,8 +174,10 @@ describe('hooks', () => {
     await alice.publish('open:stamped', { text: 'hello', by: 'mallory' });
     const [pub] = await watcher.waitForPushes(1, (m) => m.push === 'pub');
     expect(pub!.data).toEqual({ text: 'hello', by: 'alice' });
-    await sleep(20);
-    expect(watcher.pubs()).toHaveLength(1);
+    // Sentinel (server side, past the hook): the refused publication never arrived before it.
+    await s.hub.publish('open:stamped', { sentinel: true });
+    await watcher.waitFor((m) => m.push === 'pub' && m.data?.sentinel === true);
+    expect(watcher.pubs().map((m) => m.data)).toEqual([{ text: 'hello', by: 'alice' }, { sentinel: true }]);
   });
 
   it('an exception that is not a HubError in a hook is an internal error without details', async () => {

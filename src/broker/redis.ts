@@ -1,16 +1,10 @@
+import { withTimeout } from '../limits/timeout.js';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { newEpoch } from '../stream/epoch.js';
 import { HubError } from '../protocol/errors.js';
-import {
-  closeRedis,
-  createRedisConnection,
-  DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
-  firstReady,
-  toHubError,
-  withTimeout,
-} from '../redis/connection.js';
+import { closeRedis, createRedisConnection, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, firstReady, toHubError } from '../redis/connection.js';
 import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
 import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
 

@@ -9,7 +9,14 @@ import { presenceUsers } from '../presence/presence-store.js';
 import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '../protocol/close-codes.js';
 import { isMethod, parseCommandLine, parseParams, readEnvelope, type Envelope, type Method, type Params } from '../protocol/commands.js';
 import { HubError, toWireError } from '../protocol/errors.js';
-import { encodeDisconnectPush, encodeError, encodePublicationPush, encodeReply, encodeReplyWithPublications, PING_PUSH } from '../protocol/pushes.js';
+import {
+  encodeDisconnectPush,
+  encodeError,
+  encodePublicationPush,
+  encodeReply,
+  encodeReplyWithPublications,
+  PING_PUSH,
+} from '../protocol/pushes.js';
 import type { Publication } from '../stream/types.js';
 import { connectResult } from './connect-reply.js';
 import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-queue.js';
@@ -120,10 +127,19 @@ export class Connection implements Session {
       const id = /"id"\s*:\s*(\d{1,15})/.exec(line)?.[1];
       if (id === undefined) continue;
       answered = true;
-      this.violation(CloseCode.PROTOCOL_ERROR, Number(id), new HubError(107, 'binary frames are not supported: send commands as text frames'));
+      this.violation(
+        CloseCode.PROTOCOL_ERROR,
+        Number(id),
+        new HubError(107, 'binary frames are not supported: send commands as text frames'),
+      );
       if (this.closed) return;
     }
-    if (!answered) this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'binary frames are not supported: send commands as text frames'));
+    if (!answered)
+      this.violation(
+        CloseCode.PROTOCOL_ERROR,
+        undefined,
+        new HubError(107, 'binary frames are not supported: send commands as text frames'),
+      );
   }
 
   private handleLine(line: string): void {

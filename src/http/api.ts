@@ -205,7 +205,11 @@ export class HttpApi {
         response: responses.broadcast,
         errors: { 400: invalid },
         handle: async (req) => {
-          const body = parse(broadcastBody, await readJsonBody(req, maxBody + BROADCAST_LIST_BYTES, node.options.limits.maxJsonDepth), 'body');
+          const body = parse(
+            broadcastBody,
+            await readJsonBody(req, maxBody + BROADCAST_LIST_BYTES, node.options.limits.maxJsonDepth),
+            'body',
+          );
           const results = await Promise.all(body.channels.map((ch) => this.publishOne(ch, body.data, body.idempotencyKey)));
           return { results };
         },

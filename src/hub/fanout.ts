@@ -18,7 +18,7 @@ export class Fanout {
   constructor(
     private readonly registry: SubscriptionRegistry,
     private readonly metrics: Metrics,
-    /** Byte budget of a catching-up subscription's buffer of live publications. */
+    /** Bound of a catching-up subscription's buffer of live publications plus its session's queue. */
     private readonly bufferBytes: number,
     /** Ends a subscription from the server side (the Node's one teardown path). */
     private readonly kick: (sub: Subscription, code: number, reason: string, resubscribe: boolean) => void,
@@ -44,7 +44,12 @@ export class Fanout {
     if (pub.offset > 0) {
       // The first publication of a stream that did not exist when the client got its position
       // (offset 0 of a young epoch of its own): it carries the stream's epoch, which the client adopts.
-      if (pub.offset === 1 && sub.offset === 0 && epoch !== sub.epoch && startsCurrentStream(sub.channel.name, sub, Date.now(), sub.channel.history.metaTtlMs)) {
+      if (
+        pub.offset === 1 &&
+        sub.offset === 0 &&
+        epoch !== sub.epoch &&
+        startsCurrentStream(sub.channel.name, sub, Date.now(), sub.channel.history.metaTtlMs)
+      ) {
         sub.epoch = epoch;
       }
       const same = epoch === sub.epoch;

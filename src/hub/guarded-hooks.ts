@@ -1,7 +1,7 @@
+import { withTimeout } from '../limits/timeout.js';
 import type { Logger } from 'pino';
 import { APP_ERROR_CODE_MIN, HubError } from '../protocol/errors.js';
 import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
-import { withTimeout } from './timeout.js';
 
 /**
  * The application's hooks and RPC handlers, each call bounded by limits.hookTimeoutMs (past it

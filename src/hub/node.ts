@@ -85,13 +85,19 @@ export class Node implements BrokerEventHandler {
     this.status = new UserStatusService(parts.presence, parts.store, (channel, data) => this.publish(channel, data));
     this.registry = new SubscriptionRegistry(broker, logger, options.redisCommandTimeoutMs * 2 + 1_000);
     const kick = this.kick.bind(this);
-    this.fanout = new Fanout(this.registry, parts.metrics, this.pageBytes, kick);
+    // A catching-up subscription's buffer counts with its session's queue against limits.maxQueueBytes.
+    this.fanout = new Fanout(this.registry, parts.metrics, l.maxQueueBytes, kick);
     this.subscribing = new SubscribeFlow({
       broker,
       registry: this.registry,
       fanout: this.fanout,
       logger,
-      limits: { maxPublications: l.recoveryMaxPublications, pageBytes: this.pageBytes, maxChannels: l.maxChannelsPerConnection, slowConsumerMs: l.slowConsumerMs },
+      limits: {
+        maxPublications: l.recoveryMaxPublications,
+        pageBytes: this.pageBytes,
+        maxChannels: l.maxChannelsPerConnection,
+        slowConsumerMs: l.slowConsumerMs,
+      },
       kick,
       live: (sub) => {
         if (sub.channel.options.presence) this.background(this.join(sub.session, sub.channel));
@@ -122,7 +128,10 @@ export class Node implements BrokerEventHandler {
       this.positionTimer.unref();
     }
     if (parts.presence.sweepExpired) {
-      this.presenceSweep = setInterval(() => this.background(this.sweepPresence()), Math.max(1000, (options.presenceTtlSeconds * 1000) / 3));
+      this.presenceSweep = setInterval(
+        () => this.background(this.sweepPresence()),
+        Math.max(1000, (options.presenceTtlSeconds * 1000) / 3),
+      );
       this.presenceSweep.unref();
     }
   }
@@ -198,14 +207,24 @@ export class Node implements BrokerEventHandler {
   // ---- subscriptions ---------------------------------------------------------------------
 
   /** Authorizes, then subscribes through the one subscribe path; `answer` speaks the transport. */
-  async subscribe(session: Session, channel: string, since: StreamPosition | undefined, answer: SubscribeAnswer): Promise<Subscription | undefined> {
+  async subscribe(
+    session: Session,
+    channel: string,
+    since: StreamPosition | undefined,
+    answer: SubscribeAnswer,
+  ): Promise<Subscription | undefined> {
     const ch = await this.commands.authorize(session, channel);
     if (session.closed) return undefined;
     return this.subscribing.subscribe(session, ch, since, answer);
   }
 
   /** Subscribes to a channel already authorized (SSE checks every channel before its stream starts). */
-  subscribeResolved(session: Session, ch: ResolvedChannel, since: StreamPosition | undefined, answer: SubscribeAnswer): Promise<Subscription | undefined> {
+  subscribeResolved(
+    session: Session,
+    ch: ResolvedChannel,
+    since: StreamPosition | undefined,
+    answer: SubscribeAnswer,
+  ): Promise<Subscription | undefined> {
     return this.subscribing.subscribe(session, ch, since, answer);
   }
 
@@ -221,7 +240,10 @@ export class Node implements BrokerEventHandler {
     try {
       this.afterRemoval(sub);
     } finally {
-      sub.session.push(resubscribe ? 'resubscribe' : 'unsubscribe', Buffer.from(encodeUnsubscribePush(sub.channel.name, code, reason, resubscribe)));
+      sub.session.push(
+        resubscribe ? 'resubscribe' : 'unsubscribe',
+        Buffer.from(encodeUnsubscribePush(sub.channel.name, code, reason, resubscribe)),
+      );
     }
   }
 
@@ -306,6 +328,32 @@ export class Node implements BrokerEventHandler {
     const info = { user: session.user, client: session.id };
     const { userLeft } = await this.presenceStore.remove(ch.name, info);
     if (ch.options.joinLeave && userLeft && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'leave', info });
+  }
+
+  /**
+   * Presence put back after Redis lost it (restart without persistence, outage past the TTL):
+   * online users get their status stored and published again; users back in a channel's
+   * presence are announced with `join` (a sweep may have sent their `leave` meanwhile).
+   */
+  restored(kind: 'presence' | 'online', name: string, users: readonly string[]): void {
+    if (kind === 'online') {
+      for (const user of users) if (user !== '') this.background(this.status.restored(user));
+      return;
+    }
+    let ch: ResolvedChannel;
+    try {
+      ch = this.resolver.resolve(name);
+    } catch {
+      return;
+    }
+    if (!ch.options.joinLeave) return;
+    for (const user of users) {
+      const session = [...this.sessionsOf(user)].find((s) => this.registry.get(s, name)?.active);
+      if (!session || user === '') continue;
+      const info: PresenceEntry = { user, client: session.id };
+      if (session.identity?.info !== undefined) info.connInfo = session.identity.info;
+      this.background(this.broker.publishEvent(name, { kind: 'join', info }));
+    }
   }
 
   /** Leaves for the entries of crashed nodes that expired (each removal is reported to one node only). */

@@ -92,7 +92,12 @@ export async function recover(
   const recovered = sane && sameStream && exactFrom(read, since.offset, limits.maxPublications);
   if (!recovered) return { position: top, top, publications: [], recovered: false };
   const last = read.publications.at(-1);
-  return { position: { offset: last ? last.offset : since.offset, epoch: top.epoch }, top, publications: read.publications, recovered: true };
+  return {
+    position: { offset: last ? last.offset : since.offset, epoch: top.epoch },
+    top,
+    publications: read.publications,
+    recovered: true,
+  };
 }
 
 /** Whether `read` (a read after `offset`) starts exactly after it and nothing was trimmed. */

@@ -47,9 +47,13 @@ export class SubscribeFlow {
     const { registry, limits } = this.parts;
     if (registry.get(session, ch.name)) throw new HubError(105);
     if (registry.of(session).size >= limits.maxChannels) throw new HubError(106, 'too many channels for this connection');
+    if (session.closed) return undefined;
     const sub = new Subscription(session, ch);
     await registry.add(sub);
-    if (!registry.current(sub)) return undefined;
+    if (!registry.current(sub)) {
+      registry.remove(sub);
+      return undefined;
+    }
     const marker = sub.overflows;
     let recovery;
     try {
@@ -58,10 +62,17 @@ export class SubscribeFlow {
       registry.remove(sub);
       throw err;
     }
-    if (!registry.current(sub)) return undefined;
+    if (!registry.current(sub)) {
+      registry.remove(sub);
+      return undefined;
+    }
     sub.offset = recovery.position.offset;
     sub.epoch = recovery.position.epoch;
-    const result = { position: recovery.position, recoverable: isRecoverable(ch), ...(since ? { recovered: recovery.recovered === true } : {}) };
+    const result = {
+      position: recovery.position,
+      recoverable: isRecoverable(ch),
+      ...(since ? { recovered: recovery.recovered === true } : {}),
+    };
     answer.opened(sub, result, recovery.publications);
     if (sub.offset >= recovery.top.offset && sub.overflows === marker) this.goLive(sub);
     else this.parts.background(this.catchUp(sub, answer, recovery.top, marker));
@@ -76,7 +87,11 @@ export class SubscribeFlow {
       while (sub.offset < top.offset || sub.overflows !== marker) {
         if (!(await this.drained(sub))) return;
         marker = sub.overflows;
-        const read = await broker.history(ch.name, { sinceOffset: sub.offset, limit: limits.maxPublications, maxBytes: limits.pageBytes }, ch.history);
+        const read = await broker.history(
+          ch.name,
+          { sinceOffset: sub.offset, limit: limits.maxPublications, maxBytes: limits.pageBytes },
+          ch.history,
+        );
         if (!registry.current(sub)) return;
         if (read.position.epoch !== sub.epoch || !exactFrom(read, sub.offset, Number.MAX_SAFE_INTEGER)) {
           this.parts.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
@@ -91,7 +106,8 @@ export class SubscribeFlow {
       this.goLive(sub);
     } catch (err) {
       this.parts.logger.warn({ err, channel: ch.name }, 'recovery page failed');
-      if (registry.current(sub)) this.parts.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, 'recovery interrupted: resubscribe with since', true);
+      if (registry.current(sub))
+        this.parts.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, 'recovery interrupted: resubscribe with since', true);
     }
   }
 

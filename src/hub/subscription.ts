@@ -33,7 +33,7 @@ export class Subscription {
     return this.buffered === null;
   }
 
-  /** Buffers a live publication while catching up; false (buffer dropped) past `maxBytes`. */
+  /** Buffers a live publication while catching up; past `maxBytes` (with the session's queue) the buffer is dropped. */
   buffer(item: BufferedPublication, maxBytes: number): void {
     if (!this.buffered) return;
     if (this.bufferedBytes + item.frame.length + this.session.queuedBytes > maxBytes) {

@@ -1,9 +1,9 @@
+import { withTimeout } from '../limits/timeout.js';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { HubError } from '../protocol/errors.js';
 import type { Session } from './session.js';
 import type { Subscription } from './subscription.js';
-import { withTimeout } from './timeout.js';
 
 const NONE: ReadonlyMap<string, Subscription> = new Map();
 
@@ -78,11 +78,7 @@ export class SubscriptionRegistry {
     subs.add(sub);
     let ready = this.interest.get(name);
     if (!ready) {
-      ready = withTimeout(
-        this.broker.subscribe(name),
-        this.timeoutMs,
-        () => new HubError(114, 'broker subscribe timed out'),
-      );
+      ready = withTimeout(this.broker.subscribe(name), this.timeoutMs, () => new HubError(114, 'broker subscribe timed out'));
       this.interest.set(name, ready);
       ready.catch(() => {
         if (this.interest.get(name) === ready) this.interest.delete(name);

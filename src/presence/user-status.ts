@@ -32,6 +32,12 @@ export class UserStatusService {
     if (last) await this.set(user, 'offline');
   }
 
+  /** A user whose presence Redis had lost is online again: stored as online unless it kept a status. */
+  async restored(user: string): Promise<void> {
+    const record = (await this.store.statuses([user]))[user];
+    if (!record || record.status === 'offline') await this.set(user, 'online');
+  }
+
   async set(user: string, status: UserStatus): Promise<StatusRecord> {
     const record: StatusRecord = { status, lastSeen: Date.now() };
     await this.store.setStatus(user, record);

@@ -1,3 +1,4 @@
+import { withTimeout } from '../limits/timeout.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { HubError } from '../protocol/errors.js';
@@ -95,12 +96,4 @@ export async function closeRedis(conn: Redis, timeoutMs: number): Promise<void> 
     await withTimeout(conn.quit(), timeoutMs, 'quit timed out').catch(() => undefined);
   }
   conn.disconnect();
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,3 +1,4 @@
+import { withTimeout } from '../limits/timeout.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,7 +21,7 @@ import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Redis } from 'ioredis';
 import { RedisPresenceStore } from '../presence/redis.js';
-import { createRedisConnection, withTimeout } from '../redis/connection.js';
+import { createRedisConnection, closeRedis } from '../redis/connection.js';
 import { RedisStore } from '../store/redis.js';
 import { LocalChannelDirectory, type ChannelDirectory } from '../stats/channel-directory.js';
 import { RedisChannelDirectory } from '../stats/redis-directory.js';
@@ -128,6 +129,8 @@ export class Hub {
             ttlMs: this.options.presenceTtlSeconds * 1000,
             logger: this.logger,
             commandTimeoutMs: this.options.redisCommandTimeoutMs,
+            // Redis lost entries of live sessions (a restart, an outage past the TTL): tell the Node.
+            onRestored: (restored) => this.node.restored(restored.kind, restored.name, restored.users),
           })
         : new MemoryPresenceStore());
     this.store =
@@ -407,13 +410,16 @@ export class Hub {
     } finally {
       this.node.stop();
       const left = (): number => Math.max(100, deadline - Date.now());
-      for (const closer of [() => this.directory.close(), () => this.broker.close(), () => this.presence.close(), () => this.store.close()]) {
+      for (const closer of [
+        () => this.directory.close(),
+        () => this.broker.close(),
+        () => this.presence.close(),
+        () => this.store.close(),
+      ]) {
         await bounded(closer, left(), this.logger);
       }
       if (this.redis) {
-        const redis = this.redis;
-        await bounded(() => redis.quit(), left(), this.logger);
-        redis.disconnect();
+        await closeRedis(this.redis, Math.min(left(), this.options.redisCommandTimeoutMs));
       }
       this.db?.close();
     }

@@ -1,7 +1,8 @@
+import { withTimeout } from '../limits/timeout.js';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis, withTimeout } from '../redis/connection.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis } from '../redis/connection.js';
 import type { ChannelDirectory } from './channel-directory.js';
 
 /**

@@ -15,7 +15,9 @@ const TIME_PART = /^[0-9a-z]{7}$/;
  * channel. Nothing is stored; any node can check it with `provisionalEpochTime`.
  */
 export function provisionalEpoch(channel: string, now: number): string {
-  const time = Math.floor(now / 1000).toString(36).padStart(TIME_CHARS, '0');
+  const time = Math.floor(now / 1000)
+    .toString(36)
+    .padStart(TIME_CHARS, '0');
   return time + digest(channel, time);
 }
 

@@ -123,7 +123,13 @@ export class SseAcceptor {
     }
   }
 
-  private async stream(req: IncomingMessage, res: ServerResponse, conn: SseConnection, url: URL, channels: ResolvedChannel[]): Promise<void> {
+  private async stream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    conn: SseConnection,
+    url: URL,
+    channels: ResolvedChannel[],
+  ): Promise<void> {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
