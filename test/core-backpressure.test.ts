@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHub, OptionsError } from '../src/index.js';
-import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, until } from './support/harness.js';
+import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET } from './support/harness.js';
 import type { ProtocolClient, ServerMessage } from './support/protocol-client.js';
 import { payload } from './support/core-helpers.js';
 
@@ -53,7 +53,12 @@ describe('publish byte rate', () => {
     }
     // The data of each one is the publication the publisher sent with that acknowledgement.
     const sentN = answered.map((r, i) => (r.result ? i : -1)).filter((i) => i >= 0);
-    expect(subscribers[0]!.pubs(ch).slice(0, -1).map((p) => p.data.n)).toEqual(sentN);
+    expect(
+      subscribers[0]!
+        .pubs(ch)
+        .slice(0, -1)
+        .map((p) => p.data.n),
+    ).toEqual(sentN);
     expect(await pub.call('ping')).toEqual({});
   });
 });

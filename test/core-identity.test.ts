@@ -21,7 +21,7 @@ function token(claims: Record<string, unknown>): Promise<string> {
 describe('anonymous connections and the per-user cap', () => {
   it('(a) with allowAnonymous, 5 anonymous connections are admitted under maxConnectionsPerUser 3', async () => {
     const s = await createTestServer({ auth: { allowAnonymous: true }, limits: { maxConnectionsPerUser: 3 } });
-    const anon: ProtocolClient[] = [];
+    const anon: Array<ProtocolClient & { connectResult?: any }> = [];
     for (let i = 0; i < 5; i++) anon.push(await s.client({ token: null }));
     for (const c of anon) {
       expect(c.connectResult.user).toBe('');

@@ -8,6 +8,9 @@ import { SwitchboardClient, type Publication as ClientPublication } from '../src
 import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, until } from './support/harness.js';
 import { afterReply, dataBytes, openSse, payload, range, TcpGate } from './support/core-helpers.js';
 import { signToken } from '../src/auth/token.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const PAGE = 256 * 1024;
 const cleanups: Array<() => unknown> = [];
@@ -41,7 +44,7 @@ async function missThenRecover(missed: number, bytes: number, options: Record<st
   // A live sentinel after the recovery.
   const sentinel = await s.hub.publish(ch, { sentinel: true });
   await c.waitFor((m) => m.push === 'pub' && m.channel === ch && m.offset === sentinel.offset);
-  return { s, c, ch, first, reply, top, sentinel, ...afterReply(c, id, ch, mark) };
+  return { s, c, ch, first, reply, top, sentinel, pushes: afterReply(c, id, ch, mark).pushes };
 }
 
 describe('paged recovery over WebSocket', () => {
@@ -312,4 +315,24 @@ describe('paged history', () => {
     }
     expect(httpSeen).toEqual(range(1, 20));
   });
+
+  for (const store of ['memory', 'sqlite'] as const) {
+    it(`(f) pages are bounded in bytes for multi-byte data too (${store}): history and a recovery reply`, async () => {
+      const dir = store === 'sqlite' ? mkdtempSync(join(tmpdir(), 'sb-core-paged-')) : undefined;
+      if (dir) cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const s = await createTestServer({ ...bigHistory, ...(dir ? { dataDir: dir } : {}) });
+      const ch = 'chat:history-utf8';
+      // 21,000 × '€' is 63,000 bytes of UTF-8 (under maxMessageBytes) but 21,000 UTF-16 units.
+      const first = await s.hub.publish(ch, { n: 0 });
+      for (let i = 1; i <= 30; i++) await s.hub.publish(ch, { n: i, pad: '€'.repeat(21_000) });
+      const utf8 = (pubs: Array<{ data: unknown }>): number => pubs.reduce((n, p) => n + Buffer.byteLength(JSON.stringify(p.data)), 0);
+      const c = await s.client();
+      const page = await c.call('history', { channel: ch, limit: 1000, since: first });
+      expect(page.publications.length).toBeGreaterThan(0);
+      expect(utf8(page.publications)).toBeLessThanOrEqual(PAGE);
+      const rec = await c.subscribe(ch, first);
+      expect(rec.recovered).toBe(true);
+      expect(utf8(rec.publications)).toBeLessThanOrEqual(PAGE);
+    });
+  }
 });

@@ -53,7 +53,9 @@ async function readEverything(c: ProtocolClient, names: string[]): Promise<void>
   });
   // A recovering subscribe from the provisional position, and a history read with since.
   await batched(names, 200, (channel) => c.call('unsubscribe', { channel }));
-  const again = await batched(names, 200, (channel) => c.subscribe(channel, { offset: 0, epoch: subs[names.indexOf(channel)].position.epoch }));
+  const again = await batched(names, 200, (channel) =>
+    c.subscribe(channel, { offset: 0, epoch: subs[names.indexOf(channel)].position.epoch }),
+  );
   again.forEach((r) => expect(r).toMatchObject({ recovered: true, publications: [] }));
   await batched(names, 200, (channel) => c.call('unsubscribe', { channel }));
   await batched(names, 200, (channel) =>
@@ -147,7 +149,9 @@ for (const store of ['memory', 'sqlite'] as const) {
       const rec = await again.subscribe(ch, sub.position);
       expect(rec.recovered).toBe(true);
       expect(rec.position).toEqual(made.at(-1));
-      expect(rec.publications.map((p: { offset: number; data: { n: number } }) => [p.offset, p.data.n])).toEqual(range(1, 5).map((n) => [n, n]));
+      expect(rec.publications.map((p: { offset: number; data: { n: number } }) => [p.offset, p.data.n])).toEqual(
+        range(1, 5).map((n) => [n, n]),
+      );
       const sentinel = await s.hub.publish(ch, { sentinel: true });
       const [live] = await again.waitForPushes(1, (m) => m.push === 'pub' && m.channel === ch);
       expect(live).toMatchObject({ offset: sentinel.offset, data: { sentinel: true } });
@@ -189,7 +193,11 @@ describe('a failing presence join', () => {
   for (const sync of [false, true]) {
     it(`(c) the subscribe is answered exactly once (${sync ? 'add throws' : 'add rejects'})`, async () => {
       const presence = new FailingJoins(sync);
-      const s = await createTestServer({ presence, logger: pino({ level: 'silent' }), namespaces: { room: { presence: true, joinLeave: true } } });
+      const s = await createTestServer({
+        presence,
+        logger: pino({ level: 'silent' }),
+        namespaces: { room: { presence: true, joinLeave: true } },
+      });
       const c = await s.client();
       const other = await s.client({ user: 'bob' });
       await other.subscribe('room:x');

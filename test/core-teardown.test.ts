@@ -62,7 +62,7 @@ describe('POST /api/disconnect with a long reason', () => {
       await expect.poll(() => presenceUsers(s, ch)).toEqual(['observer']);
 
       // The per-user cap counts them no more: the same user may open maxConnectionsPerUser again.
-      const back: ProtocolClient[] = [];
+      const back: Array<ProtocolClient & { connectResult?: any }> = [];
       for (let i = 0; i < 3; i++) back.push(await s.client({ user: 'mallory' }));
       for (const c of back) expect(c.connectResult.user).toBe('mallory');
       const fourth = await s.client({ user: 'mallory', connect: false });

@@ -71,7 +71,7 @@ describe('deploy/nginx.conf in front of two nodes', () => {
       }
     })();
 
-    const clients = [];
+    const clients: ProtocolClient[] = [];
     for (let i = 0; i < 4; i++) {
       const c = await ProtocolClient.open(`ws://127.0.0.1:${port}/ws`);
       await c.connect(token);

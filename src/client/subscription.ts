@@ -61,6 +61,8 @@ export class Subscription<T = unknown> {
   /** Epoch of the stream; undefined before the first subscribe reply, '' without history. */
   private epoch: string | undefined;
   private recoverableFlag = false;
+  /** The stream top a paged recovery is still delivering up to (0: none). */
+  private recoveringTo = 0;
   private attempt = 0;
   private everSubscribed = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -298,8 +300,9 @@ export class Subscription<T = unknown> {
     // A large recovery comes in pages: the reply carries the first one, its position is the
     // offset of the last publication it carries (not the top), and the rest follow as ordinary
     // pushes, contiguous, before live ones: each is above the last delivered, so deliver() takes
-    // it (with `recovered: false`, as it cannot tell them from live ones).
+    // it. The reply's `top` says up to where the pushes that follow are recovered ones.
     if (!recovered) this.offset = position.offset;
+    this.recoveringTo = recovered && typeof r?.top?.offset === 'number' ? r.top.offset : 0;
     this.setState(SubscriptionState.Subscribed);
     if (since && !recovered) safeCall(this.handlers.onRecoveryFailed, { channel: this.channel, since, position });
     const ctx = {
@@ -322,6 +325,8 @@ export class Subscription<T = unknown> {
   /** Delivers one publication unless it was seen already (same epoch, offset not above the last). */
   private deliver(pub: WirePublication, recovered: boolean): void {
     const offset = typeof pub.offset === 'number' ? pub.offset : 0;
+    // A later page of a paged recovery is recovered too, though it comes as pushes.
+    if (!recovered && offset > 0 && offset <= this.recoveringTo) recovered = true;
     if (offset > 0 && this.epoch) {
       if (offset <= this.offset) return;
       this.offset = offset;
@@ -402,4 +407,6 @@ interface SubscribeReply {
   recoverable?: boolean;
   recovered?: boolean;
   publications?: WirePublication[];
+  /** With a paged recovery: the stream top it recovers up to. */
+  top?: StreamPosition;
 }

@@ -1,5 +1,5 @@
 /**
- * How a Connection's bytes move. The WebSocket transport implements it now; SSE will too.
+ * How a Connection's bytes move: implemented by the WebSocket and the SSE transports.
  * A transport delivers whole frames; one frame may hold several `\n`-separated messages.
  */
 export interface Transport {

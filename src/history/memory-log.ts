@@ -43,7 +43,7 @@ export class MemoryHistoryLog implements HistoryLog {
     let bytes = 0;
     for (let i = start; i < stream.pubs.length && publications.length < query.limit; i++) {
       const p = stream.pubs[i]!;
-      bytes += p.data.length;
+      bytes += Buffer.byteLength(p.data);
       if (query.maxBytes !== undefined && publications.length > 0 && bytes > query.maxBytes) break;
       publications.push(toPublication(p));
     }

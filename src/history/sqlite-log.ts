@@ -96,7 +96,7 @@ export class SqliteHistoryLog implements HistoryLog {
     const publications: Publication[] = [];
     let bytes = 0;
     for (const row of this.selectPubs.iterate(channel, after, now, query.limit)) {
-      bytes += row.data.length;
+      bytes += Buffer.byteLength(row.data);
       if (query.maxBytes !== undefined && publications.length > 0 && bytes > query.maxBytes) break;
       publications.push(toPublication(row));
     }

@@ -70,7 +70,8 @@ export class ClientCommands {
     const mode = ch.options.clientPublish;
     if (mode === 'none') throw new HubError(103, 'clients may not publish in this namespace');
     if (mode === 'subscribers') {
-      if (!registry.get(session, ch.name)?.active) throw new HubError(103, 'subscribe to the channel to publish in it');
+      // Subscribed, even while a large recovery is still paging in (the SDK flushes its offline queue then).
+      if (!registry.get(session, ch.name)) throw new HubError(103, 'subscribe to the channel to publish in it');
       assertCanSubscribe(ch, session.user, session.identity?.channels ?? []);
     } else {
       await this.authorize(session, ch.name);
@@ -133,7 +134,7 @@ export class ClientCommands {
   async presence(session: Session, channel: string): Promise<Record<string, PresenceEntry>> {
     const clients = await this.presenceOf(await this.authorize(session, channel));
     // A reply must fit the session's queue: past one page it is refused, never a disconnect.
-    if (JSON.stringify(clients).length > this.parts.pageBytes) {
+    if (Buffer.byteLength(JSON.stringify(clients)) > this.parts.pageBytes) {
       throw new HubError(106, `presence of ${Object.keys(clients).length} clients is larger than one reply (limits.maxQueueBytes / 4)`);
     }
     return clients;

@@ -53,4 +53,9 @@ export interface OpenedResult {
   recoverable: boolean;
   /** Present when the client asked to recover (`since`). */
   recovered?: boolean;
+  /**
+   * Present when a recovery continues after this answer: the stream top it recovers up to. The
+   * publications up to it that follow as pushes are recovered ones.
+   */
+  top?: { offset: number; epoch: string };
 }

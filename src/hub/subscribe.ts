@@ -6,7 +6,7 @@ import { HubError } from '../protocol/errors.js';
 import type { StreamPosition } from '../stream/types.js';
 import { GAP_REASON, type Fanout } from './fanout.js';
 import { exactFrom, isRecoverable, recover, type RecoveryLimits } from './recovery.js';
-import type { Session, SubscribeAnswer } from './session.js';
+import type { OpenedResult, Session, SubscribeAnswer } from './session.js';
 import { Subscription } from './subscription.js';
 import type { SubscriptionRegistry } from './subscriptions.js';
 
@@ -68,11 +68,9 @@ export class SubscribeFlow {
     }
     sub.offset = recovery.position.offset;
     sub.epoch = recovery.position.epoch;
-    const result = {
-      position: recovery.position,
-      recoverable: isRecoverable(ch),
-      ...(since ? { recovered: recovery.recovered === true } : {}),
-    };
+    const result: OpenedResult = { position: recovery.position, recoverable: isRecoverable(ch) };
+    if (since) result.recovered = recovery.recovered === true;
+    if (recovery.recovered && recovery.position.offset < recovery.top.offset) result.top = recovery.top;
     answer.opened(sub, result, recovery.publications);
     if (sub.offset >= recovery.top.offset && sub.overflows === marker) this.goLive(sub);
     else this.parts.background(this.catchUp(sub, answer, recovery.top, marker));

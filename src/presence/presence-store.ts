@@ -40,7 +40,8 @@ export interface ExpiredPresence {
   userLeft: boolean;
 }
 
-/** The users of a channel's presence, each once, sorted. */
+/** The users of a channel's presence, each once, sorted; anonymous clients are not users. */
 export function presenceUsers(clients: Record<string, PresenceEntry>): string[] {
-  return [...new Set(Object.values(clients).map((e) => e.user))].sort();
+  // Anonymous clients (user '') are each their own client, not one user: they are not listed.
+  return [...new Set(Object.values(clients).map((e) => e.user))].filter((u) => u !== '').sort();
 }

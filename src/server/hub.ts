@@ -6,32 +6,19 @@ import { pino, type Logger } from 'pino';
 import { TokenVerifier } from '../auth/verifier.js';
 import type { Broker } from '../broker/broker.js';
 import type { StreamPosition } from '../stream/types.js';
-import { MemoryBroker } from '../broker/memory.js';
-import { RedisBroker } from '../broker/redis.js';
 import { resolveOptions, type HubOptions, type HubOptionsInput } from '../config/options.js';
-import { MemoryIdempotencyLog, SqliteIdempotencyLog } from '../history/idempotency-log.js';
-import { MemoryHistoryLog } from '../history/memory-log.js';
-import { SqliteHistoryLog } from '../history/sqlite-log.js';
 import { HttpApi } from '../http/api.js';
 import { sendJson } from '../http/respond.js';
 import { CLIENT_BUNDLE_DIR, CLIENT_BUNDLE_FILE, CLIENT_BUNDLE_PATH } from '../http/package-files.js';
 import { serveStatic } from '../http/static-files.js';
-import { MemoryPresenceStore } from '../presence/memory.js';
 import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { Redis } from 'ioredis';
-import { RedisPresenceStore } from '../presence/redis.js';
-import { createRedisConnection, closeRedis } from '../redis/connection.js';
-import { RedisStore } from '../store/redis.js';
-import { LocalChannelDirectory, type ChannelDirectory } from '../stats/channel-directory.js';
-import { RedisChannelDirectory } from '../stats/redis-directory.js';
-import { MemoryStore } from '../store/memory.js';
-import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
-import { SqliteStore } from '../store/sqlite.js';
 import type { StatusRecord, Store } from '../store/store.js';
 import { Admission } from '../transport/admission.js';
 import { SseAcceptor } from '../transport/sse.js';
 import { FlushScheduler } from '../connection/outbound-queue.js';
+import { Storage } from './storage.js';
+import type { ChannelDirectory } from '../stats/channel-directory.js';
 import { requestUrl } from '../http/request-url.js';
 import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from '../hub/hooks.js';
@@ -86,10 +73,7 @@ export class Hub {
   private readonly directory: ChannelDirectory;
   private readonly logger: Logger;
   private readonly broker: Broker;
-  private readonly presence: PresenceStore;
-  private readonly store: Store;
-  private db: SqliteDatabase | undefined;
-  private redis: Redis | undefined;
+  private readonly storage: Storage;
   private readonly verifier: TokenVerifier;
   private server: Server | undefined;
   private admin: Server | undefined;
@@ -100,57 +84,23 @@ export class Hub {
     const { hooks, logger, broker, presence, store, ...rest } = input;
     this.options = resolveOptions(rest);
     this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
-    if (broker) {
-      this.broker = broker;
-    } else if (this.options.redisUrl !== null) {
-      this.broker = new RedisBroker({
-        url: this.options.redisUrl,
-        prefix: this.options.redisPrefix,
-        logger: this.logger,
-        commandTimeoutMs: this.options.redisCommandTimeoutMs,
-      });
-    } else if (this.options.dataDir !== null) {
-      const db = this.openDb(this.options.dataDir);
-      this.broker = new MemoryBroker({
-        history: new SqliteHistoryLog(db),
-        idempotency: new SqliteIdempotencyLog(db),
-        atomically: (fn) => db.transaction(fn)(),
-      });
-    } else {
-      this.broker = new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog() });
-    }
-    const shared = this.options.redisUrl !== null ? this.openRedis(this.options.redisUrl) : undefined;
-    this.presence =
-      presence ??
-      (shared
-        ? new RedisPresenceStore({
-            redis: shared,
-            prefix: this.options.redisPrefix,
-            ttlMs: this.options.presenceTtlSeconds * 1000,
-            logger: this.logger,
-            commandTimeoutMs: this.options.redisCommandTimeoutMs,
-            // Redis lost entries of live sessions (a restart, an outage past the TTL): tell the Node.
-            onRestored: (restored) => this.node.restored(restored.kind, restored.name, restored.users),
-          })
-        : new MemoryPresenceStore());
-    this.store =
-      store ??
-      (shared
-        ? new RedisStore(shared, this.options.redisPrefix, {
-            retentionMs: this.options.storeRetentionSeconds * 1000,
-            commandTimeoutMs: this.options.redisCommandTimeoutMs,
-          })
-        : this.options.dataDir !== null
-          ? new SqliteStore(this.openDb(this.options.dataDir), { retentionMs: this.options.storeRetentionSeconds * 1000 })
-          : new MemoryStore({ retentionMs: this.options.storeRetentionSeconds * 1000 }));
+    this.storage = new Storage(
+      this.options,
+      this.logger,
+      { ...(broker ? { broker } : {}), ...(presence ? { presence } : {}), ...(store ? { store } : {}) },
+      (restored) =>
+        // Redis lost entries of live sessions (a restart, an outage past the TTL): tell the Node.
+        this.node.restored(restored.kind, restored.name, restored.users),
+    );
+    this.broker = this.storage.broker;
     this.verifier = new TokenVerifier(this.options.auth);
     this.metrics = new Metrics({ stats: () => this.node.stats() });
     this.node = new Node({
       metrics: this.metrics,
       options: this.options,
-      broker: this.broker,
-      presence: this.presence,
-      store: this.store,
+      broker: this.storage.broker,
+      presence: this.storage.presence,
+      store: this.storage.store,
       verifier: this.verifier,
       hooks: hooks ?? {},
       logger: this.logger,
@@ -159,36 +109,8 @@ export class Hub {
     const scheduler = new FlushScheduler();
     this.acceptor = new WebSocketAcceptor(this.node, this.admission, scheduler, this.logger);
     this.sse = new SseAcceptor(this.node, this.admission, scheduler, this.logger);
-    const counts = (): Map<string, number> => this.node.channelCounts();
-    this.directory = shared
-      ? new RedisChannelDirectory(
-          shared,
-          this.options.redisPrefix,
-          counts,
-          this.options.statsIntervalMs,
-          this.logger,
-          this.options.redisCommandTimeoutMs,
-        )
-      : new LocalChannelDirectory(counts);
+    this.directory = this.storage.openDirectory(() => this.node.channelCounts());
     this.api = new HttpApi(this.node, this.directory, this.logger);
-  }
-
-  /** The Redis connection presence and the store share (the broker keeps its own two). */
-  private openRedis(url: string): Redis {
-    // Every command bounded by redisCommandTimeoutMs (QUIT included, so shutdown is bounded too),
-    // no offline queue, and nothing in flight is ever sent twice after a reconnect.
-    this.redis ??= createRedisConnection(url, {
-      commandTimeoutMs: this.options.redisCommandTimeoutMs,
-      logger: this.logger,
-      name: 'shared',
-    });
-    return this.redis;
-  }
-
-  /** The embedded SQLite file, opened once for every store that lives in it. */
-  private openDb(dataDir: string): SqliteDatabase {
-    this.db ??= openDatabase(dataDir);
-    return this.db;
   }
 
   /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
@@ -409,19 +331,7 @@ export class Hub {
       await this.node.settle(storageDeadline);
     } finally {
       this.node.stop();
-      const left = (): number => Math.max(100, deadline - Date.now());
-      for (const closer of [
-        () => this.directory.close(),
-        () => this.broker.close(),
-        () => this.presence.close(),
-        () => this.store.close(),
-      ]) {
-        await bounded(closer, left(), this.logger);
-      }
-      if (this.redis) {
-        await closeRedis(this.redis, Math.min(left(), this.options.redisCommandTimeoutMs));
-      }
-      this.db?.close();
+      await this.storage.close(deadline);
     }
   }
 
@@ -442,22 +352,5 @@ export class Hub {
     } catch {
       return false;
     }
-  }
-}
-
-/** Runs one close step, giving up on it (logged) after `ms`; never throws. */
-async function bounded(step: () => Promise<unknown>, ms: number, logger: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      step(),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, ms);
-      }),
-    ]);
-  } catch (err) {
-    logger.warn({ err }, 'shutdown step failed');
-  } finally {
-    clearTimeout(timer);
   }
 }

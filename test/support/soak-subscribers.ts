@@ -213,7 +213,11 @@ function startSubscriber(index: number, start: SoakStart, token: string): Tracke
       t.received += 1;
       const epoch = t.sub.position?.epoch ?? '';
       const base = { sub: index, at: Date.now(), epoch, recovered: pub.recovered, url: t.url };
-      if (epoch !== t.epoch) {
+      if (epoch !== t.epoch && pub.offset === 1 && t.last === 0) {
+        // The first publication of a stream created after the subscriber got its (provisional)
+        // position names the stream's epoch, which the SDK adopts (docs/protocol.md).
+        t.epoch = epoch;
+      } else if (epoch !== t.epoch) {
         anomaly({ ...base, kind: 'epoch', expected: t.last + 1, got: pub.offset, detail: `tracked epoch ${t.epoch}, SDK says ${epoch}` });
         t.epoch = epoch;
       }

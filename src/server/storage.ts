@@ -1,0 +1,132 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Broker } from '../broker/broker.js';
+import { MemoryBroker } from '../broker/memory.js';
+import { RedisBroker } from '../broker/redis.js';
+import type { HubOptions } from '../config/options.js';
+import { MemoryIdempotencyLog, SqliteIdempotencyLog } from '../history/idempotency-log.js';
+import { MemoryHistoryLog } from '../history/memory-log.js';
+import { SqliteHistoryLog } from '../history/sqlite-log.js';
+import { MemoryPresenceStore } from '../presence/memory.js';
+import type { PresenceStore } from '../presence/presence-store.js';
+import { RedisPresenceStore, type RedisPresenceStoreOptions } from '../presence/redis.js';
+import { closeRedis, createRedisConnection } from '../redis/connection.js';
+import { LocalChannelDirectory, type ChannelDirectory } from '../stats/channel-directory.js';
+import { RedisChannelDirectory } from '../stats/redis-directory.js';
+import { MemoryStore } from '../store/memory.js';
+import { RedisStore } from '../store/redis.js';
+import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
+
+export interface GivenStorage {
+  broker?: Broker;
+  presence?: PresenceStore;
+  store?: Store;
+}
+
+/**
+ * Everything a hub stores through, chosen from the options: Redis when `redisUrl` is set (the
+ * broker keeps its own two connections; presence, store and directory share one), else the
+ * embedded default (SQLite under `dataDir`, or memory). Pieces given by the caller are used as
+ * they are. `close` ends every piece within its time budget, whatever the backends do.
+ */
+export class Storage {
+  readonly broker: Broker;
+  readonly presence: PresenceStore;
+  readonly store: Store;
+  private directory: ChannelDirectory | undefined;
+  private redis: Redis | undefined;
+  private db: SqliteDatabase | undefined;
+
+  constructor(
+    private readonly options: HubOptions,
+    private readonly logger: Logger,
+    given: GivenStorage,
+    onRestored: RedisPresenceStoreOptions['onRestored'],
+  ) {
+    const o = options;
+    const retentionMs = o.storeRetentionSeconds * 1000;
+    const commandTimeoutMs = o.redisCommandTimeoutMs;
+    const shared = o.redisUrl !== null ? this.openRedis(o.redisUrl) : undefined;
+    if (given.broker) this.broker = given.broker;
+    else if (o.redisUrl !== null) this.broker = new RedisBroker({ url: o.redisUrl, prefix: o.redisPrefix, logger, commandTimeoutMs });
+    else if (o.dataDir !== null) {
+      const db = this.openDb(o.dataDir);
+      this.broker = new MemoryBroker({
+        history: new SqliteHistoryLog(db),
+        idempotency: new SqliteIdempotencyLog(db),
+        atomically: (fn) => db.transaction(fn)(),
+      });
+    } else this.broker = new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog() });
+    this.presence =
+      given.presence ??
+      (shared
+        ? new RedisPresenceStore({
+            redis: shared,
+            prefix: o.redisPrefix,
+            ttlMs: o.presenceTtlSeconds * 1000,
+            logger,
+            commandTimeoutMs,
+            ...(onRestored ? { onRestored } : {}),
+          })
+        : new MemoryPresenceStore());
+    this.store =
+      given.store ??
+      (shared
+        ? new RedisStore(shared, o.redisPrefix, { retentionMs, commandTimeoutMs })
+        : o.dataDir !== null
+          ? new SqliteStore(this.openDb(o.dataDir), { retentionMs })
+          : new MemoryStore({ retentionMs }));
+  }
+
+  /** Channel listings across nodes (Redis snapshots) or of this node alone. */
+  openDirectory(counts: () => Map<string, number>): ChannelDirectory {
+    const o = this.options;
+    this.directory = this.redis
+      ? new RedisChannelDirectory(this.redis, o.redisPrefix, counts, o.statsIntervalMs, this.logger, o.redisCommandTimeoutMs)
+      : new LocalChannelDirectory(counts);
+    return this.directory;
+  }
+
+  /** Closes every piece, each given what is left until `deadline` (at least 100 ms); never throws. */
+  async close(deadline: number): Promise<void> {
+    const left = (): number => Math.max(100, deadline - Date.now());
+    try {
+      for (const piece of [this.directory, this.broker, this.presence, this.store]) {
+        if (piece) await bounded(() => piece.close(), left(), this.logger);
+      }
+      if (this.redis) await closeRedis(this.redis, Math.min(left(), this.options.redisCommandTimeoutMs));
+    } finally {
+      this.db?.close();
+    }
+  }
+
+  /** The connection presence, store and directory share: every command bounded, nothing re-sent. */
+  private openRedis(url: string): Redis {
+    this.redis ??= createRedisConnection(url, {
+      commandTimeoutMs: this.options.redisCommandTimeoutMs,
+      logger: this.logger,
+      name: 'shared',
+    });
+    return this.redis;
+  }
+
+  /** The embedded SQLite file, opened once for every store that lives in it. */
+  private openDb(dataDir: string): SqliteDatabase {
+    this.db ??= openDatabase(dataDir);
+    return this.db;
+  }
+}
+
+/** Runs one close step, giving up on it (logged) after `ms`; never throws. */
+async function bounded(step: () => Promise<unknown>, ms: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([step(), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } catch (err) {
+    logger.warn({ err }, 'shutdown step failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}
