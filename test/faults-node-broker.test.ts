@@ -1,90 +1,27 @@
 /**
- * The Node's error paths, through a real server and real WebSocket clients, with the storage
- * seams (Broker, PresenceStore, Store) replaced by fault-injecting doubles
- * (test/support/faults.ts) over the real in-memory implementations.
- *
- * "Exactly one reply" is checked with a sentinel: a `ping` sent after the command. Commands of
- * one connection run in order, so once the ping is answered every reply to the command before
- * it has been written; the test then counts the replies carrying the command's id.
+ * The Node's error paths when the Broker fails, through a real server and real WebSocket
+ * clients, with the storage seams replaced by fault-injecting doubles (test/support/faults.ts)
+ * over the real in-memory implementations: publish, history and subscribe calls that throw or
+ * hang, channel events that fail, deliveries that are lost, slow history reads. The
+ * PresenceStore and Store failures are in test/faults-node-stores.test.ts; the helpers (and the
+ * sentinel that checks "exactly one reply") in test/support/node-faults.ts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { ERRORS, HubError } from '../src/index.js';
-import { faultyBackends, type FaultyBackends } from './support/faults.js';
-import { closeAllServers, createTestServer, until, type TestServer } from './support/harness.js';
-import type { ProtocolClient, ServerMessage } from './support/protocol-client.js';
+import { describe, expect, it } from 'vitest';
+import { HubError } from '../src/index.js';
+import { until } from './support/harness.js';
+import {
+  channelIs,
+  errorCases,
+  expectTemporaryError,
+  HANG_BOUND_MS,
+  repliesTo,
+  send,
+  sentinel,
+  useFaultyServers,
+} from './support/node-faults.js';
+import type { ServerMessage } from './support/protocol-client.js';
 
-/** How long a subscribe whose broker call hangs may take to be answered with 114. */
-const HANG_BOUND_MS = 12_000;
-
-let backends: FaultyBackends | undefined;
-
-afterEach(async () => {
-  backends?.reset();
-  backends = undefined;
-  await closeAllServers();
-});
-
-const namespaces = {
-  chat: {},
-  room: { presence: true, joinLeave: true, typing: true, readReceipts: true },
-};
-
-async function setup(options: Record<string, unknown> = {}): Promise<FaultyBackends & { server: TestServer }> {
-  const b = faultyBackends();
-  backends = b;
-  const server = await createTestServer({ ...b.options, namespaces, ...options });
-  return { ...b, server };
-}
-
-/** Every reply (result or error) that carried `id`. */
-function repliesTo(client: ProtocolClient, id: number): ServerMessage[] {
-  return client.messages.filter((m) => m.id === id && m.push === undefined);
-}
-
-/** Sends a command and waits for its first reply; returns the id and that reply. */
-async function send(
-  client: ProtocolClient,
-  method: string,
-  params: unknown,
-  timeoutMs?: number,
-): Promise<{ id: number; reply: ServerMessage }> {
-  const id = client.id();
-  const reply = await client.requestRaw(id, JSON.stringify({ id, method, params }), timeoutMs);
-  return { id, reply };
-}
-
-/** The sentinel: a ping answered means everything queued before it was answered. */
-async function sentinel(client: ProtocolClient): Promise<void> {
-  expect(await client.call('ping', {})).toEqual({});
-}
-
-/** Polls `read` (async) until `ok` holds or `timeoutMs` passed; returns the last value read. */
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const channelIs =
-  (name: string) =>
-  (channel: string): boolean =>
-    channel === name;
-
-const errorCases = [
-  { what: 'a plain Error', error: new Error('disk on fire: /var/secret'), code: 100 },
-  { what: 'HubError(114)', error: new HubError(114), code: 114 },
-] as const;
-
-/** The reply is a temporary error with `code` (or one of `codes`), without internals. */
-function expectTemporaryError(reply: ServerMessage, code: number | readonly number[]): void {
-  expect(reply.result, `expected an error, got ${JSON.stringify(reply)}`).toBeUndefined();
-  expect(typeof code === 'number' ? [code] : code, JSON.stringify(reply.error)).toContain(reply.error?.code);
-  expect(reply.error).toMatchObject({ temporary: true });
-  expect(reply.error!.message).not.toContain('disk on fire'); // internals never leak
-}
+const setup = useFaultyServers();
 
 describe('broker.publish fails', () => {
   it.each(errorCases)(
@@ -250,104 +187,6 @@ describe('broker.subscribe fails', () => {
   );
 });
 
-describe('presence fails', () => {
-  it('presence.add throwing after a subscribe: the subscribe is answered exactly once, and the state is consistent', async () => {
-    const { server, presence } = await setup();
-    const alice = await server.client({ user: 'alice' });
-    presence.faults.throw('add', undefined, { match: channelIs('room:p') });
-
-    const { id, reply } = await send(alice, 'subscribe', { channel: 'room:p' });
-    await sentinel(alice);
-    const replies = repliesTo(alice, id);
-    expect(replies, `replies to the subscribe: ${JSON.stringify(replies)}`).toHaveLength(1);
-    presence.faults.clear();
-
-    if (reply.error) {
-      // Refused: then it must be a registered code, and nothing of the subscription is left.
-      expect(Object.hasOwn(ERRORS, reply.error.code)).toBe(true);
-      expect(server.hub.stats().channels).toBe(0);
-      await alice.subscribe('room:p');
-    }
-    // Subscribed (at first, or on the retry): publications arrive.
-    await server.hub.publish('room:p', { n: 1 });
-    await alice.waitFor((m) => m.push === 'pub' && m.channel === 'room:p');
-    expect(alice.isOpen).toBe(true);
-  });
-
-  it.each(['remove', 'disconnectUser'] as const)(
-    'presence.%s throwing during a disconnect still releases the connection',
-    async (method) => {
-      const { server, presence } = await setup({ limits: { maxConnectionsPerUser: 1 } });
-      const alice = await server.client({ user: 'alice' });
-      await alice.subscribe('room:p');
-      expect(server.hub.stats().connections).toBe(1);
-
-      presence.faults.throw(method);
-      await alice.close();
-      await presence.faults.waitForCalls(method, 1);
-      await until(() => server.hub.stats().connections === 0, 'the connection to be released');
-      await until(() => server.hub.stats().channels === 0, 'the subscription to be released');
-
-      // With at most one connection per user, a new one is admitted only if the old one is gone.
-      const again = await server.client({ user: 'alice' });
-      expect(again.connectResult).toMatchObject({ user: 'alice' });
-      presence.faults.clear();
-      await again.subscribe('room:p');
-      expect((await again.call('presence', { channel: 'room:p' })).users).toEqual(['alice']);
-    },
-  );
-
-  it('presence.get throwing answers the presence command with an error; the connection goes on', async () => {
-    const { server, presence } = await setup();
-    const alice = await server.client({ user: 'alice' });
-    await alice.subscribe('room:p');
-    presence.faults.throw('get', new HubError(114));
-    const { id, reply } = await send(alice, 'presence', { channel: 'room:p' });
-    expectTemporaryError(reply, 114);
-    await sentinel(alice);
-    expect(repliesTo(alice, id)).toHaveLength(1);
-    presence.faults.clear();
-    expect((await alice.call('presence', { channel: 'room:p' })).users).toEqual(['alice']);
-  });
-});
-
-describe('store fails', () => {
-  const cases = [
-    {
-      command: 'markRead',
-      storeMethod: 'markRead',
-      params: { channel: 'room:r', offset: 1 },
-      match: (_u: string, ch: string) => ch === 'room:r',
-    },
-    { command: 'readState', storeMethod: 'lastRead', params: { channel: 'room:r' }, match: (_u: string, ch: string) => ch === 'room:r' },
-    {
-      command: 'setStatus',
-      storeMethod: 'setStatus',
-      params: { status: 'away' },
-      match: (_u: string, r: { status: string }) => r.status === 'away',
-    },
-  ] as const;
-
-  for (const { what, error, code } of errorCases) {
-    it.each(cases)(`store.$storeMethod throwing ${what} answers $command with ${code}; the connection goes on`, async (c) => {
-      const { server, store } = await setup();
-      await server.hub.publish('room:r', { n: 1 });
-      const alice = await server.client({ user: 'alice' });
-      store.faults.throw(c.storeMethod, error, { match: c.match as (...args: any[]) => boolean });
-
-      const { id, reply } = await send(alice, c.command, c.params);
-      expectTemporaryError(reply, code);
-      await sentinel(alice);
-      expect(repliesTo(alice, id)).toHaveLength(1);
-
-      store.faults.clear();
-      const ok = await alice.call(c.command, c.params);
-      expect(ok).toBeTypeOf('object');
-      expect(alice.isOpen).toBe(true);
-    });
-  }
-});
-
 describe('broker.publishEvent fails', () => {
   it('throwing on a typing signal answers it with an error; nobody gets a typing push, everything else goes on', async () => {
     const { server, broker } = await setup();
@@ -412,29 +251,5 @@ describe('slow storage while the client goes away', () => {
     await bob.subscribe('chat:slow');
     await server.hub.publish('chat:slow', { n: 1 });
     await bob.waitFor((m) => m.push === 'pub' && m.channel === 'chat:slow');
-  });
-
-  it('a slow presence.add while the client disconnects does not leave the client in presence', async () => {
-    const { server, presence } = await setup();
-    const watcher = await server.client({ user: 'watcher' });
-    await watcher.subscribe('room:p');
-    const alice = await server.client({ user: 'alice' });
-    presence.faults.delay('add', 300, { match: channelIs('room:p') });
-    const adds = presence.faults.calls('add');
-
-    const { reply } = await send(alice, 'subscribe', { channel: 'room:p' });
-    expect(reply.result).toBeDefined();
-    const aliceClient = alice.connectResult.client as string;
-    await presence.faults.waitForCalls('add', adds + 1);
-    alice.terminate();
-    await until(() => server.hub.stats().connections === 1, 'alice to be released');
-    await presence.faults.waitForSettled('add', adds + 1);
-    // Eventually consistent: alice's entry is gone (polled, bounded).
-    const clients = await eventually(
-      async () => (await watcher.call('presence', { channel: 'room:p' })).clients as Record<string, unknown>,
-      (c) => !Object.hasOwn(c, aliceClient),
-    );
-    expect(Object.keys(clients), 'presence of room:p after alice left').not.toContain(aliceClient);
-    expect((await watcher.call('presence', { channel: 'room:p' })).users).toEqual(['watcher']);
   });
 });
