@@ -57,6 +57,7 @@ describe('subscription: paged recovery', () => {
     // Missed: 5..10. The reply carries 5..7 and its position is 7 (the last carried), not the top.
     resubscribe.reply(undefined, {
       position: { offset: 7, epoch: 'E' },
+      top: { offset: 10, epoch: 'E' },
       recoverable: true,
       recovered: true,
       publications: [5, 6, 7].map((offset) => ({ offset, data: offset })),
@@ -64,7 +65,8 @@ describe('subscription: paged recovery', () => {
     // The rest of the recovery as ordinary pushes (8..10), then live ones; 7 and 9 again are duplicates.
     for (const o of [8, 9, 7, 9, 10, 11]) f.sub._push(pub(o));
     expect(f.got.map(([o]) => o)).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
-    expect(f.got.filter(([, recovered]) => recovered).map(([o]) => o)).toEqual([5, 6, 7]);
+    // Up to the reply's `top`, the pushes are recovered ones too.
+    expect(f.got.filter(([, recovered]) => recovered).map(([o]) => o)).toEqual([5, 6, 7, 8, 9, 10]);
     expect(f.failed).toBe(0);
     expect(f.sub.position).toEqual({ offset: 11, epoch: 'E' });
   });

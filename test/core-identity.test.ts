@@ -20,7 +20,11 @@ function token(claims: Record<string, unknown>): Promise<string> {
 
 describe('anonymous connections and the per-user cap', () => {
   it('(a) with allowAnonymous, 5 anonymous connections are admitted under maxConnectionsPerUser 3', async () => {
-    const s = await createTestServer({ auth: { allowAnonymous: true }, limits: { maxConnectionsPerUser: 3 } });
+    const s = await createTestServer({
+      auth: { allowAnonymous: true },
+      limits: { maxConnectionsPerUser: 3 },
+      namespaces: { room: { presence: true, joinLeave: true } },
+    });
     const anon: Array<ProtocolClient & { connectResult?: any }> = [];
     for (let i = 0; i < 5; i++) anon.push(await s.client({ token: null }));
     for (const c of anon) {
@@ -29,6 +33,13 @@ describe('anonymous connections and the per-user cap', () => {
       expect(c.isOpen).toBe(true);
     }
     expect(s.hub.stats().connections).toBe(5);
+    // In presence each is its own client, none of them a user.
+    for (const c of anon) await c.subscribe('room:lobby');
+    const named = await s.client({ user: 'carol' });
+    await named.subscribe('room:lobby');
+    const presence = await named.call('presence', { channel: 'room:lobby' });
+    expect(Object.keys(presence.clients)).toHaveLength(6);
+    expect(presence.users).toEqual(['carol']);
     // A named user is still capped.
     for (let i = 0; i < 3; i++) await s.client({ user: 'bob' });
     const fourth = await s.client({ user: 'bob', connect: false });
