@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { HubOptions } from '../src/config/options.js';
 import type { Node } from '../src/hub/node.js';
 import { Admission } from '../src/transport/admission.js';
-import { CHROMIUM } from './support/browser.js';
+import { launchChromium } from './support/browser.js';
 import { closeAllServers, createTestServer, type TestServer } from './support/harness.js';
 import { handshakeStatus } from './support/protocol-client.js';
 
@@ -147,25 +146,12 @@ describe('Admission.corsOrigin', () => {
 });
 
 /** A real browser, with `evil.example` resolving to 127.0.0.1: what an attacker gets from rebinding. */
-describe.skipIf(!existsSync(CHROMIUM))('DNS rebinding from a real browser', () => {
+describe('DNS rebinding from a real browser', () => {
   let browser: Browser | undefined;
   afterAll(async () => browser?.close());
 
   it('a page on a rebound name cannot open a WebSocket; the same page on 127.0.0.1 or localhost can', async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--host-resolver-rules=MAP evil.example 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium(['--host-resolver-rules=MAP evil.example 127.0.0.1']);
     const s = await createTestServer();
     const token = await s.token('alice');
     const attempt = async (origin: string): Promise<string> => {
