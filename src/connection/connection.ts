@@ -203,8 +203,9 @@ export class Connection implements Session {
       if (this.state === 'closed') return;
       if (err instanceof HubError && (err.code === 107 || err.code === 104)) this.violations += 1;
       const wire = toWireError(err);
-      if (!(err instanceof HubError)) this.node.metrics.error(100);
-      else this.node.metrics.error(wire.code);
+      // Anything but a HubError is a bug or a backend fault: the client gets 100, the log the details.
+      if (!(err instanceof HubError)) this.node.commandFailed(env.method, this.id, err);
+      this.node.metrics.error(wire.code);
       this.sendText(encodeError(id, wire));
       if (this.violations >= this.limits.maxViolations) this.closeAfterReply(CloseCode.PROTOCOL_ERROR);
     }

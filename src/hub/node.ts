@@ -424,6 +424,11 @@ export class Node implements BrokerEventHandler {
     this.commands.stop();
   }
 
+  /** Logs a command that failed with something other than a HubError (answered 100). */
+  commandFailed(method: string, client: string, err: unknown): void {
+    this.logger.error({ err, method, client }, 'command failed');
+  }
+
   context(session: Session): ClientContext {
     const ctx: ClientContext = { user: session.user, client: session.id, transport: session.transportKind, headers: session.headers };
     if (session.identity?.info !== undefined) ctx.info = session.identity.info;
