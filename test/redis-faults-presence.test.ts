@@ -61,6 +61,13 @@ const entry = (user: string, client: string): { user: string; client: string; co
   client,
   connInfo: { n: client },
 });
+/** Waits until the node's refresh has rewritten the expiry of one entry it holds (a refresh ran). */
+async function refreshed(store: RedisPresenceStore & { conn: Redis }, channel: string, client: string): Promise<void> {
+  const key = `sb:presence:{${channel}}:expiry`;
+  const before = await store.conn.zscore(key, client);
+  await until(async () => (await store.conn.zscore(key, client)) !== before, `a refresh of ${channel}/${client}`);
+}
+
 const clients = async (store: RedisPresenceStore, channel: string): Promise<string[]> => Object.keys(await store.get(channel)).sort();
 
 describe('RedisPresenceStore heals', () => {
@@ -76,7 +83,8 @@ describe('RedisPresenceStore heals', () => {
     expect((await a.get('room')).c1).toEqual(entry('ann', 'c1'));
     await until(async () => (await a.onlineUsers(['ann', 'bob'])).has('ann'), 'ann to be online again', 1_500);
     // The node is told who came back, once per set (to publish join / store the status again).
-    await sleep(400);
+    await until(() => restored.length >= 2, 'both sets to be reported restored');
+    await refreshed(a, 'room', 'c1'); // a later refresh found nothing to restore: still two reports
     expect(restored.sort((x, y) => x.kind.localeCompare(y.kind))).toEqual([
       { kind: 'online', name: 'ann', users: ['ann'] },
       { kind: 'presence', name: 'room', users: ['ann'] },
@@ -85,7 +93,10 @@ describe('RedisPresenceStore heals', () => {
     expect(await a.remove('room', entry('ann', 'c1'))).toEqual({ userLeft: false });
     expect(await a.remove('room', entry('ann', 'c2'))).toEqual({ userLeft: true });
     expect(await a.disconnectUser('ann', 'c1')).toEqual({ last: true });
-    await sleep(500); // a refresh or two: what was removed stays removed
+    // Sentinel: an entry held on another channel is refreshed; what was removed stays removed.
+    await a.add('lobby', entry('ann', 'c9'));
+    await refreshed(a, 'lobby', 'c9');
+    await refreshed(a, 'lobby', 'c9');
     expect(await clients(a, 'room')).toEqual([]);
     expect(await a.onlineUsers(['ann'])).toEqual(new Set());
   });
