@@ -26,8 +26,6 @@ export interface CallOptions {
 }
 
 export interface HttpApi {
-  /** The shared hub (set once beforeAll ran). */
-  readonly hub: Hub;
   /** A request to `path` (with the API key unless `auth` says otherwise); the answer must be JSON. */
   call(method: string, path: string, opts?: CallOptions): Promise<{ status: number; body: Json; headers: Headers }>;
   /** A connected WebSocket client of `user`, closed afterAll. */
@@ -78,10 +76,6 @@ export function useHttpApi(): HttpApi {
   });
 
   return {
-    get hub(): Hub {
-      if (!hub) throw new Error('the hub is not started yet');
-      return hub;
-    },
     async call(method, path, opts = {}) {
       const headers: Record<string, string> = {};
       const auth = opts.auth === undefined ? `apikey ${KEY}` : opts.auth;
@@ -103,7 +97,7 @@ export function useHttpApi(): HttpApi {
 }
 
 /** A WebSocket client speaking protocol v1: collects every line and waits for matching ones. */
-class TestClient {
+export class TestClient {
   readonly messages: Json[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   client = '';
@@ -127,7 +121,7 @@ class TestClient {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  static async connect(user: string): Promise<TestClient> {
+  static async connect(wsUrl: string, user: string): Promise<TestClient> {
     const ws = new WebSocket(wsUrl);
     const c = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
