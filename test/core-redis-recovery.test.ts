@@ -82,7 +82,8 @@ describe('a stream that went back after a Redis failover', () => {
     expect(sub.pubs(channel).map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
 
     const again = await sub.subscribe(channel, { offset: 5, epoch });
-    expect(again).toMatchObject({ recovered: false, publications: [], position: { offset: 4, epoch } });
+    // At offset 4; in the old epoch, or the new one the node started on seeing the stream go back.
+    expect(again).toMatchObject({ recovered: false, publications: [], position: { offset: 4 } });
 
     // Live publications arrive again, from the new position on.
     await server.hub.publish(channel, { n: 'live' });
@@ -116,7 +117,7 @@ describe('a stream that went back after a Redis failover', () => {
     expect(await server.hub.publish(channel, { n: 'after failover' })).toEqual({ offset: 4, epoch });
 
     await until(() => failed.length > 0, 'onRecoveryFailed');
-    expect(failed).toEqual([{ channel, since: { offset: 5, epoch }, position: { offset: 4, epoch } }]);
+    expect(failed).toEqual([{ channel, since: { offset: 5, epoch }, position: { offset: 4, epoch: expect.any(String) } }]);
 
     await server.hub.publish(channel, { n: 'live' });
     await until(() => got.some((p) => (p.data as { n: unknown }).n === 'live'), 'the live publication in the SDK');
@@ -128,8 +129,53 @@ describe('a stream that went back after a Redis failover', () => {
       [5, 5],
       [5, 'live'],
     ]);
-    expect(subscription.position).toEqual({ offset: 5, epoch });
+    expect(subscription.position?.offset).toBe(5);
     expect(failed).toHaveLength(1);
+  });
+
+  it('starts a new epoch once a node sees it, so a client offline meanwhile is refused even after the top passed its position', async () => {
+    const options = onRedis();
+    const server = await createTestServer(options);
+    const channel = 'chat:rollback-offline';
+    const live = await server.client({ user: 'alice' });
+    await live.subscribe(channel);
+    for (let n = 1; n <= 5; n++) await server.hub.publish(channel, { n });
+    const seen = await live.waitForPushes(5, (m) => m.push === 'pub' && m.channel === channel);
+    const epoch = seen[0]!.epoch as string;
+    // Bob saw 1..5 too, then went offline.
+    const bobAt = { offset: 5, epoch };
+
+    await rollBack(options.redisPrefix, channel, 5, 3);
+    // 4b: the live subscriber sees the stream go back, and its node restarts the epoch.
+    expect(await server.hub.publish(channel, { n: '4b' })).toEqual({ offset: 4, epoch });
+    await live.waitFor((m) => m.push === 'unsubscribe' && m.channel === channel && m.code === 2001);
+    const conn = redis.connect();
+    await until(async () => (await conn.hget(`${options.redisPrefix}:meta:{${channel}}`, 'e')) !== epoch, 'a new epoch');
+    // The stream goes on past bob's old offset: 5b, 6b, 7b reuse offsets 5..7, in the new epoch.
+    for (const n of ['5b', '6b', '7b']) await server.hub.publish(channel, { n });
+
+    const bob = await server.client({ user: 'bob' });
+    const back = await bob.subscribe(channel, bobAt);
+    expect(back.recovered).toBe(false); // never 6b and 7b as if they followed bob's 5
+    expect(back.publications).toEqual([]);
+    expect(back.position.offset).toBe(7);
+    expect(back.position.epoch).not.toBe(epoch);
+  });
+
+  it('a stream whose entries are ahead of its position (writes lost unevenly) starts a new epoch at the next publish', async () => {
+    const options = onRedis();
+    const server = await createTestServer(options);
+    const channel = 'chat:uneven';
+    for (let n = 1; n <= 5; n++) await server.hub.publish(channel, { n });
+    const conn = redis.connect();
+    const meta = `${options.redisPrefix}:meta:{${channel}}`;
+    const epoch = await conn.hget(meta, 'e');
+    await conn.hset(meta, 's', 3); // the position went back, the stream entries did not
+    const next = await server.hub.publish(channel, { n: 'next' });
+    expect(next.offset).toBe(1);
+    expect(next.epoch).not.toBe(epoch);
+    const read = await (await server.client({ user: 'carol' })).call('history', { channel, limit: 10 });
+    expect(read.publications.map((p: { data: { n: unknown } }) => p.data.n)).toEqual(['next']);
   });
 });
 

@@ -77,6 +77,14 @@ export interface Broker {
  */
 export interface LossyDelivery {
   readonly lossyDelivery: true;
+  /**
+   * A node saw the stream go back (a live publication at or below an offset it had already
+   * delivered in `epoch`: a failover to a replica that missed writes). Starts a new epoch for
+   * the stream if it is still on `epoch`, so every position in the old one — also those of
+   * clients offline now — is refused (`recovered: false`) instead of recovering into offsets
+   * that were reused.
+   */
+  restartEpoch(channel: string, epoch: string): Promise<void>;
 }
 
 export function isLossy(broker: Broker): broker is Broker & LossyDelivery {

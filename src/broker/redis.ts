@@ -10,6 +10,7 @@ import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, ChannelEv
 
 const PUBLISH_LUA = readFileSync(new URL('./redis/publish.lua', import.meta.url), 'utf8');
 const HISTORY_LUA = readFileSync(new URL('./redis/history.lua', import.meta.url), 'utf8');
+const RESTART_EPOCH_LUA = readFileSync(new URL('./redis/restart-epoch.lua', import.meta.url), 'utf8');
 
 export interface RedisBrokerOptions {
   url: string;
@@ -67,6 +68,7 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     this.sub = createRedisConnection(options.url, { ...conn, name: 'broker-subscriber' });
     this.cmd.defineCommand('sbPublish', { numberOfKeys: 3, lua: PUBLISH_LUA });
     this.cmd.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
+    this.cmd.defineCommand('sbRestartEpoch', { numberOfKeys: 1, lua: RESTART_EPOCH_LUA });
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
     this.sub.on('ready', () => this.resubscribe());
     this.sub.on('close', () => {
@@ -98,6 +100,13 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
       ),
     )) as [number, string, number];
     return { offset: Number(reply[0]), epoch: reply[1], duplicate: reply[2] === 1 };
+  }
+
+  async restartEpoch(channel: string, epoch: string): Promise<void> {
+    const restarted = await this.run(() =>
+      (this.cmd as unknown as RedisScripts).sbRestartEpoch(this.key('meta', channel), epoch, newEpoch()),
+    );
+    if (restarted === 1) this.logger?.warn({ channel, epoch }, 'stream went back (a failover lost writes): new epoch');
   }
 
   async publishEvent(channel: string, event: ChannelEvent): Promise<void> {
@@ -273,6 +282,7 @@ const SUBSCRIBE_BATCH = 1_000;
 interface RedisScripts {
   sbPublish(...args: Array<string | number>): Promise<unknown>;
   sbHistory(...args: Array<string | number>): Promise<unknown>;
+  sbRestartEpoch(...args: Array<string | number>): Promise<unknown>;
 }
 
 function toPublication([id, fields]: StreamEntry): Publication {

@@ -22,6 +22,8 @@ export class Fanout {
     private readonly bufferBytes: number,
     /** Ends a subscription from the server side (the Node's one teardown path). */
     private readonly kick: (sub: Subscription, code: number, reason: string, resubscribe: boolean) => void,
+    /** The stream went back in `epoch` (a live publication at or below a delivered offset). */
+    private readonly wentBack: (channel: string, epoch: string) => void,
   ) {}
 
   onPublication(channel: string, pub: Publication, epoch: string): void {
@@ -54,6 +56,7 @@ export class Fanout {
       }
       const same = epoch === sub.epoch;
       if (same && seenIsDuplicate && pub.offset <= sub.offset) return;
+      if (same && pub.offset <= sub.offset) this.wentBack(sub.channel.name, epoch);
       if (!same || pub.offset !== sub.offset + 1) {
         this.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
         return;

@@ -67,6 +67,8 @@ export class Node implements BrokerEventHandler {
   private readonly positionTimer: NodeJS.Timeout | undefined;
   private readonly presenceSweep: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Streams this node had restarted after seeing them go back (channel + epoch). */
+  private readonly restarted = new Set<string>();
 
   constructor(parts: NodeParts) {
     const { options, broker, logger } = parts;
@@ -86,7 +88,8 @@ export class Node implements BrokerEventHandler {
     this.registry = new SubscriptionRegistry(broker, logger, options.redisCommandTimeoutMs * 2 + 1_000);
     const kick = this.kick.bind(this);
     // A catching-up subscription's buffer counts with its session's queue against limits.maxQueueBytes.
-    this.fanout = new Fanout(this.registry, parts.metrics, l.maxQueueBytes, kick);
+    const wentBack = this.wentBack.bind(this);
+    this.fanout = new Fanout(this.registry, parts.metrics, l.maxQueueBytes, kick, wentBack);
     this.subscribing = new SubscribeFlow({
       broker,
       registry: this.registry,
@@ -123,7 +126,7 @@ export class Node implements BrokerEventHandler {
     this.heartbeat = setInterval(() => this.beat(Date.now()), tick);
     this.heartbeat.unref();
     if (isLossy(broker)) {
-      this.positionCheck = new PositionCheck(broker, this.registry, logger, kick);
+      this.positionCheck = new PositionCheck(broker, this.registry, logger, kick, wentBack);
       this.positionTimer = setInterval(() => void this.positionCheck?.run(), options.positionCheckIntervalMs);
       this.positionTimer.unref();
     }
@@ -245,6 +248,19 @@ export class Node implements BrokerEventHandler {
         Buffer.from(encodeUnsubscribePush(sub.channel.name, code, reason, resubscribe)),
       );
     }
+  }
+
+  /**
+   * The stream of `channel` went back in `epoch`: a failover lost writes, so offsets are being
+   * reused. The broker starts a new epoch, so that no position of the old one recovers into
+   * reused offsets — also positions of clients that are offline now. Once per channel and epoch.
+   */
+  private wentBack(channel: string, epoch: string): void {
+    const key = `${channel}\n${epoch}`;
+    if (!isLossy(this.broker) || this.restarted.has(key)) return;
+    if (this.restarted.size > 10_000) this.restarted.clear();
+    this.restarted.add(key);
+    this.background(this.broker.restartEpoch(channel, epoch));
   }
 
   /** Presence leave and typing stop for a subscription just removed from the registry. */

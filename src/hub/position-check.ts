@@ -13,9 +13,8 @@ import type { SubscriptionRegistry } from './subscriptions.js';
  * epoch than the stream (the stream was lost, or it never existed when the subscription got
  * its position and exists now), or behind the top now and still behind the top seen one check
  * earlier (so publications merely in flight are not mistaken for losses). Those resubscribe with
- * recovery. (A stream that went back after a failover is found by the next publication, which
- * is not offset + 1: see fanout.ts. A position above a top just read is no loss: publications
- * delivered after the read.)
+ * recovery. A stream that went back (a failover lost writes) is found by the next publication
+ * (fanout.ts), or here by a subscription above the top at two checks in a row.
  */
 export class PositionCheck {
   private running = false;
@@ -25,6 +24,7 @@ export class PositionCheck {
     private readonly registry: SubscriptionRegistry,
     private readonly logger: Logger,
     private readonly kick: (sub: Subscription, code: number, reason: string, resubscribe: boolean) => void,
+    private readonly wentBack: (channel: string, epoch: string) => void,
   ) {}
 
   async run(): Promise<void> {
@@ -46,6 +46,14 @@ export class PositionCheck {
           if (top.epoch === '' && sub.offset === 0) continue; // still nothing stored
           // At 0 of a young epoch of its own, the stream created since is its stream.
           const same = sub.epoch === top.epoch || startsCurrentStream(name, sub, Date.now(), ch.history.metaTtlMs);
+          // Ahead of the top at two checks in a row, the second top still below where it stood at
+          // the first: the stream went back (one check ahead is publications delivered after the read).
+          if (same && sub.aheadOf !== 0 && top.offset < sub.aheadOf) {
+            this.wentBack(name, top.epoch);
+            this.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
+            continue;
+          }
+          sub.aheadOf = same && sub.offset > top.offset ? sub.offset : 0;
           const lost = !same || (sub.behindTop !== 0 && sub.offset < sub.behindTop);
           if (lost) this.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
           else sub.behindTop = sub.offset < top.offset ? top.offset : 0;

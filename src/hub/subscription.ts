@@ -23,6 +23,8 @@ export class Subscription {
   epoch = '';
   /** The stream top seen by the last position check while this subscription was behind it. */
   behindTop = 0;
+  /** Where this subscription stood at the last position check that found it above the top. */
+  aheadOf = 0;
 
   constructor(
     readonly session: Session,

@@ -116,21 +116,26 @@ export async function closeAllServers(): Promise<void> {
   await Promise.all([...servers].map((s) => s.close()));
 }
 
-/** Polls `check` until it returns something other than undefined/false. */
-export function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 10_000, intervalMs = 10): Promise<T> {
+/** Polls `check` (sync or async) until it returns something other than undefined/false. */
+export function until<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 10_000,
+  intervalMs = 10,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = (): void => {
-      let v: T | undefined | false;
-      try {
-        v = check();
-      } catch (err) {
-        reject(err as Error);
-        return;
-      }
-      if (v !== undefined && v !== false) return resolve(v);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      setTimeout(poll, intervalMs);
+      Promise.resolve()
+        .then(check)
+        .then(
+          (v) => {
+            if (v !== undefined && v !== false) return resolve(v);
+            if (Date.now() - started > timeoutMs) return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+            setTimeout(poll, intervalMs);
+          },
+          (err: unknown) => reject(err as Error),
+        );
     };
     poll();
   });

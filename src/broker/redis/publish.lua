@@ -1,4 +1,4 @@
--- Atomically: idempotency check, offset increment, history append, PUBLISH.
+-- Atomically: idempotency check, history append, offset increment, PUBLISH.
 -- KEYS[1] stream, KEYS[2] meta hash {e = epoch, s = top offset}, KEYS[3] idempotency key or ''
 -- ARGV[1] data (JSON text)     ARGV[2] info (JSON text or '')
 -- ARGV[3] history size         ARGV[4] history ttl ms       ARGV[5] meta ttl ms
@@ -21,7 +21,20 @@ if size > 0 then
     redis.call('DEL', stream)
     redis.call('HSET', meta, 'e', epoch, 's', 0)
   end
-  offset = redis.call('HINCRBY', meta, 's', 1)
+  -- The append comes first: if it fails, nothing else was written (Redis does not undo a
+  -- script's earlier writes).
+  offset = tonumber(redis.call('HGET', meta, 's') or '0') + 1
+  local added = redis.pcall('XADD', stream, 'MAXLEN', size, '0-' .. offset, 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9])
+  if type(added) == 'table' and added.err then
+    -- The stream is ahead of its position (writes lost unevenly in a failover): a new epoch,
+    -- never offsets that overlap what subscribers may have seen.
+    epoch = ARGV[6]
+    offset = 1
+    redis.call('DEL', stream)
+    redis.call('XADD', stream, 'MAXLEN', size, '0-1', 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9])
+    redis.call('HSET', meta, 'e', epoch)
+  end
+  redis.call('HSET', meta, 's', offset)
   local now, ttl = tonumber(ARGV[9]), tonumber(ARGV[4])
   -- Drop a bounded number of expired entries from the head (they are in time order).
   local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 16)
@@ -31,7 +44,6 @@ if size > 0 then
     for i = 1, #fields, 2 do if fields[i] == 't' then t = tonumber(fields[i + 1]) end end
     if t and t + ttl <= now then redis.call('XDEL', stream, entry[1]) else break end
   end
-  redis.call('XADD', stream, 'MAXLEN', size, '0-' .. offset, 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9])
   redis.call('PEXPIRE', stream, ttl)
   redis.call('PEXPIRE', meta, tonumber(ARGV[5]))
 end
