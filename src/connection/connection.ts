@@ -290,7 +290,13 @@ export class Connection implements Session {
       await this.establish(identity);
     } catch (err) {
       // Refused by a limit or the onConnect hook: the session ends after the error reply.
-      const code = err instanceof HubError && err.code === 106 ? CloseCode.CONNECTION_LIMIT : CloseCode.UNAUTHORIZED;
+      // A temporary failure (a hook timed out, a backend down) closes with a code that reconnects.
+      const code =
+        err instanceof HubError && err.code === 106
+          ? CloseCode.CONNECTION_LIMIT
+          : !(err instanceof HubError) || err.temporary
+            ? CloseCode.INTERNAL
+            : CloseCode.UNAUTHORIZED;
       if (!this.closed && this.pendingClose === undefined) this.closeAfterReply(code);
       throw err;
     }
