@@ -393,7 +393,11 @@ export class Connection implements Session {
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;
     this.queue.push(frame);
-    if (this.checkLag(Date.now())) return;
+    // The hot path checks only the hard bound; sustained lag is judged per flush and heartbeat.
+    if (this.queue.bytes > 4 * this.limits.maxQueueBytes) {
+      this.close(CloseCode.SLOW_CONSUMER);
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       this.scheduler.schedule(this);

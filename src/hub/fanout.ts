@@ -30,7 +30,8 @@ export class Fanout {
     const subs = this.registry.subscribers(channel);
     if (!subs) return;
     const frame = Buffer.from(encodePublicationPush(channel, pub, pub.offset === 1 ? epoch : undefined));
-    for (const sub of [...subs]) {
+    // Deleting from a Set while iterating it is safe: a kick removes only the current one.
+    for (const sub of subs) {
       if (sub.buffered) sub.buffer({ pub, frame, epoch }, this.bufferBytes);
       else this.deliver(sub, pub, frame, epoch, false);
     }
@@ -39,8 +40,8 @@ export class Fanout {
 
   /**
    * Sends one publication to one subscription if it is the next one. `seenIsDuplicate`: a
-   * publication at or below the position is one recovery already sent (true only while going
-   * live); for a live subscription it means the stream went back, and is a gap like any other.
+   * publication at or below the position is one recovery already sent (true while going live);
+   * for a live subscription it is one only while nothing above its reads came (Subscription.pastHistory).
    */
   deliver(sub: Subscription, pub: Publication, frame: Buffer, epoch: string, seenIsDuplicate: boolean): void {
     if (pub.offset > 0) {
@@ -55,8 +56,14 @@ export class Fanout {
         sub.epoch = epoch;
       }
       const same = epoch === sub.epoch;
-      if (same && seenIsDuplicate && pub.offset <= sub.offset) return;
-      if (same && pub.offset <= sub.offset) this.wentBack(sub.channel.name, epoch);
+      if (same && pub.offset <= sub.offset) {
+        // A publication a history read already covered, reaching this node through the broker
+        // after the read's reply (two connections, no order between them). Anything else at or
+        // below the position means the stream went back (a failover lost writes).
+        if (seenIsDuplicate || (pub.offset <= sub.historyTop && !sub.pastHistory)) return;
+        this.wentBack(sub.channel.name, epoch);
+      }
+      if (pub.offset > sub.historyTop) sub.pastHistory = true;
       if (!same || pub.offset !== sub.offset + 1) {
         this.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
         return;

@@ -25,6 +25,14 @@ export class Subscription {
   behindTop = 0;
   /** Where this subscription stood at the last position check that found it above the top. */
   aheadOf = 0;
+  /** The highest offset covered by a history read of this subscription (recovered or skipped). */
+  historyTop = 0;
+  /**
+   * Whether a publication above `historyTop` came through the broker since. Its delivery is in
+   * order on one connection, so every publication at or below `historyTop` still on its way has
+   * arrived by then: a later one at or below the position means the stream went back.
+   */
+  pastHistory = false;
 
   constructor(
     readonly session: Session,

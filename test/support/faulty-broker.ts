@@ -37,7 +37,10 @@ export class FaultyBroker implements Broker, HealthChecker {
 
   constructor(readonly inner: Broker = memoryBroker()) {
     // Keep the inner broker's optional ability (the node checks it with isLossy).
-    if (isLossy(inner)) Object.defineProperty(this, 'lossyDelivery', { value: true, enumerable: true });
+    if (isLossy(inner)) {
+      Object.defineProperty(this, 'lossyDelivery', { value: true, enumerable: true });
+      Object.defineProperty(this, 'restartEpoch', { value: (channel: string, epoch: string) => inner.restartEpoch(channel, epoch) });
+    }
   }
 
   setHandler(handler: BrokerEventHandler): void {
