@@ -104,4 +104,20 @@ describe('publications the read covered, arriving after the subscription went li
     expect(broker.restarted).toEqual([[ch, epoch]]);
     expect(late.pubs(ch).map((m) => m.offset)).toEqual([4]);
   });
+
+  it('on a quiet channel, a reused offset long after the read is the stream going back, not a covered one', async () => {
+    const broker = new DelayedDeliveryBroker();
+    const s = await createTestServer({ broker, positionCheckIntervalMs: 60_000 });
+    const ch = 'chat:quiet';
+    const first = await s.hub.publish(ch, { n: 1 });
+    await s.hub.publish(ch, { n: 2 });
+    const c = await s.client({ user: 'quiet' });
+    expect((await c.subscribe(ch)).position).toEqual({ offset: 2, epoch: first.epoch });
+    // Nothing comes for longer than any publication the read covered could take to arrive…
+    await new Promise((r) => setTimeout(r, 5_200));
+    // …then offset 2 again: a failover reused it.
+    broker.inject(ch, { offset: 2, data: '{"n":"2b"}' }, first.epoch);
+    expect(await c.waitFor((m) => m.push === 'unsubscribe' && m.channel === ch)).toMatchObject({ code: 2001 });
+    expect(broker.restarted).toEqual([[ch, first.epoch]]);
+  });
 });

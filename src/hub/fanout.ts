@@ -9,6 +9,13 @@ import type { SubscriptionRegistry } from './subscriptions.js';
 export const GAP_REASON = 'missed publications: resubscribe with since';
 
 /**
+ * How long after a history read a publication it covered may still come through the broker.
+ * A failover that reuses offsets takes longer than this (Redis is unreachable meanwhile), so a
+ * reused offset is never taken for a covered one, even on a quiet channel.
+ */
+const REORDER_WINDOW_MS = 5_000;
+
+/**
  * Fan-out of what the Broker delivers to this node: each publication is encoded once and the
  * same bytes are queued on every subscriber. Each live publication must follow its
  * subscription's position exactly (offset + 1, same epoch); anything else (a gap, a rollback, a
@@ -60,7 +67,8 @@ export class Fanout {
         // A publication a history read already covered, reaching this node through the broker
         // after the read's reply (two connections, no order between them). Anything else at or
         // below the position means the stream went back (a failover lost writes).
-        if (seenIsDuplicate || (pub.offset <= sub.historyTop && !sub.pastHistory)) return;
+        const covered = pub.offset <= sub.historyTop && !sub.pastHistory && Date.now() - sub.readAt < REORDER_WINDOW_MS;
+        if (seenIsDuplicate || covered) return;
         this.wentBack(sub.channel.name, epoch);
       }
       if (pub.offset > sub.historyTop) sub.pastHistory = true;

@@ -69,6 +69,7 @@ export class SubscribeFlow {
     sub.offset = recovery.position.offset;
     sub.epoch = recovery.position.epoch;
     sub.historyTop = recovery.top.offset;
+    sub.readAt = Date.now();
     const result: OpenedResult = { position: recovery.position, recoverable: isRecoverable(ch) };
     if (since) result.recovered = recovery.recovered === true;
     if (recovery.recovered && recovery.position.offset < recovery.top.offset) result.top = recovery.top;
@@ -99,6 +100,7 @@ export class SubscribeFlow {
         top = read.position;
         sub.historyTop = top.offset;
         sub.pastHistory = false;
+        sub.readAt = Date.now();
         if (read.publications.length > 0) {
           answer.page(sub, read.publications);
           sub.offset = read.publications.at(-1)!.offset;

@@ -33,6 +33,8 @@ export class Subscription {
    * arrived by then: a later one at or below the position means the stream went back.
    */
   pastHistory = false;
+  /** When `historyTop` was read (ms): a covered publication arrives soon after, or not at all. */
+  readAt = 0;
 
   constructor(
     readonly session: Session,
