@@ -2,8 +2,8 @@ import type { RunningServer, ServerOptions } from './types.js';
 
 /**
  * Switchboard as a user would configure it for a broadcast workload: no history (offsets off),
- * client publishing allowed, and the per-IP, per-user and per-connection command limits opened
- * up, because the load generator is one IP and one publisher. Everything else is the default,
+ * client publishing allowed, and the per-IP, per-user and per-connection command and publish
+ * byte limits opened up, because the load generator is one IP and one publisher. Everything else is the default,
  * including the 1 MiB per-connection queue and write coalescing.
  */
 export async function start(o: ServerOptions): Promise<RunningServer> {
@@ -17,6 +17,9 @@ export async function start(o: ServerOptions): Promise<RunningServer> {
       maxChannelsPerConnection: 1000,
       connectionRatePerIp: { perSecond: 1_000_000, burst: 1_000_000 },
       commandRate: { perSecond: 1_000_000, burst: 1_000_000 },
+      // One publisher carries the whole load: its byte rates are opened up like its command rate.
+      publishBytesRate: { perSecond: 1e12, burst: 1e12 },
+      channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
     },
     ...(o.redisUrl ? { redisUrl: o.redisUrl, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
   });
