@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { until } from './support/harness.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BrokerEventHandler, ControlCommand } from '../src/broker/broker.js';
 import { RedisBroker } from '../src/broker/redis.js';
@@ -23,14 +24,6 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 async function ownRedis(): Promise<OwnRedis> {
   const redis = await OwnRedis.start();
