@@ -5,8 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SwitchboardClient, type Publication as ClientPublication } from '../src/client/index.js';
-import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, until } from './support/harness.js';
-import { afterReply, dataBytes, openSse, payload, range, TcpGate } from './support/core-helpers.js';
+import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, until, type TestServer } from './support/harness.js';
+import { afterReply, dataBytes, openSse, payload, range } from './support/core-helpers.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 import { signToken } from '../src/auth/token.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -167,35 +168,41 @@ describe('paged recovery over WebSocket', () => {
   });
 });
 
+/** An SDK client subscribed to `channel` through `url`, that has received one publication. */
+async function sdkSubscriber(s: TestServer, url: string, user: string, channel: string) {
+  const client = new SwitchboardClient(url, {
+    token: await signToken({ secret: TEST_SECRET, user, ttl: 3600 }),
+    backoff: { minMs: 10, maxMs: 50, factor: 2 },
+  });
+  cleanups.push(() => client.disconnect());
+  const got: ClientPublication[] = [];
+  const failures: unknown[] = [];
+  let subscribed = 0;
+  const sub = client.subscribe(channel, {
+    onPublication: (p) => got.push(p),
+    onRecoveryFailed: (ctx) => failures.push(ctx),
+    onSubscribed: () => (subscribed += 1),
+  });
+  client.connect();
+  await sub.ready();
+  await s.hub.publish(channel, payload(1, 10));
+  await until(() => got.length === 1, 'the first publication');
+  return { client, sub, got, failures, subscribes: (): number => subscribed };
+}
+
 describe('paged recovery through the SDK', () => {
   it('(c) after the connection is cut and comes back, onPublication gets every offset once, in order; no recovery failure', async () => {
     const s = await createTestServer(bigHistory);
-    const gate = await new TcpGate(s.port).start();
+    const gate = await new TcpProxy(s.port).start();
     cleanups.push(() => gate.close());
     const ch = 'chat:sdk-paged';
-    const client = new SwitchboardClient(`ws://127.0.0.1:${gate.port}/ws`, {
-      token: await signToken({ secret: TEST_SECRET, user: 'alice', ttl: 3600 }),
-      backoff: { minMs: 10, maxMs: 50, factor: 2 },
-    });
-    cleanups.push(() => client.disconnect());
-    const got: ClientPublication[] = [];
-    const failures: unknown[] = [];
-    let subscribes = 0;
-    const sub = client.subscribe(ch, {
-      onPublication: (p) => got.push(p),
-      onRecoveryFailed: (ctx) => failures.push(ctx),
-      onSubscribed: () => (subscribes += 1),
-    });
-    client.connect();
-    await sub.ready();
-    await s.hub.publish(ch, payload(1, 10));
-    await until(() => got.length === 1, 'the first publication');
+    const { client, sub, got, failures, subscribes } = await sdkSubscriber(s, `ws://127.0.0.1:${gate.port}/ws`, 'alice', ch);
 
-    gate.cut();
+    gate.refuse();
     await until(() => client.state !== 'connected' && s.hub.stats().connections === 0, 'the connection to drop');
     for (let i = 2; i <= 41; i++) await s.hub.publish(ch, payload(i, 60_000));
-    gate.open();
-    await until(() => subscribes === 2 && sub.state === 'subscribed', 'the resubscribe', 15_000);
+    gate.accept();
+    await until(() => subscribes() === 2 && sub.state === 'subscribed', 'the resubscribe', 15_000);
     const sentinel = await s.hub.publish(ch, { sentinel: true });
     await until(() => got.some((p) => p.offset === sentinel.offset), 'the sentinel', 15_000);
     expect(got.map((p) => p.offset)).toEqual(range(1, sentinel.offset));
@@ -207,23 +214,7 @@ describe('paged recovery through the SDK', () => {
   it('(c′) after a server-side kick (POST /api/disconnect) and connect() again, the same holds', async () => {
     const s = await createTestServer(bigHistory);
     const ch = 'chat:sdk-kick';
-    const client = new SwitchboardClient(s.url, {
-      token: await signToken({ secret: TEST_SECRET, user: 'kicked', ttl: 3600 }),
-      backoff: { minMs: 10, maxMs: 50, factor: 2 },
-    });
-    cleanups.push(() => client.disconnect());
-    const got: ClientPublication[] = [];
-    const failures: unknown[] = [];
-    let subscribes = 0;
-    const sub = client.subscribe(ch, {
-      onPublication: (p) => got.push(p),
-      onRecoveryFailed: (ctx) => failures.push(ctx),
-      onSubscribed: () => (subscribes += 1),
-    });
-    client.connect();
-    await sub.ready();
-    await s.hub.publish(ch, payload(1, 10));
-    await until(() => got.length === 1, 'the first publication');
+    const { client, sub, got, failures, subscribes } = await sdkSubscriber(s, s.url, 'kicked', ch);
     const res = await fetch(`${s.httpUrl}/api/disconnect`, {
       method: 'POST',
       headers: { authorization: `apikey ${TEST_API_KEY}` },
@@ -233,7 +224,7 @@ describe('paged recovery through the SDK', () => {
     await until(() => client.state === 'disconnected' && s.hub.stats().connections === 0, 'the kick');
     for (let i = 2; i <= 41; i++) await s.hub.publish(ch, payload(i, 60_000));
     client.connect();
-    await until(() => subscribes === 2 && sub.state === 'subscribed', 'the resubscribe', 15_000);
+    await until(() => subscribes() === 2 && sub.state === 'subscribed', 'the resubscribe', 15_000);
     const sentinel = await s.hub.publish(ch, { sentinel: true });
     await until(() => got.some((p) => p.offset === sentinel.offset), 'the sentinel', 15_000);
     expect(got.map((p) => p.offset)).toEqual(range(1, sentinel.offset));

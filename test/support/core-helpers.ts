@@ -1,8 +1,8 @@
 /**
  * Small helpers for the test/core-*.test.ts suites: big payloads, an SSE stream reader, raw
- * HTTP over a socket, a TCP gate in front of a hub, and the ordered view of a recovery.
+ * HTTP over a socket, and the ordered view of a recovery (a TCP cut: support/tcp-proxy.ts).
  */
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import type { ProtocolClient, ServerMessage } from './protocol-client.js';
 
 /** A JSON payload of about `bytes` bytes carrying `n`. */
@@ -175,62 +175,6 @@ export function rawHttp(port: number, request: string, timeoutMs = 5_000): Promi
     });
     socket.write(request);
   });
-}
-
-/**
- * A TCP gate in front of a hub: `cut()` drops every connection and refuses new ones (each is
- * closed as soon as it arrives) until `open()`. Looks to a client like the server going away.
- */
-export class TcpGate {
-  private readonly server: Server;
-  private readonly pairs = new Set<[Socket, Socket]>();
-  private closed = false;
-  port = 0;
-
-  constructor(private readonly targetPort: number) {
-    this.server = createServer((client) => {
-      if (this.closed) {
-        client.destroy();
-        return;
-      }
-      const upstream = connect(this.targetPort, '127.0.0.1');
-      const pair: [Socket, Socket] = [client, upstream];
-      this.pairs.add(pair);
-      const drop = (): void => {
-        this.pairs.delete(pair);
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('close', drop).on('error', drop);
-      upstream.on('close', drop).on('error', drop);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-  }
-
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  cut(): void {
-    this.closed = true;
-    for (const [a, b] of this.pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    this.pairs.clear();
-  }
-
-  open(): void {
-    this.closed = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
 }
 
 /**

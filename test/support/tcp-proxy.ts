@@ -4,18 +4,24 @@ import type { AddressInfo } from 'node:net';
 /**
  * A loopback TCP proxy in front of a hub. `inspect` sees every chunk from the server and may cut
  * the connection (both sides, the chunk not forwarded). `freeze()` stops forwarding without
- * closing anything, like a dead network path.
+ * closing anything, like a dead network path; `refuse()` cuts every connection and closes new
+ * ones as they arrive, like a server gone away, until `accept()`.
  */
 export class TcpProxy {
   private readonly server: Server;
   private readonly pairs = new Set<[Socket, Socket]>();
   private frozen = false;
+  private refusing = false;
   port = 0;
   /** Return true to cut the connection instead of forwarding this server → client chunk. */
   inspect: ((chunk: Buffer) => boolean) | undefined;
 
   constructor(private readonly targetPort: number) {
     this.server = createServer((client) => {
+      if (this.refusing) {
+        client.destroy();
+        return;
+      }
       const upstream = connect(this.targetPort, '127.0.0.1');
       const pair: [Socket, Socket] = [client, upstream];
       this.pairs.add(pair);
@@ -57,6 +63,16 @@ export class TcpProxy {
       b.destroy();
     }
     this.pairs.clear();
+  }
+
+  /** Cuts every connection and refuses new ones until `accept()`. */
+  refuse(): void {
+    this.refusing = true;
+    this.cutAll();
+  }
+
+  accept(): void {
+    this.refusing = false;
   }
 
   freeze(): void {
