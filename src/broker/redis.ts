@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { newEpoch } from '../stream/epoch.js';
 import { HubError } from '../protocol/errors.js';
-import { closeRedis, createRedisConnection, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, firstReady, toHubError } from '../redis/connection.js';
+import { closeRedis, createRedisConnection, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, firstReady, runRedis, toHubError } from '../redis/connection.js';
 import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
 import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
 
@@ -253,12 +253,7 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
    */
   private async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new HubError(114, 'broker is closed');
-    try {
-      await firstReady(this.cmd, this.timeoutMs);
-      return await withTimeout(fn(), this.timeoutMs + 100, 'command timed out');
-    } catch (err) {
-      throw toHubError(err, 'redis');
-    }
+    return runRedis(this.cmd, this.timeoutMs, 'redis', fn);
   }
 
   private key(kind: string, channel: string): string {

@@ -1,6 +1,7 @@
 import type { Broker } from '../broker/broker.js';
 import { assertCanSubscribe, type ChannelResolver, type ResolvedChannel } from '../channels/channels.js';
 import type { HubOptions } from '../config/options.js';
+import { KeyedBuckets } from '../limits/keyed-buckets.js';
 import { TokenBucket } from '../limits/token-bucket.js';
 import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js';
 import type { UserStatusService } from '../presence/user-status.js';
@@ -42,18 +43,14 @@ export const EPOCH_MISMATCH = 'since.epoch: not the channel’s current epoch (i
  */
 export class ClientCommands {
   private readonly publishBytes = new WeakMap<Session, TokenBucket>();
-  private readonly channelBytes = new Map<string, TokenBucket>();
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly channelBytes: KeyedBuckets;
 
   constructor(private readonly parts: CommandParts) {
-    this.sweepTimer = setInterval(() => {
-      for (const [name, bucket] of this.channelBytes) if (bucket.full()) this.channelBytes.delete(name);
-    }, 10_000);
-    this.sweepTimer.unref();
+    this.channelBytes = new KeyedBuckets(parts.options.limits.channelPublishBytesRate);
   }
 
   stop(): void {
-    clearInterval(this.sweepTimer);
+    this.channelBytes.stop();
   }
 
   /** The right to read a channel (subscribe, history, presence, read receipts): rules, then the hook. */
@@ -91,13 +88,8 @@ export class ClientCommands {
       mine = new TokenBucket(l.publishBytesRate.perSecond, l.publishBytesRate.burst, now);
       this.publishBytes.set(session, mine);
     }
-    let shared = this.channelBytes.get(channel);
-    if (!shared) {
-      shared = new TokenBucket(l.channelPublishBytesRate.perSecond, l.channelPublishBytesRate.burst, now);
-      this.channelBytes.set(channel, shared);
-    }
     if (!mine.take(now, bytes)) throw new HubError(111, 'publishing too many bytes: limits.publishBytesRate');
-    if (!shared.take(now, bytes)) throw new HubError(111, 'channel takes too many bytes: limits.channelPublishBytesRate');
+    if (!this.channelBytes.take(channel, now, bytes)) throw new HubError(111, 'channel takes too many bytes: limits.channelPublishBytesRate');
   }
 
   async history(session: Session, params: Params<'history'>): Promise<HistoryResult> {

@@ -33,14 +33,21 @@ export class Fanout {
     private readonly wentBack: (channel: string, epoch: string) => void,
   ) {}
 
+  /** The last `young` answer, valid for the broadcast under way. */
+  private youngMemo: { channel: string; epoch: string; young: boolean } | undefined;
+
   onPublication(channel: string, pub: Publication, epoch: string): void {
     const subs = this.registry.subscribers(channel);
     if (!subs) return;
     const frame = Buffer.from(encodePublicationPush(channel, pub, pub.offset === 1 ? epoch : undefined));
-    // Deleting from a Set while iterating it is safe: a kick removes only the current one.
-    for (const sub of subs) {
-      if (sub.buffered) sub.buffer({ pub, frame, epoch }, this.bufferBytes);
-      else this.deliver(sub, pub, frame, epoch, false);
+    try {
+      // Deleting from a Set while iterating it is safe: a kick removes only the current one.
+      for (const sub of subs) {
+        if (sub.buffered) sub.buffer({ pub, frame, epoch }, this.bufferBytes);
+        else this.deliver(sub, pub, frame, epoch, false);
+      }
+    } finally {
+      this.youngMemo = undefined;
     }
     this.metrics.delivered(subs.size);
   }
@@ -54,14 +61,7 @@ export class Fanout {
     if (pub.offset > 0) {
       // The first publication of a stream that did not exist when the client got its position
       // (offset 0 of a young epoch of its own): it carries the stream's epoch, which the client adopts.
-      if (
-        pub.offset === 1 &&
-        sub.offset === 0 &&
-        epoch !== sub.epoch &&
-        startsCurrentStream(sub.channel.name, sub, Date.now(), sub.channel.history.metaTtlMs)
-      ) {
-        sub.epoch = epoch;
-      }
+      if (pub.offset === 1 && sub.offset === 0 && epoch !== sub.epoch && this.young(sub)) sub.epoch = epoch;
       const same = epoch === sub.epoch;
       if (same && pub.offset <= sub.offset) {
         // A publication a history read already covered, reaching this node through the broker
@@ -79,6 +79,21 @@ export class Fanout {
       sub.offset = pub.offset;
     }
     sub.session.deliver(sub, pub, frame);
+  }
+
+  /**
+   * Whether a subscription stands at 0 of a young provisional epoch of its channel. Subscribers
+   * that got their position in the same second share the epoch, so the check (a digest) is
+   * made once per epoch and broadcast, not once per subscriber.
+   */
+  private young(sub: Subscription): boolean {
+    const memo = this.youngMemo;
+    if (memo?.channel !== sub.channel.name || memo.epoch !== sub.epoch) {
+      const young = startsCurrentStream(sub.channel.name, sub, Date.now(), sub.channel.history.metaTtlMs);
+      this.youngMemo = { channel: sub.channel.name, epoch: sub.epoch, young };
+      return young;
+    }
+    return memo.young;
   }
 
   onEvent(channel: string, event: ChannelEvent): void {

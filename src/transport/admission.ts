@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP, isIPv6 } from 'node:net';
-import { TokenBucket } from '../limits/token-bucket.js';
+import { KeyedBuckets } from '../limits/keyed-buckets.js';
 import type { Node } from '../hub/node.js';
 
 export interface Refusal {
@@ -13,15 +13,11 @@ export interface Refusal {
  * origin, the connection cap and the per-IP connection rate.
  */
 export class Admission {
-  private readonly ipBuckets = new Map<string, TokenBucket>();
-  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly perIp: KeyedBuckets;
   private accepting = true;
 
   constructor(private readonly node: Node) {
-    this.sweepTimer = setInterval(() => {
-      for (const [ip, bucket] of this.ipBuckets) if (bucket.full()) this.ipBuckets.delete(ip);
-    }, 10_000);
-    this.sweepTimer.unref();
+    this.perIp = new KeyedBuckets(node.options.limits.connectionRatePerIp);
   }
 
   refusal(req: IncomingMessage): Refusal | undefined {
@@ -29,13 +25,7 @@ export class Admission {
     if (!this.originAllowed(req)) return { status: 403, message: 'origin not allowed' };
     const limits = this.node.options.limits;
     if (this.node.sessions.size >= limits.maxConnections) return { status: 503, message: 'connection limit reached' };
-    const ip = req.socket.remoteAddress ?? '';
-    let bucket = this.ipBuckets.get(ip);
-    if (!bucket) {
-      bucket = new TokenBucket(limits.connectionRatePerIp.perSecond, limits.connectionRatePerIp.burst);
-      this.ipBuckets.set(ip, bucket);
-    }
-    if (!bucket.take()) return { status: 429, message: 'too many connections from this address' };
+    if (!this.perIp.take(req.socket.remoteAddress ?? '')) return { status: 429, message: 'too many connections from this address' };
     return undefined;
   }
 
@@ -94,7 +84,7 @@ export class Admission {
   /** Refuses everything from now on (graceful shutdown). */
   stop(): void {
     this.accepting = false;
-    clearInterval(this.sweepTimer);
+    this.perIp.stop();
   }
 }
 
