@@ -3,7 +3,8 @@
  * by default) comes as a first page in the subscribe reply and the rest as `pub` pushes, before
  * live ones — exact, and without ever making the client a slow consumer.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Subscription } from '../src/hub/subscription.js';
 import { SwitchboardClient, type Publication as ClientPublication } from '../src/client/index.js';
 import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, until, type TestServer } from './support/harness.js';
 import { afterReply, dataBytes, openSse, payload, range } from './support/core-helpers.js';
@@ -85,7 +86,18 @@ describe('paged recovery over WebSocket', () => {
   });
 
   it('(d) publications made while a paged recovery is under way arrive exactly once, in order', async () => {
-    const s = await createTestServer(bigHistory);
+    // Count the catch-up buffer overflowing (it is then dropped and read back from history), so
+    // the test is known to take that path too.
+    const original = Subscription.prototype.buffer;
+    let overflows = 0;
+    const spy = vi.spyOn(Subscription.prototype, 'buffer').mockImplementation(function (this: Subscription, item, maxBytes) {
+      const before = this.overflows;
+      original.call(this, item, maxBytes);
+      overflows += this.overflows - before;
+    });
+    cleanups.push(() => spy.mockRestore());
+    // A smaller queue (256 KiB: 64 KiB pages, and the buffer's bound) makes the overflow certain.
+    const s = await createTestServer({ ...bigHistory, limits: { maxQueueBytes: 256 * 1024 } });
     const ch = 'chat:paged-race';
     const first = await s.hub.publish(ch, payload(0, 10));
     const c = await s.client();
@@ -121,6 +133,7 @@ describe('paged recovery over WebSocket', () => {
     expect(offsets).toEqual(range(first.offset + 1, sentinel.offset));
     expect(c.pushes('unsubscribe')).toEqual([]);
     expect(c.closeInfo).toBeUndefined();
+    expect(overflows).toBeGreaterThan(0);
   });
 
   it('(g) a subscriber dropped as a slow consumer recovers everything afterwards', async () => {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Broker, BrokerEventHandler, ControlCommand, LossyDelivery, PublishOptions, PublishResult } from '../src/broker/broker.js';
 import type { ChannelEvent, HistoryOptions, HistoryQuery, HistoryResult, Publication } from '../src/stream/types.js';
 import { memoryBroker } from './support/faulty-broker.js';
-import { closeAllServers, createTestServer } from './support/harness.js';
+import { closeAllServers, createTestServer, until } from './support/harness.js';
 
 afterEach(closeAllServers);
 
@@ -63,8 +63,13 @@ class DelayedDeliveryBroker implements Broker, LossyDelivery {
   unsubscribe(channel: string): Promise<void> {
     return this.inner.unsubscribe(channel);
   }
-  history(channel: string, query: HistoryQuery, options: HistoryOptions): Promise<HistoryResult> {
-    return this.inner.history(channel, query, options);
+  /** While set, history reads run at once but their answers wait for it (a slow reply). */
+  readGate: Promise<void> | undefined;
+
+  async history(channel: string, query: HistoryQuery, options: HistoryOptions): Promise<HistoryResult> {
+    const read = await this.inner.history(channel, query, options);
+    await this.readGate;
+    return read;
   }
   async restartEpoch(channel: string, epoch: string): Promise<void> {
     this.restarted.push([channel, epoch]);
@@ -119,5 +124,29 @@ describe('publications the read covered, arriving after the subscription went li
     broker.inject(ch, { offset: 2, data: '{"n":"2b"}' }, first.epoch);
     expect(await c.waitFor((m) => m.push === 'unsubscribe' && m.channel === ch)).toMatchObject({ code: 2001 });
     expect(broker.restarted).toEqual([[ch, first.epoch]]);
+  });
+
+  it('a catch-up buffer that overflows while the read is answered is read back from history, not lost', async () => {
+    const broker = new DelayedDeliveryBroker();
+    // 140 KiB queue: the buffer of a subscription catching up holds less than three 60 KB publications.
+    const s = await createTestServer({ broker, limits: { maxQueueBytes: 140 * 1024 } });
+    const ch = 'chat:overflow';
+    const c = await s.client({ user: 'reader' });
+    let release!: () => void;
+    broker.readGate = new Promise<void>((r) => (release = r));
+    const id = c.id();
+    const reply = c.expectReply(id);
+    c.sendRaw(JSON.stringify({ id, method: 'subscribe', params: { channel: ch } }));
+    // The read ran (nothing stored yet); while its answer is on its way, the buffer overflows…
+    await until(() => s.hub.stats().channels === 1, 'the pending subscription');
+    for (let n = 1; n <= 3; n++) await s.hub.publish(ch, { n, pad: 'x'.repeat(60_000) });
+    await s.hub.publish(ch, { n: 4 }); // …and takes this one after the overflow
+    broker.readGate = undefined;
+    release();
+    expect((await reply).result.position.offset).toBe(0);
+    await c.waitFor((m) => m.push === 'pub' && m.channel === ch && m.offset === 4);
+    expect(c.pubs(ch).map((m) => m.offset)).toEqual([1, 2, 3, 4]);
+    expect(c.pubs(ch)[0]!.epoch).toEqual(expect.any(String)); // the stream's epoch, adopted
+    expect(c.pushes('unsubscribe')).toEqual([]);
   });
 });

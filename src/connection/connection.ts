@@ -267,7 +267,9 @@ export class Connection implements Session {
         this.sendText(encodeReplyWithPublications(id, { ...result }, pubs));
       },
       page: (sub: Subscription, pubs: readonly Publication[]) => {
-        for (const pub of pubs) this.enqueue(Buffer.from(encodePublicationPush(sub.channel.name, pub)));
+        // As live: the first publication of a stream names its epoch.
+        for (const pub of pubs)
+          this.enqueue(Buffer.from(encodePublicationPush(sub.channel.name, pub, pub.offset === 1 ? sub.epoch : undefined)));
       },
     };
   }

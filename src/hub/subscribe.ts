@@ -5,7 +5,7 @@ import { CloseCode, UnsubscribeCode } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
 import type { StreamPosition } from '../stream/types.js';
 import { GAP_REASON, type Fanout } from './fanout.js';
-import { exactFrom, isRecoverable, recover, type RecoveryLimits } from './recovery.js';
+import { exactFrom, isRecoverable, recover, startsCurrentStream, type RecoveryLimits } from './recovery.js';
 import type { OpenedResult, Session, SubscribeAnswer } from './session.js';
 import { Subscription } from './subscription.js';
 import type { SubscriptionRegistry } from './subscriptions.js';
@@ -93,6 +93,11 @@ export class SubscribeFlow {
           ch.history,
         );
         if (!registry.current(sub)) return;
+        // At 0 of a young provisional epoch, the stream created since is this subscription's
+        // stream: it takes its epoch (the page's offset-1 publication names it to the client).
+        if (read.position.epoch !== '' && startsCurrentStream(ch.name, sub, Date.now(), ch.history.metaTtlMs)) {
+          sub.epoch = read.position.epoch;
+        }
         if (read.position.epoch !== sub.epoch || !exactFrom(read, sub.offset, Number.MAX_SAFE_INTEGER)) {
           this.parts.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
           return;
