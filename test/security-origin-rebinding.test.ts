@@ -128,7 +128,15 @@ describe('DNS rebinding on SSE', () => {
 
 describe('Admission.corsOrigin', () => {
   const admission = (options: Partial<HubOptions>): Admission =>
-    new Admission({ options: { allowedOrigins: [], allowedHosts: [], allowMissingOrigin: true, ...options } } as unknown as Node);
+    new Admission({
+      options: {
+        allowedOrigins: [],
+        allowedHosts: [],
+        allowMissingOrigin: true,
+        limits: { connectionRatePerIp: { perSecond: 1, burst: 1 } },
+        ...options,
+      },
+    } as unknown as Node);
   const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
 
   it('returns the Origin only when allowedOrigins allows it explicitly', () => {

@@ -2,10 +2,17 @@ import type { IncomingMessage } from 'node:http';
 import { isIP, isIPv6 } from 'node:net';
 import { KeyedBuckets } from '../limits/keyed-buckets.js';
 import type { Node } from '../hub/node.js';
+import { ERRORS } from '../protocol/errors.js';
 
+/** Why a new connection is refused: an error of the registry, and its HTTP status. */
 export interface Refusal {
+  code: 103 | 111 | 114;
   status: number;
   message: string;
+}
+
+function refuse(code: Refusal['code'], message: string): Refusal {
+  return { code, status: ERRORS[code].httpStatus, message };
 }
 
 /**
@@ -21,11 +28,11 @@ export class Admission {
   }
 
   refusal(req: IncomingMessage): Refusal | undefined {
-    if (!this.accepting) return { status: 503, message: 'server shutting down' };
-    if (!this.originAllowed(req)) return { status: 403, message: 'origin not allowed' };
+    if (!this.accepting) return refuse(114, 'server shutting down');
+    if (!this.originAllowed(req)) return refuse(103, 'origin not allowed');
     const limits = this.node.options.limits;
-    if (this.node.sessions.size >= limits.maxConnections) return { status: 503, message: 'connection limit reached' };
-    if (!this.perIp.take(req.socket.remoteAddress ?? '')) return { status: 429, message: 'too many connections from this address' };
+    if (this.node.sessions.size >= limits.maxConnections) return refuse(114, 'connection limit reached');
+    if (!this.perIp.take(req.socket.remoteAddress ?? '')) return refuse(111, 'too many connections from this address');
     return undefined;
   }
 

@@ -34,9 +34,6 @@ class SseTransport implements Transport {
   }
 }
 
-/** Error code of an admission refusal, by its HTTP status. */
-const REFUSAL_CODES: Record<number, number> = { 403: 103, 429: 111, 503: 114 };
-
 /**
  * `GET /sse?channel=A&channel=B`: a Server-Sent Events stream of the publications of those
  * channels, with the same token and permission checks as WebSocket, and recovery through the
@@ -73,7 +70,7 @@ export class SseAcceptor {
     }
     const refusal = this.admission.refusal(req);
     if (refusal) {
-      sendJson(res, refusal.status, { error: { code: REFUSAL_CODES[refusal.status] ?? 114, message: refusal.message } });
+      sendJson(res, refusal.status, { error: { code: refusal.code, message: refusal.message } });
       return;
     }
     // Listen for the client leaving before the first await: one that leaves during the token
