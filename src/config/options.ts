@@ -164,6 +164,41 @@ const limitsSchema = z
     }
   });
 
+/** A PostgreSQL identifier Switchboard puts into SQL (schema, table): plain lowercase words only. */
+const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier (a-z, 0-9, _; at most 63)');
+
+const postgresSchema = z
+  .object({
+    /** postgres:// URL; null: no PostgreSQL (no outbox, no PostgreSQL store). */
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .nullable()
+      .default(null),
+    /** Schema of every table and function Switchboard creates (tests use one each). */
+    schema: sqlIdentifier.default('public'),
+    outbox: z
+      .object({
+        /** Whether this node consumes the outbox table (several nodes may). */
+        enabled: z.boolean().default(true),
+        /** The table the application inserts into (in `postgres.schema`). */
+        table: sqlIdentifier.default('switchboard_outbox'),
+        /** Rows claimed per transaction. */
+        batchSize: positiveInt.max(10_000).default(100),
+        /** Polling fallback: the table is read this often even without a NOTIFY. */
+        pollIntervalMs: positiveInt.default(1_000),
+      })
+      .strict()
+      .prefault({}),
+    /** The most any one PostgreSQL statement may take (statement_timeout and the client bound); past it: error 114. */
+    queryTimeoutMs: positiveInt.min(10).max(600_000).default(5_000),
+    /** The most opening a connection may take. */
+    connectTimeoutMs: positiveInt.min(10).max(60_000).default(5_000),
+    /** Connections in the pool (the outbox listener holds one more). */
+    poolSize: positiveInt.max(1_000).default(10),
+  })
+  .strict();
+
 export const hubOptionsSchema = z
   .object({
     /** Port for `hub.listen()` when none is passed. */
@@ -259,6 +294,13 @@ export const hubOptionsSchema = z
     metricsPath: z.string().startsWith('/').nullable().default('/metrics'),
     /** Serve the demo pages and client bundle from this directory; null serves none. */
     webDir: z.string().nullable().default(null),
+    /** PostgreSQL: the transactional outbox consumer, and the store when `store` is "postgres". */
+    postgres: postgresSchema.prefault({}),
+    /**
+     * Where read positions, user statuses and notification history live: `auto` follows the broker
+     * (Redis, SQLite under dataDir, or memory); `postgres` keeps them in `postgres.url`.
+     */
+    store: z.enum(['auto', 'postgres']).default('auto'),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -280,6 +322,9 @@ export const hubOptionsSchema = z
     if (o.sse.path === o.path) {
       ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: 'must differ from path' });
     }
+    if (o.store === 'postgres' && o.postgres.url === null) {
+      ctx.addIssue({ code: 'custom', path: ['store'], message: '"postgres" needs postgres.url (or --postgres / SWITCHBOARD_POSTGRES_URL)' });
+    }
     if (o.limits.pongTimeoutMs >= o.limits.pingIntervalMs) {
       ctx.addIssue({ code: 'custom', path: ['limits', 'pongTimeoutMs'], message: 'must be less than limits.pingIntervalMs' });
     }
@@ -293,6 +338,12 @@ export const hubOptionsSchema = z
 const BUILT_IN_NAMESPACES = {
   notifications: { history: { size: 1000, ttlSeconds: 30 * 86_400, metaTtlSeconds: 365 * 86_400 }, clientPublish: 'none' },
   status: { history: { size: 0 }, recover: false, clientPublish: 'none' },
+} as const;
+
+/** The built-in notifications namespace when they live in PostgreSQL (`store: "postgres"`): a long-lived inbox. */
+const DURABLE_NOTIFICATIONS = {
+  history: { size: 10_000, ttlSeconds: 365 * 86_400, metaTtlSeconds: 2 * 365 * 86_400 },
+  clientPublish: 'none',
 } as const;
 
 export type HubOptionsInput = z.input<typeof hubOptionsSchema>;
@@ -315,7 +366,8 @@ export function resolveOptions(input: unknown): HubOptions {
     throw new OptionsError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`));
   }
   for (const [name, defaults] of Object.entries(BUILT_IN_NAMESPACES)) {
-    parsed.data.namespaces[name] ??= namespaceSchema.parse(defaults);
+    const durable = name === 'notifications' && parsed.data.store === 'postgres';
+    parsed.data.namespaces[name] ??= namespaceSchema.parse(durable ? DURABLE_NOTIFICATIONS : defaults);
   }
   return deepFreeze(parsed.data);
 }

@@ -25,14 +25,17 @@ import type { HubHooks, RpcHandler } from '../hub/hooks.js';
 import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
 
-export interface CreateHubOptions extends HubOptionsInput {
+export interface CreateHubOptions extends Omit<HubOptionsInput, 'store'> {
   hooks?: HubHooks;
   logger?: Logger;
   /** A broker to use instead of the embedded one (memory, or SQLite under dataDir). */
   broker?: Broker;
   presence?: PresenceStore;
-  /** Read positions and user status; default: SQLite under dataDir, or memory. */
-  store?: Store;
+  /**
+   * Read positions and user status: a Store of your own, or `"postgres"` (see `postgres`), or
+   * `"auto"` (default: Redis with redisUrl, else SQLite under dataDir, or memory).
+   */
+  store?: Store | HubOptionsInput['store'];
 }
 
 export interface ListenResult {
@@ -81,8 +84,9 @@ export class Hub {
   private closing: Promise<void> | undefined;
 
   constructor(input: CreateHubOptions) {
-    const { hooks, logger, broker, presence, store, ...rest } = input;
-    this.options = resolveOptions(rest);
+    const { hooks, logger, broker, presence, store: storeOption, ...rest } = input;
+    const store = typeof storeOption === 'object' ? storeOption : undefined;
+    this.options = resolveOptions(typeof storeOption === 'string' ? { ...rest, store: storeOption } : rest);
     this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
     this.storage = new Storage(
       this.options,
@@ -111,12 +115,17 @@ export class Hub {
     this.sse = new SseAcceptor(this.node, this.admission, scheduler, this.logger);
     this.directory = this.storage.openDirectory(() => this.node.channelCounts());
     this.api = new HttpApi(this.node, this.directory, this.logger);
+    this.storage.startOutbox({
+      publish: (channel, data, key) => this.node.publish(channel, data, key),
+      notify: (user, data, key) => this.node.notify(user, data, key),
+    });
   }
 
   /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
   async listen(port: number = this.options.port, host: string | undefined = this.options.host): Promise<ListenResult> {
     if (this.server) throw new Error('hub is already listening');
     await this.verifier.ready();
+    await this.storage.ready();
     const { headersTimeoutMs } = this.options.limits;
     const server = createServer(
       // Node checks these timeouts every connectionsCheckingInterval; keep it well under them.

@@ -18,6 +18,8 @@ import { RedisStore } from '../store/redis.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
+import { PostgresService } from '../postgres/service.js';
+import type { OutboxSink } from '../postgres/outbox.js';
 
 export interface GivenStorage {
   broker?: Broker;
@@ -38,6 +40,8 @@ export class Storage {
   private directory: ChannelDirectory | undefined;
   private redis: Redis | undefined;
   private db: SqliteDatabase | undefined;
+  /** PostgreSQL (`postgres.url`): the outbox consumer, and the store when `store` is "postgres". */
+  private readonly postgres: PostgresService | undefined;
 
   constructor(
     private readonly options: HubOptions,
@@ -49,6 +53,7 @@ export class Storage {
     const retentionMs = o.storeRetentionSeconds * 1000;
     const commandTimeoutMs = o.redisCommandTimeoutMs;
     const shared = o.redisUrl !== null ? this.openRedis(o.redisUrl) : undefined;
+    this.postgres = o.postgres.url !== null ? new PostgresService(o, logger) : undefined;
     if (given.broker) this.broker = given.broker;
     else if (o.redisUrl !== null) this.broker = new RedisBroker({ url: o.redisUrl, prefix: o.redisPrefix, logger, commandTimeoutMs });
     else if (o.dataDir !== null) {
@@ -71,13 +76,26 @@ export class Storage {
             ...(onRestored ? { onRestored } : {}),
           })
         : new MemoryPresenceStore());
+    if (this.postgres && o.store === 'postgres') this.broker = this.postgres.durableBroker(this.broker);
     this.store =
       given.store ??
-      (shared
+      (this.postgres && o.store === 'postgres'
+        ? this.postgres.store()
+        : shared
         ? new RedisStore(shared, o.redisPrefix, { retentionMs, commandTimeoutMs })
         : o.dataDir !== null
           ? new SqliteStore(this.openDb(o.dataDir), { retentionMs })
           : new MemoryStore({ retentionMs }));
+  }
+
+  /** Resolves once every backend that must be prepared is (the PostgreSQL migrations); rejects with 114. */
+  async ready(): Promise<void> {
+    await this.postgres?.ready();
+  }
+
+  /** Starts the outbox consumer, when PostgreSQL is configured, publishing through `sink`. */
+  startOutbox(sink: OutboxSink): void {
+    this.postgres?.startOutbox(sink);
   }
 
   /** Channel listings across nodes (Redis snapshots) or of this node alone. */
@@ -93,10 +111,13 @@ export class Storage {
   async close(deadline: number): Promise<void> {
     const left = (): number => Math.max(100, deadline - Date.now());
     try {
+      // The outbox first: its batch in flight publishes through the broker below.
+      if (this.postgres) await bounded(() => this.postgres!.stopOutbox(), left(), this.logger);
       for (const piece of [this.directory, this.broker, this.presence, this.store]) {
         if (piece) await bounded(() => piece.close(), left(), this.logger);
       }
       if (this.redis) await closeRedis(this.redis, Math.min(left(), this.options.redisCommandTimeoutMs));
+      if (this.postgres) await bounded(() => this.postgres!.close(), left(), this.logger);
     } finally {
       this.db?.close();
     }

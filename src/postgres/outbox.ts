@@ -1,0 +1,229 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { HubError } from '../protocol/errors.js';
+import { LOCK_SPACE, outboxNotifyChannel, type MigrationTarget } from './migrations.js';
+import { ident, type PgPool, type Queryable } from './pool.js';
+
+/** Where claimed rows go: the hub's server-side publish and notify. */
+export interface OutboxSink {
+  publish(channel: string, data: unknown, idempotencyKey: string): Promise<unknown>;
+  notify(user: string, data: unknown, idempotencyKey: string): Promise<unknown>;
+}
+
+export interface OutboxConsumerOptions {
+  pool: PgPool;
+  target: MigrationTarget;
+  sink: OutboxSink;
+  logger: Logger;
+  batchSize: number;
+  pollIntervalMs: number;
+  /** Called after each row is published (tests, metrics). */
+  onPublished?: (count: number) => void;
+}
+
+interface OutboxRow {
+  id: string;
+  channel: string | null;
+  notify_user: string | null;
+  data: unknown;
+  idempotency_key: string | null;
+}
+
+const MAX_BACKOFF_MS = 5_000;
+
+/** The idempotency key a row is published with: the app's own key when it gave one, else the row id. */
+export function outboxIdempotencyKey(row: Pick<OutboxRow, 'id' | 'idempotency_key'>): string {
+  return row.idempotency_key !== null ? `outbox:key:${row.idempotency_key}`.slice(0, 128) : `outbox:${row.id}`;
+}
+
+/**
+ * Consumes the outbox table: woken by NOTIFY (the seal trigger sends one per committing
+ * transaction) and by a polling timer (a lost notification, a LISTEN connection being
+ * re-established), it claims up to `batchSize` rows in one transaction and publishes them.
+ *
+ * - Claim: `FOR UPDATE SKIP LOCKED` plus a per-channel advisory lock, so several nodes run in
+ *   parallel and never hold rows of the same channel at once (per-channel order across nodes).
+ * - Order: rows are taken by `commit_seq`, which the seal trigger assigns in commit order per
+ *   channel; rows of one channel are published one after another, channels in parallel.
+ * - Exactly once: each row is published with its row id (or its `idempotency_key`) as the
+ *   idempotency key, then deleted in the same transaction. If that transaction does not commit
+ *   (crash, PostgreSQL gone), the rows are claimed again and the hub answers the repeated
+ *   publish from its idempotency window (`limits.idempotencyWindowMs`) without delivering it twice.
+ * - A row the hub refuses for good (bad channel, unknown namespace, too large) is marked
+ *   `failed_at`/`error` and skipped; a temporary refusal (114) keeps it for a later attempt,
+ *   after a backoff, and stops its channel for this batch so order holds.
+ */
+export class OutboxConsumer {
+  private readonly table: string;
+  private readonly notifyChannel: string;
+  private listener: pg.Client | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private failures = 0;
+  private retryAt = 0;
+
+  constructor(private readonly options: OutboxConsumerOptions) {
+    this.table = `${ident(options.target.schema)}.${ident(options.target.table)}`;
+    this.notifyChannel = outboxNotifyChannel(options.target);
+  }
+
+  start(): void {
+    this.pollTimer = setInterval(() => this.wake(), this.options.pollIntervalMs);
+    this.pollTimer.unref();
+    void this.listen();
+    this.wake();
+  }
+
+  /** Runs batches until the table is empty (or a failure backs off); a wake during a run runs again. */
+  wake(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      if (this.again && !this.closed) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pollTimer);
+    clearTimeout(this.reconnectTimer);
+    const listener = this.listener;
+    this.listener = undefined;
+    try {
+      await this.running;
+    } finally {
+      if (listener) await listener.end().catch(() => undefined);
+    }
+  }
+
+  /** One LISTEN connection; when it breaks it is opened again (with backoff) and the table is read at once. */
+  private async listen(attempt = 0): Promise<void> {
+    if (this.closed) return;
+    let client: pg.Client;
+    try {
+      client = await this.options.pool.connectDedicated();
+      client.on('error', (err) => this.options.logger.warn({ err: err.message }, 'outbox listen connection failed'));
+      client.on('notification', () => this.wake());
+      client.once('end', () => {
+        if (this.listener === client) this.listener = undefined;
+        this.scheduleListen(0);
+      });
+      await client.query(`LISTEN ${ident(this.notifyChannel)}`);
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, 'outbox listen failed; polling meanwhile');
+      this.scheduleListen(attempt + 1);
+      return;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.listener = client;
+    // Whatever was committed while no LISTEN was in place.
+    this.wake();
+  }
+
+  private scheduleListen(attempt: number): void {
+    if (this.closed) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => void this.listen(attempt), Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt));
+    this.reconnectTimer.unref();
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.closed && Date.now() >= this.retryAt) {
+      let claimed: number;
+      try {
+        claimed = await this.batch();
+        this.failures = 0;
+      } catch (err) {
+        this.failures++;
+        this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 50 * 2 ** this.failures);
+        this.options.logger.warn({ err: (err as Error).message }, 'outbox batch failed; will retry');
+        return;
+      }
+      if (claimed < this.options.batchSize) return;
+    }
+  }
+
+  /** One claim-publish-delete transaction; resolves with how many rows it claimed. */
+  private async batch(): Promise<number> {
+    let temporary: unknown;
+    const claimed = await this.options.pool.transaction(async (tx) => {
+      const { rows } = await tx.query<OutboxRow>(
+        `SELECT id, channel, notify_user, data, idempotency_key FROM ${this.table}
+          WHERE failed_at IS NULL
+            AND pg_try_advisory_xact_lock(${LOCK_SPACE.claim}, hashtext(coalesce(channel, '#' || notify_user)))
+          ORDER BY commit_seq NULLS LAST, id
+          LIMIT $1
+          FOR UPDATE SKIP LOCKED`,
+        [this.options.batchSize],
+      );
+      if (rows.length === 0) return 0;
+      const done: string[] = [];
+      const failed: Array<{ id: string; error: string }> = [];
+      const byChannel = new Map<string, OutboxRow[]>();
+      for (const row of rows) {
+        const key = row.channel ?? `#${row.notify_user}`;
+        let list = byChannel.get(key);
+        if (!list) byChannel.set(key, (list = []));
+        list.push(row);
+      }
+      await Promise.all(
+        [...byChannel.values()].map(async (list) => {
+          for (const row of list) {
+            try {
+              await this.publishRow(row);
+              done.push(row.id);
+            } catch (err) {
+              if (isPermanent(err)) {
+                failed.push({ id: row.id, error: (err as Error).message });
+                this.options.logger.warn({ id: row.id, err: (err as Error).message }, 'outbox row refused; marked failed');
+                continue;
+              }
+              temporary ??= err;
+              return; // the rest of this channel waits, in order, for a later batch
+            }
+          }
+        }),
+      );
+      await this.finish(tx, done, failed);
+      return rows.length;
+    });
+    if (temporary !== undefined) throw temporary;
+    return claimed;
+  }
+
+  private async publishRow(row: OutboxRow): Promise<void> {
+    const key = outboxIdempotencyKey(row);
+    if (row.notify_user !== null) await this.options.sink.notify(row.notify_user, row.data, key);
+    else await this.options.sink.publish(row.channel!, row.data, key);
+    this.options.onPublished?.(1);
+  }
+
+  private async finish(tx: Queryable, done: string[], failed: Array<{ id: string; error: string }>): Promise<void> {
+    if (done.length > 0) await tx.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [done]);
+    if (failed.length > 0) {
+      await tx.query(
+        `UPDATE ${this.table} AS t SET failed_at = now(), error = f.error
+           FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE t.id = f.id`,
+        [failed.map((f) => f.id), failed.map((f) => f.error.slice(0, 1000))],
+      );
+    }
+  }
+}
+
+/** A refusal that retrying cannot cure: a HubError that is not temporary. */
+function isPermanent(err: unknown): boolean {
+  return err instanceof HubError && !err.temporary;
+}
