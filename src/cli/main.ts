@@ -2,6 +2,7 @@
 import { OptionsError } from '../config/options.js';
 import { ConfigError } from '../config/load.js';
 import { UsageError } from './args.js';
+import { migrateCommand, MIGRATE_USAGE } from './migrate.js';
 import { publishCommand, PUBLISH_USAGE } from './publish.js';
 import { serveCommand, SERVE_USAGE } from './serve.js';
 import { tailCommand, TAIL_USAGE } from './tail.js';
@@ -12,15 +13,17 @@ const USAGE = `usage:
   ${TOKEN_USAGE}
   ${TAIL_USAGE}
   ${PUBLISH_USAGE}
+  ${MIGRATE_USAGE}
 
 environment: SWITCHBOARD_PORT, SWITCHBOARD_DATA_DIR (default ./.switchboard), SWITCHBOARD_TOKEN_SECRET,
-SWITCHBOARD_API_KEY, SWITCHBOARD_REDIS_URL, SWITCHBOARD_LOG_LEVEL`;
+SWITCHBOARD_API_KEY, SWITCHBOARD_REDIS_URL, SWITCHBOARD_POSTGRES_URL, SWITCHBOARD_LOG_LEVEL`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   serve: serveCommand,
   token: tokenCommand,
   tail: tailCommand,
   publish: publishCommand,
+  migrate: migrateCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -30,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   const command = COMMANDS[name];
-  if (!command) throw new UsageError(`unknown command: ${name} (serve, token, tail, publish)`);
+  if (!command) throw new UsageError(`unknown command: ${name} (serve, token, tail, publish, migrate)`);
   await command(rest);
   return 0;
 }

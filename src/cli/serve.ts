@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from '../http/package-files.js';
 import { intArg, parse } from './args.js';
 import { ensureSecrets, secretsFile } from './secrets.js';
 
-export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--demo] [--admin-port N]';
+export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--postgres URL] [--demo] [--admin-port N]';
 
 /**
  * Runs a server: the config file, then SWITCHBOARD_* variables, then flags. With no token
@@ -23,6 +23,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       config: { type: 'string' },
       memory: { type: 'boolean' },
       redis: { type: 'string' },
+      postgres: { type: 'string' },
       demo: { type: 'boolean' },
       'admin-port': { type: 'string' },
     },
@@ -33,6 +34,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (port !== undefined) config.port = port;
   if (values.host) config.host = values.host;
   if (values.redis) config.redisUrl = values.redis;
+  if (values.postgres) config.postgres = { ...config.postgres, url: values.postgres };
   const adminPort = intArg('admin-port', values['admin-port']);
   if (adminPort !== undefined) config.adminPort = adminPort;
   const dataDir = config.dataDir ?? DEFAULT_DATA_DIR;
@@ -62,6 +64,8 @@ export async function serveCommand(args: string[]): Promise<void> {
     `  HTTP API   ${httpUrl}/api  (Authorization: apikey KEY)`,
   ];
   if (hub.options.webDir !== null) lines.push(`  pages      ${httpUrl}/`);
+  const pg = hub.options.postgres;
+  if (pg.url !== null && pg.outbox.enabled) lines.push(`  outbox     ${pg.schema}.${pg.outbox.table} (PostgreSQL)`);
   if (adminUrl) lines.push(`  admin      ${adminUrl}  (metrics, health)`);
   if (demo) lines.push('  demo mode: anyone may get a token for any name at /demo/token — local use only');
   process.stdout.write(`${lines.join('\n')}\n`);

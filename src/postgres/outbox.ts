@@ -59,6 +59,7 @@ export class OutboxConsumer {
   private listener: pg.Client | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -97,6 +98,7 @@ export class OutboxConsumer {
     this.closed = true;
     clearInterval(this.pollTimer);
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.retryTimer);
     const listener = this.listener;
     this.listener = undefined;
     try {
@@ -141,7 +143,14 @@ export class OutboxConsumer {
   }
 
   private async drain(): Promise<void> {
-    while (!this.closed && Date.now() >= this.retryAt) {
+    if (Date.now() < this.retryAt) {
+      // Backing off: come back when the backoff ends, whatever wakes us meanwhile.
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.wake(), this.retryAt - Date.now());
+      this.retryTimer.unref();
+      return;
+    }
+    while (!this.closed) {
       let claimed: number;
       try {
         claimed = await this.batch();
@@ -150,6 +159,7 @@ export class OutboxConsumer {
         this.failures++;
         this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, 50 * 2 ** this.failures);
         this.options.logger.warn({ err: (err as Error).message }, 'outbox batch failed; will retry');
+        this.again = true; // schedules the retry timer
         return;
       }
       if (claimed < this.options.batchSize) return;

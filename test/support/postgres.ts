@@ -106,3 +106,38 @@ function runAsPostgres(bin: string, args: string[]): void {
   const r = spawnSync('runuser', ['-u', 'postgres', '--', bin, ...args], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
 }
+
+/** Inserts rows `from..to-1` of `channel` as `{n}` in transactions of 1-7 rows, one after another. */
+export async function writeRows(url: string, schema: string, channel: string, from: number, to: number): Promise<void> {
+  const db = await sql(url);
+  try {
+    let n = from;
+    while (n < to) {
+      const size = Math.min(to - n, 1 + (n % 7));
+      const values = Array.from({ length: size }, (_, i) => `('${channel}', '{"n":${n + i}}')`).join(',');
+      await db.query(`INSERT INTO "${schema}".switchboard_outbox (channel, data) VALUES ${values}`);
+      n += size;
+    }
+  } finally {
+    await db.end();
+  }
+}
+
+export async function pending(url: string, schema: string): Promise<number> {
+  const db = await sql(url);
+  try {
+    return Number((await db.query(`SELECT count(*) AS n FROM "${schema}".switchboard_outbox`)).rows[0].n);
+  } finally {
+    await db.end();
+  }
+}
+
+export async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
