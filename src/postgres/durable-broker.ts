@@ -33,15 +33,15 @@ interface Wire {
   c: string;
   o: number;
   e: string;
-  d?: string;
-  i?: Publication['info'];
+  d?: string | null;
+  i?: Publication['info'] | null;
 }
 
 /**
  * A Broker that keeps some channels (the notifications, when the store is PostgreSQL) in
  * PostgreSQL and passes every other call to the inner broker (memory, SQLite or Redis).
  *
- * For a durable channel, publish is one transaction: the idempotency check, the offset
+ * For a durable channel, publish is one statement (`switchboard_history_append`, one transaction): the idempotency check, the offset
  * increment under the stream row's lock, the history append and a `pg_notify` carrying the
  * publication. NOTIFY is sent at commit and in commit order, so every node's LISTEN connection
  * receives the channel's publications in offset order; a node whose LISTEN connection broke
@@ -81,26 +81,17 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
 
   async publish(channel: string, data: string, options: PublishOptions): Promise<PublishResult> {
     if (!this.options.isDurable(channel)) return this.options.inner.publish(channel, data, options);
-    const now = this.now();
     const key = options.idempotencyKey;
-    return this.options.pool.transaction(async (tx) => {
-      const result = await this.log.append(
-        tx,
-        channel,
-        data,
-        options.info,
-        options.history,
-        key !== undefined ? { key, ttlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS } : undefined,
-        now,
-      );
-      if (!result.duplicate) {
-        const wire: Wire = { c: channel, o: result.offset, e: result.epoch };
-        if (options.info) wire.i = options.info;
-        if (Buffer.byteLength(data) + Buffer.byteLength(channel) <= MAX_INLINE_BYTES) wire.d = data;
-        await tx.query('SELECT pg_notify($1, $2)', [this.notifyChannel, JSON.stringify(wire)]);
-      }
-      return result;
-    });
+    return this.log.append(
+      this.options.pool,
+      channel,
+      data,
+      options.info,
+      options.history,
+      key !== undefined ? { key, ttlMs: options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS } : undefined,
+      this.now(),
+      { channel: this.notifyChannel, inline: Buffer.byteLength(data) + Buffer.byteLength(channel) <= MAX_INLINE_BYTES },
+    );
   }
 
   publishEvent(channel: string, event: ChannelEvent): Promise<void> {
@@ -199,7 +190,7 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
     this.delivering = this.delivering
       .then(async () => {
         const pub: Publication | undefined =
-          wire.d !== undefined
+          typeof wire.d === 'string'
             ? { offset: wire.o, data: wire.d, ...(wire.i ? { info: wire.i } : {}) }
             : await this.log.one(this.options.pool, wire.c, wire.o);
         // A publication not read back is a gap the position check finds and recovery fills.

@@ -20,70 +20,40 @@ export class PgHistory {
     this.s = ident(schema);
   }
 
-  /** Inside a transaction: the duplicate's position, or the new publication's. */
+  /**
+   * Appends one publication (or finds the duplicate of its idempotency key) and sends the
+   * NOTIFY that delivers it, in one statement (one transaction): `switchboard_history_append`.
+   * The data rides in the NOTIFY when `inline`; else listeners read it back by offset.
+   */
   async append(
-    tx: Queryable,
+    db: Queryable,
     channel: string,
     data: string,
     info: ClientInfo | undefined,
     options: HistoryOptions,
     idempotency: { key: string; ttlMs: number } | undefined,
     now: number,
+    notify: { channel: string; inline: boolean },
   ): Promise<AppendResult> {
-    const s = this.s;
-    await tx.query(
-      `INSERT INTO ${s}.switchboard_streams (channel, epoch, top, meta_expires_at) VALUES ($1, $2, 0, $3) ON CONFLICT (channel) DO NOTHING`,
-      [channel, newEpoch(), now + options.metaTtlMs],
+    const { rows } = await db.query<{ epoch: string; offset: string; duplicate: boolean }>(
+      `SELECT epoch, "offset", duplicate FROM ${this.s}.switchboard_history_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [
+        channel,
+        data,
+        info ? JSON.stringify(info) : null,
+        options.size,
+        options.ttlMs,
+        options.metaTtlMs,
+        idempotency?.key ?? null,
+        idempotency?.ttlMs ?? 0,
+        now,
+        newEpoch(),
+        notify.channel,
+        notify.inline,
+      ],
     );
-    const stream = (
-      await tx.query<{ epoch: string; top: string; meta_expires_at: string }>(
-        `SELECT epoch, top, meta_expires_at FROM ${s}.switchboard_streams WHERE channel = $1 FOR UPDATE`,
-        [channel],
-      )
-    ).rows[0]!;
-    let epoch = stream.epoch;
-    let top = Number(stream.top);
-    if (Number(stream.meta_expires_at) <= now) {
-      // Forgotten stream: a new epoch, so no old position is mistaken for one in it.
-      epoch = newEpoch();
-      top = 0;
-      await tx.query(`DELETE FROM ${s}.switchboard_pubs WHERE channel = $1`, [channel]);
-      await tx.query(`DELETE FROM ${s}.switchboard_idempotency WHERE channel = $1`, [channel]);
-    }
-    if (idempotency) {
-      const earlier = (
-        await tx.query<{ epoch: string; offset: string }>(
-          `SELECT epoch, "offset" FROM ${s}.switchboard_idempotency WHERE channel = $1 AND key = $2 AND expires_at > $3`,
-          [channel, idempotency.key, now],
-        )
-      ).rows[0];
-      if (earlier) return { offset: Number(earlier.offset), epoch: earlier.epoch, duplicate: true };
-    }
-    const offset = top + 1;
-    await tx.query(`INSERT INTO ${s}.switchboard_pubs (channel, "offset", data, info, expires_at) VALUES ($1, $2, $3, $4, $5)`, [
-      channel,
-      offset,
-      data,
-      info ? JSON.stringify(info) : null,
-      now + options.ttlMs,
-    ]);
-    if (offset > options.size) {
-      await tx.query(`DELETE FROM ${s}.switchboard_pubs WHERE channel = $1 AND "offset" <= $2`, [channel, offset - options.size]);
-    }
-    await tx.query(`UPDATE ${s}.switchboard_streams SET epoch = $2, top = $3, meta_expires_at = $4 WHERE channel = $1`, [
-      channel,
-      epoch,
-      offset,
-      now + options.metaTtlMs,
-    ]);
-    if (idempotency) {
-      await tx.query(
-        `INSERT INTO ${s}.switchboard_idempotency (channel, key, epoch, "offset", expires_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (channel, key) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset", expires_at = excluded.expires_at`,
-        [channel, idempotency.key, epoch, offset, now + idempotency.ttlMs],
-      );
-    }
-    return { offset, epoch, duplicate: false };
+    const row = rows[0]!;
+    return { offset: Number(row.offset), epoch: row.epoch, duplicate: row.duplicate };
   }
 
   async read(db: Queryable, channel: string, query: HistoryQuery, options: HistoryOptions, now: number): Promise<HistoryResult> {

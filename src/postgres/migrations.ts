@@ -86,6 +86,57 @@ export function migrations(t: MigrationTarget): Migration[] {
         CREATE INDEX IF NOT EXISTS switchboard_idempotency_expiry ON ${s}.switchboard_idempotency (expires_at);`,
     },
     {
+      name: 'history-1',
+      // One round trip per publication of a durable channel (see PgHistory.append).
+      sql: `
+        CREATE OR REPLACE FUNCTION ${s}.switchboard_history_append(
+          p_channel text, p_data text, p_info jsonb, p_size bigint, p_ttl bigint, p_meta_ttl bigint,
+          p_key text, p_key_ttl bigint, p_now bigint, p_epoch text, p_notify text, p_inline boolean
+        ) RETURNS TABLE (epoch text, "offset" bigint, duplicate boolean) LANGUAGE plpgsql AS $fn$
+        DECLARE
+          st record;
+          ep text;
+          tp bigint;
+          earlier record;
+        BEGIN
+          INSERT INTO ${s}.switchboard_streams AS x (channel, epoch, top, meta_expires_at)
+            VALUES (p_channel, p_epoch, 0, p_now + p_meta_ttl) ON CONFLICT (channel) DO NOTHING;
+          SELECT x.epoch, x.top, x.meta_expires_at INTO st FROM ${s}.switchboard_streams x WHERE x.channel = p_channel FOR UPDATE;
+          ep := st.epoch;
+          tp := st.top;
+          IF st.meta_expires_at <= p_now THEN
+            -- A forgotten stream: a new epoch, so no old position is mistaken for one in it.
+            ep := p_epoch;
+            tp := 0;
+            DELETE FROM ${s}.switchboard_pubs p WHERE p.channel = p_channel;
+            DELETE FROM ${s}.switchboard_idempotency i WHERE i.channel = p_channel;
+          END IF;
+          IF p_key IS NOT NULL THEN
+            SELECT i.epoch, i."offset" INTO earlier FROM ${s}.switchboard_idempotency i
+             WHERE i.channel = p_channel AND i.key = p_key AND i.expires_at > p_now;
+            IF FOUND THEN
+              RETURN QUERY SELECT earlier.epoch, earlier."offset", true;
+              RETURN;
+            END IF;
+          END IF;
+          tp := tp + 1;
+          INSERT INTO ${s}.switchboard_pubs (channel, "offset", data, info, expires_at) VALUES (p_channel, tp, p_data, p_info, p_now + p_ttl);
+          IF tp > p_size THEN
+            DELETE FROM ${s}.switchboard_pubs p WHERE p.channel = p_channel AND p."offset" <= tp - p_size;
+          END IF;
+          UPDATE ${s}.switchboard_streams x SET epoch = ep, top = tp, meta_expires_at = p_now + p_meta_ttl WHERE x.channel = p_channel;
+          IF p_key IS NOT NULL THEN
+            INSERT INTO ${s}.switchboard_idempotency AS i (channel, key, epoch, "offset", expires_at)
+              VALUES (p_channel, p_key, ep, tp, p_now + p_key_ttl)
+              ON CONFLICT (channel, key) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset", expires_at = excluded.expires_at;
+          END IF;
+          PERFORM pg_notify(p_notify, json_build_object('c', p_channel, 'o', tp, 'e', ep,
+            'd', CASE WHEN p_inline THEN p_data END, 'i', p_info)::text);
+          RETURN QUERY SELECT ep, tp, false;
+        END
+        $fn$;`,
+    },
+    {
       name: `outbox-1:${t.table}`,
       creates: table,
       sql: `

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { withTimeout } from '../limits/timeout.js';
 import { HubError } from '../protocol/errors.js';
 import { LOCK_SPACE, outboxNotifyChannel, type MigrationTarget } from './migrations.js';
 import { ident, type PgPool, type Queryable } from './pool.js';
@@ -214,10 +215,16 @@ export class OutboxConsumer {
     return claimed;
   }
 
+  /**
+   * Publishes one row, bounded (the claim transaction must not stay open on a stalled hub): past
+   * the bound it counts as a temporary failure, and if the publish lands after all, the repeat
+   * is answered from the idempotency window.
+   */
   private async publishRow(row: OutboxRow): Promise<void> {
     const key = outboxIdempotencyKey(row);
-    if (row.notify_user !== null) await this.options.sink.notify(row.notify_user, row.data, key);
-    else await this.options.sink.publish(row.channel!, row.data, key);
+    const { sink } = this.options;
+    const publishing = row.notify_user !== null ? sink.notify(row.notify_user, row.data, key) : sink.publish(row.channel!, row.data, key);
+    await withTimeout(publishing, this.options.pool.options.queryTimeoutMs, () => new HubError(114, `outbox publish of row ${row.id} timed out`));
     this.options.onPublished?.(1);
   }
 
