@@ -1,5 +1,6 @@
 import type { BenchConfig } from './config.js';
 import type { ServerKind } from './servers/types.js';
+import type { OutboxResult } from './scenarios/outbox.js';
 
 /** Deliveries and latency of one publish/subscribe measurement window. */
 export interface ThroughputResult {
@@ -75,5 +76,7 @@ export interface BenchResults {
   connect: PerServer<ConnectResult>;
   /** Keyed by the in-flight window. */
   cross: Record<string, PerServer<ThroughputResult>>;
+  /** PostgreSQL outbox, Switchboard only (no peer has one): outbox vs commit + POST /api/publish. */
+  outbox?: OutboxResult | null;
   notes: string[];
 }

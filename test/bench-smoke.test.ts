@@ -39,6 +39,10 @@ describe('bench (smoke)', () => {
     const cross = json.cross[String(json.meta.config.crossInFlight[0])];
     for (const kind of ['switchboard', 'socketio', 'ws-coalesce']) expect(cross).toHaveProperty(kind);
 
+    // The PostgreSQL outbox, Switchboard alone: rows delivered end to end and the commit-to-deliver p99.
+    expect(json.outbox.outbox).toMatchObject({ rowsPerSec: expect.any(Number), p99Ms: expect.any(Number) });
+    expect(json.outbox.outbox.rows).toBeGreaterThan(0);
+
     expect(readFileSync(out.files.svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>\s*$/);
     expect(out.table).toContain('deliveries/s');
   }, 180_000);
