@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
-import { applyEnv, DEFAULT_DATA_DIR, readConfigFile } from '../config/load.js';
+import { applyEnv, DEFAULT_DATA_DIR, readConfigFile, splitList } from '../config/load.js';
 import type { HubOptionsInput } from '../config/options.js';
 import { DEMO_NAMESPACES, startDemo } from '../demo/demo.js';
 import { createHub } from '../server/hub.js';
@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from '../http/package-files.js';
 import { intArg, parse } from './args.js';
 import { ensureSecrets, secretsFile } from './secrets.js';
 
-export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--demo] [--admin-port N]';
+export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--redis-cluster HOST:PORT,…] [--workers N|auto] [--demo] [--admin-port N]';
 
 /**
  * Runs a server: the config file, then SWITCHBOARD_* variables, then flags. With no token
@@ -23,6 +23,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       config: { type: 'string' },
       memory: { type: 'boolean' },
       redis: { type: 'string' },
+      'redis-cluster': { type: 'string' },
       demo: { type: 'boolean' },
       'admin-port': { type: 'string' },
     },
@@ -33,6 +34,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (port !== undefined) config.port = port;
   if (values.host) config.host = values.host;
   if (values.redis) config.redisUrl = values.redis;
+  if (values['redis-cluster']) config.redisCluster = splitList(values['redis-cluster']);
   const adminPort = intArg('admin-port', values['admin-port']);
   if (adminPort !== undefined) config.adminPort = adminPort;
   const dataDir = config.dataDir ?? DEFAULT_DATA_DIR;
@@ -56,7 +58,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   const { url, httpUrl, adminUrl } = await hub.listen();
 
   const lines = [
-    `switchboard listening (${config.redisUrl ? 'Redis' : values.memory ? 'memory only' : `history in ${dataDir}`})`,
+    `switchboard listening (${config.redisUrl ? 'Redis' : config.redisCluster ? 'Redis Cluster' : config.redisSentinel ? 'Redis through Sentinel' : values.memory ? 'memory only' : `history in ${dataDir}`})`,
     `  WebSocket  ${url}`,
     `  SSE        ${httpUrl}${hub.options.sse.path}?channel=NAME`,
     `  HTTP API   ${httpUrl}/api  (Authorization: apikey KEY)`,

@@ -8,6 +8,7 @@ export const ENV = {
   tokenSecret: 'SWITCHBOARD_TOKEN_SECRET',
   apiKey: 'SWITCHBOARD_API_KEY',
   redisUrl: 'SWITCHBOARD_REDIS_URL',
+  redisCluster: 'SWITCHBOARD_REDIS_CLUSTER',
 } as const;
 
 export const DEFAULT_DATA_DIR = './.switchboard';
@@ -50,5 +51,15 @@ export function applyEnv(config: HubOptionsInput, env: NodeJS.ProcessEnv = proce
   if (env[ENV.tokenSecret]) out.auth = { ...out.auth, secret: env[ENV.tokenSecret] };
   if (env[ENV.apiKey]) out.apiKey = env[ENV.apiKey];
   if (env[ENV.redisUrl]) out.redisUrl = env[ENV.redisUrl];
+  const cluster = env[ENV.redisCluster];
+  if (cluster) out.redisCluster = splitList(cluster);
   return out;
+}
+
+/** `a:1, b:2` → `['a:1', 'b:2']` (for seed lists in a variable or a flag). */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
