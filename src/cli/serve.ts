@@ -5,7 +5,10 @@ import type { HubOptionsInput } from '../config/options.js';
 import { DEMO_NAMESPACES, startDemo } from '../demo/demo.js';
 import { createHub } from '../server/hub.js';
 import { PACKAGE_ROOT } from '../http/package-files.js';
-import { intArg, parse } from './args.js';
+import { intArg, parse, UsageError } from './args.js';
+import { resolveOptions } from '../config/options.js';
+import { redisTargetOf } from '../redis/target.js';
+import { isWorker, reportListening, runWorkers, workerCount } from './workers.js';
 import { ensureSecrets, secretsFile } from './secrets.js';
 
 export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--redis-cluster HOST:PORT,…] [--workers N|auto] [--demo] [--admin-port N]';
@@ -24,6 +27,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       memory: { type: 'boolean' },
       redis: { type: 'string' },
       'redis-cluster': { type: 'string' },
+      workers: { type: 'string' },
       demo: { type: 'boolean' },
       'admin-port': { type: 'string' },
     },
@@ -52,6 +56,19 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (config.webDir === undefined && existsSync(`${PACKAGE_ROOT}web`)) config.webDir = `${PACKAGE_ROOT}web`;
   if (values.demo) config.namespaces = { ...DEMO_NAMESPACES, ...config.namespaces } as HubOptionsInput['namespaces'];
 
+  const workers = workerCount(values.workers);
+  if (workers > 1 && !isWorker()) {
+    const options = resolveOptions(config);
+    if (!redisTargetOf(options)) {
+      throw new UsageError(
+        `--workers ${workers} needs Redis, through which the workers coordinate: --redis URL, --redis-cluster HOST:PORT,…, SWITCHBOARD_REDIS_URL, or redisUrl / redisCluster / redisSentinel in the config`,
+      );
+    }
+    const code = await runWorkers(workers, options.limits.shutdownTimeoutMs, logger);
+    if (code !== 0) throw new Error('a worker failed (see its log above)');
+    return;
+  }
+
   const hub = createHub({ ...config, logger });
   const demo = values.demo && config.auth?.secret ? startDemo(hub, config.auth.secret) : undefined;
   if (demo) hub.use((req, res) => demo.handle(req, res));
@@ -66,7 +83,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (hub.options.webDir !== null) lines.push(`  pages      ${httpUrl}/`);
   if (adminUrl) lines.push(`  admin      ${adminUrl}  (metrics, health)`);
   if (demo) lines.push('  demo mode: anyone may get a token for any name at /demo/token — local use only');
-  process.stdout.write(`${lines.join('\n')}\n`);
+  if (isWorker()) reportListening(lines);
+  else process.stdout.write(`${lines.join('\n')}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
