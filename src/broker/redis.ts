@@ -1,19 +1,23 @@
 import { withTimeout } from '../limits/timeout.js';
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { newEpoch } from '../stream/epoch.js';
 import { HubError } from '../protocol/errors.js';
-import { closeRedis, createRedisConnection, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, firstReady, runRedis, toHubError } from '../redis/connection.js';
+import {
+  closeRedis,
+  createRedisConnection,
+  DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+  firstReady,
+  runRedis,
+  toHubError,
+  type SentinelTarget,
+} from '../redis/connection.js';
 import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
-import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
-
-const PUBLISH_LUA = readFileSync(new URL('./redis/publish.lua', import.meta.url), 'utf8');
-const HISTORY_LUA = readFileSync(new URL('./redis/history.lua', import.meta.url), 'utf8');
-const RESTART_EPOCH_LUA = readFileSync(new URL('./redis/restart-epoch.lua', import.meta.url), 'utf8');
+import { dispatchChannelMessage, parseControl, RedisStreams } from './redis-streams.js';
+import type { HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent } from '../stream/types.js';
 
 export interface RedisBrokerOptions {
-  url: string;
+  /** A redis:// URL, or the sentinels to ask for the master. */
+  url: string | SentinelTarget;
   /** Prefix of every key and pub/sub channel, so several deployments can share one Redis. */
   prefix?: string;
   logger?: Logger;
@@ -22,9 +26,6 @@ export interface RedisBrokerOptions {
   /** Bound of every Redis call, subscriptions and the first connect included (default 2000). */
   commandTimeoutMs?: number;
 }
-
-type StreamEntry = [id: string, fields: string[]];
-type HistoryReply = [epoch: string, top: number, earliest: number, entries: StreamEntry[]];
 
 /**
  * The Broker for several nodes: Redis streams hold history, one Lua script per publish makes
@@ -56,6 +57,7 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   /** Counts subscriber connections, so a late confirmation of an old one is ignored. */
   private generation = 0;
   private resubscribeTimer: NodeJS.Timeout | undefined;
+  private readonly streams: RedisStreams;
 
   constructor(options: RedisBrokerOptions) {
     this.now = options.now ?? Date.now;
@@ -66,9 +68,14 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     const conn = { commandTimeoutMs: this.timeoutMs, logger: options.logger };
     this.cmd = createRedisConnection(options.url, { ...conn, name: 'broker' });
     this.sub = createRedisConnection(options.url, { ...conn, name: 'broker-subscriber' });
-    this.cmd.defineCommand('sbPublish', { numberOfKeys: 3, lua: PUBLISH_LUA });
-    this.cmd.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
-    this.cmd.defineCommand('sbRestartEpoch', { numberOfKeys: 1, lua: RESTART_EPOCH_LUA });
+    this.streams = new RedisStreams(this.cmd, {
+      prefix: this.prefix,
+      now: this.now,
+      logger: this.logger,
+      publishCommand: 'PUBLISH',
+      pubChannel: (channel) => this.pubChannel(channel),
+      run: (fn) => this.run(fn),
+    });
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
     this.sub.on('ready', () => this.resubscribe());
     this.sub.on('close', () => {
@@ -81,32 +88,12 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     this.handler = handler;
   }
 
-  async publish(channel: string, data: string, options: PublishOptions): Promise<PublishResult> {
-    const h = options.history;
-    const reply = (await this.run(() =>
-      (this.cmd as unknown as RedisScripts).sbPublish(
-        this.key('stream', channel),
-        this.key('meta', channel),
-        options.idempotencyKey === undefined ? '' : `${this.key('idem', channel)}:${options.idempotencyKey}`,
-        data,
-        options.info ? JSON.stringify(options.info) : '',
-        h.size,
-        h.ttlMs,
-        h.metaTtlMs,
-        newEpoch(),
-        this.pubChannel(channel),
-        options.idempotencyTtlMs ?? 120_000,
-        this.now(),
-      ),
-    )) as [number, string, number];
-    return { offset: Number(reply[0]), epoch: reply[1], duplicate: reply[2] === 1 };
+  publish(channel: string, data: string, options: PublishOptions): Promise<PublishResult> {
+    return this.streams.publish(channel, data, options);
   }
 
-  async restartEpoch(channel: string, epoch: string): Promise<void> {
-    const restarted = await this.run(() =>
-      (this.cmd as unknown as RedisScripts).sbRestartEpoch(this.key('meta', channel), epoch, newEpoch()),
-    );
-    if (restarted === 1) this.logger?.warn({ channel, epoch }, 'stream went back (a failover lost writes): new epoch');
+  restartEpoch(channel: string, epoch: string): Promise<void> {
+    return this.streams.restartEpoch(channel, epoch);
   }
 
   async publishEvent(channel: string, event: ChannelEvent): Promise<void> {
@@ -141,22 +128,8 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     }
   }
 
-  async history(channel: string, query: HistoryQuery, options: HistoryOptions): Promise<HistoryResult> {
-    if (options.size <= 0) return { position: { offset: 0, epoch: '' }, publications: [], earliest: 1 };
-    const reply = (await this.run(() =>
-      (this.cmd as unknown as RedisScripts).sbHistory(
-        this.key('stream', channel),
-        this.key('meta', channel),
-        query.sinceOffset ?? -1,
-        query.limit,
-        options.ttlMs,
-        this.now(),
-        options.size,
-        query.maxBytes ?? -1,
-      ),
-    )) as HistoryReply;
-    const [epoch, top, earliest, entries] = reply;
-    return { position: { offset: Number(top), epoch }, earliest: Number(earliest), publications: entries.map(toPublication) };
+  history(channel: string, query: HistoryQuery, options: HistoryOptions): Promise<HistoryResult> {
+    return this.streams.history(channel, query, options);
   }
 
   /**
@@ -222,29 +195,8 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   }
 
   private dispatch(handler: BrokerEventHandler, channel: string, message: string): void {
-    if (channel === this.controlChannel) {
-      const command = JSON.parse(message) as ControlCommand | null;
-      if (typeof command !== 'object' || command === null || typeof command.kind !== 'string') throw new Error('malformed control command');
-      handler.onControl(command);
-      return;
-    }
-    if (!channel.startsWith(`${this.prefix}:ch:`)) return;
-    const name = channel.slice(this.prefix.length + 4); // `${prefix}:ch:`
-    if (message[0] === 'p') {
-      // p<offset>\n<epoch>\n<info>\n<data>
-      const a = message.indexOf('\n');
-      const b = a < 0 ? -1 : message.indexOf('\n', a + 1);
-      const c = b < 0 ? -1 : message.indexOf('\n', b + 1);
-      const digits = message.slice(1, a);
-      const offset = Number(digits);
-      if (c < 0 || !/^\d{1,16}$/.test(digits) || !Number.isSafeInteger(offset)) throw new Error('malformed publication');
-      const pub: Publication = { offset, data: message.slice(c + 1) };
-      const info = message.slice(b + 1, c);
-      if (info !== '') pub.info = JSON.parse(info) as ClientInfo;
-      handler.onPublication(name, pub, message.slice(a + 1, b));
-    } else if (message[0] === 'e') {
-      handler.onEvent(name, JSON.parse(message.slice(1)) as ChannelEvent);
-    }
+    if (channel === this.controlChannel) handler.onControl(parseControl(message));
+    else if (channel.startsWith(`${this.prefix}:ch:`)) dispatchChannelMessage(handler, channel.slice(this.prefix.length + 4), message); // `${prefix}:ch:`
   }
 
   /**
@@ -254,11 +206,6 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
   private async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) throw new HubError(114, 'broker is closed');
     return runRedis(this.cmd, this.timeoutMs, 'redis', fn);
-  }
-
-  private key(kind: string, channel: string): string {
-    // The hash tag keeps a channel's stream, meta and idempotency keys in one Redis Cluster slot.
-    return `${this.prefix}:${kind}:{${channel}}`;
   }
 
   private pubChannel(channel: string): string {
@@ -273,18 +220,3 @@ const CLOSE_TIMEOUT_MS = 1_000;
 const RESUBSCRIBE_RETRY_MS = 500;
 /** Channels per SUBSCRIBE when resubscribing after a reconnect. */
 const SUBSCRIBE_BATCH = 1_000;
-
-interface RedisScripts {
-  sbPublish(...args: Array<string | number>): Promise<unknown>;
-  sbHistory(...args: Array<string | number>): Promise<unknown>;
-  sbRestartEpoch(...args: Array<string | number>): Promise<unknown>;
-}
-
-function toPublication([id, fields]: StreamEntry): Publication {
-  const pub: Publication = { offset: Number(id.slice(2)), data: '' };
-  for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i] === 'd') pub.data = fields[i + 1]!;
-    else if (fields[i] === 'i' && fields[i + 1] !== '') pub.info = JSON.parse(fields[i + 1]!) as ClientInfo;
-  }
-  return pub;
-}

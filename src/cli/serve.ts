@@ -1,14 +1,18 @@
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
-import { applyEnv, DEFAULT_DATA_DIR, readConfigFile } from '../config/load.js';
+import { applyEnv, DEFAULT_DATA_DIR, readConfigFile, splitList } from '../config/load.js';
 import type { HubOptionsInput } from '../config/options.js';
 import { DEMO_NAMESPACES, startDemo } from '../demo/demo.js';
 import { createHub } from '../server/hub.js';
 import { PACKAGE_ROOT } from '../http/package-files.js';
-import { intArg, parse } from './args.js';
+import { intArg, parse, UsageError } from './args.js';
+import { resolveOptions } from '../config/options.js';
+import { redisTargetOf } from '../redis/target.js';
+import { isWorker, reportListening, runWorkers, workerCount } from './workers.js';
 import { ensureSecrets, secretsFile } from './secrets.js';
 
-export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--postgres URL] [--demo] [--admin-port N]';
+export const SERVE_USAGE =
+  'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--redis-cluster HOST:PORT,…] [--postgres URL] [--workers N|auto] [--demo] [--admin-port N]';
 
 /**
  * Runs a server: the config file, then SWITCHBOARD_* variables, then flags. With no token
@@ -24,6 +28,8 @@ export async function serveCommand(args: string[]): Promise<void> {
       memory: { type: 'boolean' },
       redis: { type: 'string' },
       postgres: { type: 'string' },
+      'redis-cluster': { type: 'string' },
+      workers: { type: 'string' },
       demo: { type: 'boolean' },
       'admin-port': { type: 'string' },
     },
@@ -35,6 +41,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (values.host) config.host = values.host;
   if (values.redis) config.redisUrl = values.redis;
   if (values.postgres) config.postgres = { ...config.postgres, url: values.postgres };
+  if (values['redis-cluster']) config.redisCluster = splitList(values['redis-cluster']);
   const adminPort = intArg('admin-port', values['admin-port']);
   if (adminPort !== undefined) config.adminPort = adminPort;
   const dataDir = config.dataDir ?? DEFAULT_DATA_DIR;
@@ -52,13 +59,26 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (config.webDir === undefined && existsSync(`${PACKAGE_ROOT}web`)) config.webDir = `${PACKAGE_ROOT}web`;
   if (values.demo) config.namespaces = { ...DEMO_NAMESPACES, ...config.namespaces } as HubOptionsInput['namespaces'];
 
+  const workers = workerCount(values.workers);
+  if (workers > 1 && !isWorker()) {
+    const options = resolveOptions(config);
+    if (!redisTargetOf(options)) {
+      throw new UsageError(
+        `--workers ${workers} needs Redis, through which the workers coordinate: --redis URL, --redis-cluster HOST:PORT,…, SWITCHBOARD_REDIS_URL, or redisUrl / redisCluster / redisSentinel in the config`,
+      );
+    }
+    const code = await runWorkers(workers, options.limits.shutdownTimeoutMs, logger);
+    if (code !== 0) throw new Error('a worker failed (see its log above)');
+    return;
+  }
+
   const hub = createHub({ ...config, logger });
   const demo = values.demo && config.auth?.secret ? startDemo(hub, config.auth.secret) : undefined;
   if (demo) hub.use((req, res) => demo.handle(req, res));
   const { url, httpUrl, adminUrl } = await hub.listen();
 
   const lines = [
-    `switchboard listening (${config.redisUrl ? 'Redis' : values.memory ? 'memory only' : `history in ${dataDir}`})`,
+    `switchboard listening (${config.redisUrl ? 'Redis' : config.redisCluster ? 'Redis Cluster' : config.redisSentinel ? 'Redis through Sentinel' : values.memory ? 'memory only' : `history in ${dataDir}`})`,
     `  WebSocket  ${url}`,
     `  SSE        ${httpUrl}${hub.options.sse.path}?channel=NAME`,
     `  HTTP API   ${httpUrl}/api  (Authorization: apikey KEY)`,
@@ -68,7 +88,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (pg.url !== null && pg.outbox.enabled) lines.push(`  outbox     ${pg.schema}.${pg.outbox.table} (PostgreSQL)`);
   if (adminUrl) lines.push(`  admin      ${adminUrl}  (metrics, health)`);
   if (demo) lines.push('  demo mode: anyone may get a token for any name at /demo/token — local use only');
-  process.stdout.write(`${lines.join('\n')}\n`);
+  if (isWorker()) reportListening(lines);
+  else process.stdout.write(`${lines.join('\n')}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

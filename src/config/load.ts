@@ -9,6 +9,7 @@ export const ENV = {
   apiKey: 'SWITCHBOARD_API_KEY',
   redisUrl: 'SWITCHBOARD_REDIS_URL',
   postgresUrl: 'SWITCHBOARD_POSTGRES_URL',
+  redisCluster: 'SWITCHBOARD_REDIS_CLUSTER',
 } as const;
 
 export const DEFAULT_DATA_DIR = './.switchboard';
@@ -52,5 +53,15 @@ export function applyEnv(config: HubOptionsInput, env: NodeJS.ProcessEnv = proce
   if (env[ENV.apiKey]) out.apiKey = env[ENV.apiKey];
   if (env[ENV.redisUrl]) out.redisUrl = env[ENV.redisUrl];
   if (env[ENV.postgresUrl]) out.postgres = { ...out.postgres, url: env[ENV.postgresUrl] };
+  const cluster = env[ENV.redisCluster];
+  if (cluster) out.redisCluster = splitList(cluster);
   return out;
+}
+
+/** `a:1, b:2` → `['a:1', 'b:2']` (for seed lists in a variable or a flag). */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }

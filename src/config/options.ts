@@ -199,6 +199,9 @@ const postgresSchema = z
   })
   .strict();
 
+/** `host:port` of a Redis node or sentinel (a host name, IPv4, or a bracketed IPv6 address). */
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
+
 export const hubOptionsSchema = z
   .object({
     /** Port for `hub.listen()` when none is passed. */
@@ -217,6 +220,26 @@ export const hubOptionsSchema = z
     redisUrl: z
       .string()
       .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .nullable()
+      .default(null),
+    /**
+     * Redis Cluster seed nodes (`host:port`): the broker, presence, stores and listings run on the
+     * cluster, each channel on the shard of its hash slot, delivery by sharded pub/sub (Redis 7).
+     * Instead of `redisUrl`. Omitted or null: no cluster.
+     */
+    redisCluster: z.array(z.string().regex(HOST_PORT, 'must be host:port')).min(1).nullable().default(null),
+    /**
+     * Redis through Sentinel: the sentinels (`host:port`) and the master group's name; ioredis asks
+     * them for the current master at every (re)connect, so a failover is followed. Instead of `redisUrl`.
+     */
+    redisSentinel: z
+      .object({
+        sentinels: z.array(z.string().regex(HOST_PORT, 'must be host:port')).min(1),
+        name: z.string().min(1),
+        password: z.string().optional(),
+        sentinelPassword: z.string().optional(),
+      })
+      .strict()
       .nullable()
       .default(null),
     /**
@@ -324,6 +347,10 @@ export const hubOptionsSchema = z
     }
     if (o.store === 'postgres' && o.postgres.url === null) {
       ctx.addIssue({ code: 'custom', path: ['store'], message: '"postgres" needs postgres.url (or --postgres / SWITCHBOARD_POSTGRES_URL)' });
+    }
+    const redisTargets = (['redisUrl', 'redisCluster', 'redisSentinel'] as const).filter((k) => o[k] !== null);
+    if (redisTargets.length > 1) {
+      ctx.addIssue({ code: 'custom', path: [redisTargets[1]!], message: `cannot be set together with ${redisTargets[0]} (choose one Redis)` });
     }
     if (o.limits.pongTimeoutMs >= o.limits.pingIntervalMs) {
       ctx.addIssue({ code: 'custom', path: ['limits', 'pongTimeoutMs'], message: 'must be less than limits.pingIntervalMs' });

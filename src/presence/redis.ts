@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClientInfo } from '../stream/types.js';
-import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis } from '../redis/connection.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis, type RedisClient } from '../redis/connection.js';
 import type { ExpiredPresence, PresenceEntry, PresenceStore } from './presence-store.js';
 
 const PRESENCE_LUA = readFileSync(new URL('./redis/presence.lua', import.meta.url), 'utf8');
 
 export interface RedisPresenceStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** An entry not refreshed for this long is gone (its node died). */
   ttlMs: number;
@@ -53,7 +52,7 @@ const SWEEP_ENTRIES = 500;
  * which channels to look at.
  */
 export class RedisPresenceStore implements PresenceStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly ttlMs: number;
   /** What this node added and has not removed: set key → members, refreshed periodically. */

@@ -1,5 +1,5 @@
 import { withTimeout } from '../limits/timeout.js';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { HubError } from '../protocol/errors.js';
 
@@ -14,8 +14,23 @@ export interface RedisConnectionOptions {
   name?: string;
 }
 
+/** A single Redis (or one reached through Sentinel) or a Redis Cluster: what commands run on. */
+export type RedisClient = Redis | Cluster;
+
+/** Redis through Sentinel (the `redisSentinel` option): ioredis asks the sentinels for the master. */
+export interface SentinelTarget {
+  /** Sentinels as `host:port`. */
+  sentinels: readonly string[];
+  /** The master group's name (`sentinel monitor NAME …`). */
+  name: string;
+  /** Password of the Redis master and replicas (AUTH), if any. */
+  password?: string | undefined;
+  /** Password of the sentinels themselves, if any. */
+  sentinelPassword?: string | undefined;
+}
+
 /** Connections created here that have been ready at least once. */
-const everReady = new WeakSet<Redis>();
+const everReady = new WeakSet<RedisClient>();
 
 /**
  * A Redis connection set up for a realtime system rather than a batch job:
@@ -28,7 +43,7 @@ const everReady = new WeakSet<Redis>();
  * - no automatic resubscription: a subscriber re-establishes (and confirms) its subscriptions
  *   itself on 'ready' (see RedisBroker).
  */
-export function createRedisConnection(url: string, options: RedisConnectionOptions = {}): Redis {
+export function createRedisConnection(url: string | SentinelTarget, options: RedisConnectionOptions = {}): Redis {
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
   const settings: RedisOptions = {
     lazyConnect: false,
@@ -40,11 +55,34 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
     enableOfflineQueue: false,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
   };
-  const conn = new Redis(url, settings);
+  const conn = typeof url === 'string' ? new Redis(url, settings) : new Redis({ ...settings, ...sentinelSettings(url) });
   const name = options.name ?? 'redis';
-  conn.on('ready', () => everReady.add(conn));
+  trackReady(conn);
   conn.on('error', (err: Error) => options.logger?.warn({ err: err.message, connection: name }, 'redis connection error'));
   return conn;
+}
+
+function sentinelSettings(target: SentinelTarget): RedisOptions {
+  return {
+    sentinels: target.sentinels.map(hostPort),
+    name: target.name,
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    ...(target.sentinelPassword !== undefined ? { sentinelPassword: target.sentinelPassword } : {}),
+    // A failed-over master is found again by asking the sentinels on every reconnect.
+    sentinelRetryStrategy: (times: number) => Math.min(100 * times, 2_000),
+  };
+}
+
+/** `host:port` (validated by the options) as ioredis wants it. */
+export function hostPort(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at);
+  return { host: host.startsWith('[') ? host.slice(1, -1) : host, port: Number(address.slice(at + 1)) };
+}
+
+/** Marks a client that became ready, for `firstReady`. */
+export function trackReady(conn: RedisClient): void {
+  conn.on('ready', () => everReady.add(conn));
 }
 
 /**
@@ -52,7 +90,7 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
  * at startup do not fail just because the first connect is still under way. A connection that
  * was ready once and is not now is not waited for: its commands fail at once.
  */
-export async function firstReady(conn: Redis, timeoutMs: number): Promise<void> {
+export async function firstReady(conn: RedisClient, timeoutMs: number): Promise<void> {
   if (conn.status === 'ready') {
     everReady.add(conn);
     return;
@@ -75,9 +113,11 @@ export async function firstReady(conn: Redis, timeoutMs: number): Promise<void> 
 }
 
 /** Runs a command on `conn`; any failure (unreachable, timeout, error reply) becomes HubError 114. */
-export async function runRedis<T>(conn: Redis, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
+export async function runRedis<T>(conn: RedisClient, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
   try {
     await firstReady(conn, timeoutMs);
+    // A cluster client queues commands while it is not ready (see createRedisCluster): fail at once instead.
+    if (conn.isCluster && conn.status !== 'ready') throw new Error(`cluster is ${conn.status}`);
     return await withTimeout(fn(), timeoutMs + 100, 'command timed out');
   } catch (err) {
     throw toHubError(err, what);
@@ -91,7 +131,7 @@ export function toHubError(err: unknown, what: string): HubError {
 }
 
 /** Closes a connection within `timeoutMs` whatever Redis does: QUIT, then a hard disconnect. */
-export async function closeRedis(conn: Redis, timeoutMs: number): Promise<void> {
+export async function closeRedis(conn: RedisClient, timeoutMs: number): Promise<void> {
   if (conn.status !== 'end') {
     await withTimeout(conn.quit(), timeoutMs, 'quit timed out').catch(() => undefined);
   }

@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
 import { MemoryBroker } from '../broker/memory.js';
 import { RedisBroker } from '../broker/redis.js';
+import { RedisClusterBroker } from '../broker/redis-cluster.js';
 import type { HubOptions } from '../config/options.js';
 import { MemoryIdempotencyLog, SqliteIdempotencyLog } from '../history/idempotency-log.js';
 import { MemoryHistoryLog } from '../history/memory-log.js';
@@ -10,7 +10,9 @@ import { SqliteHistoryLog } from '../history/sqlite-log.js';
 import { MemoryPresenceStore } from '../presence/memory.js';
 import type { PresenceStore } from '../presence/presence-store.js';
 import { RedisPresenceStore, type RedisPresenceStoreOptions } from '../presence/redis.js';
-import { closeRedis, createRedisConnection } from '../redis/connection.js';
+import { closeRedis, createRedisConnection, type RedisClient } from '../redis/connection.js';
+import { createRedisCluster } from '../redis/cluster.js';
+import { redisTargetOf, type RedisTarget } from '../redis/target.js';
 import { LocalChannelDirectory, type ChannelDirectory } from '../stats/channel-directory.js';
 import { RedisChannelDirectory } from '../stats/redis-directory.js';
 import { MemoryStore } from '../store/memory.js';
@@ -28,8 +30,9 @@ export interface GivenStorage {
 }
 
 /**
- * Everything a hub stores through, chosen from the options: Redis when `redisUrl` is set (the
- * broker keeps its own two connections; presence, store and directory share one), else the
+ * Everything a hub stores through, chosen from the options: Redis when `redisUrl`, `redisCluster`
+ * or `redisSentinel` is set (the broker keeps its own connections; presence, store and directory
+ * share one), else the
  * embedded default (SQLite under `dataDir`, or memory). Pieces given by the caller are used as
  * they are. `close` ends every piece within its time budget, whatever the backends do.
  */
@@ -38,7 +41,8 @@ export class Storage {
   readonly presence: PresenceStore;
   readonly store: Store;
   private directory: ChannelDirectory | undefined;
-  private redis: Redis | undefined;
+  private redis: RedisClient | undefined;
+  private readonly target: RedisTarget | undefined;
   private db: SqliteDatabase | undefined;
   /** PostgreSQL (`postgres.url`): the outbox consumer, and the store when `store` is "postgres". */
   private readonly postgres: PostgresService | undefined;
@@ -52,10 +56,15 @@ export class Storage {
     const o = options;
     const retentionMs = o.storeRetentionSeconds * 1000;
     const commandTimeoutMs = o.redisCommandTimeoutMs;
-    const shared = o.redisUrl !== null ? this.openRedis(o.redisUrl) : undefined;
+    const target = (this.target = redisTargetOf(o));
+    const shared = target ? this.openRedis(target) : undefined;
     this.postgres = o.postgres.url !== null ? new PostgresService(o, logger) : undefined;
     if (given.broker) this.broker = given.broker;
-    else if (o.redisUrl !== null) this.broker = new RedisBroker({ url: o.redisUrl, prefix: o.redisPrefix, logger, commandTimeoutMs });
+    else if (target?.kind === 'cluster') this.broker = new RedisClusterBroker({ seeds: target.seeds, prefix: o.redisPrefix, logger, commandTimeoutMs });
+    else if (target) {
+      const url = target.kind === 'url' ? target.url : target.sentinel;
+      this.broker = new RedisBroker({ url, prefix: o.redisPrefix, logger, commandTimeoutMs });
+    }
     else if (o.dataDir !== null) {
       const db = this.openDb(o.dataDir);
       this.broker = new MemoryBroker({
@@ -102,7 +111,9 @@ export class Storage {
   openDirectory(counts: () => Map<string, number>): ChannelDirectory {
     const o = this.options;
     this.directory = this.redis
-      ? new RedisChannelDirectory(this.redis, o.redisPrefix, counts, o.statsIntervalMs, this.logger, o.redisCommandTimeoutMs)
+      ? new RedisChannelDirectory(this.redis, o.redisPrefix, counts, o.statsIntervalMs, this.logger, o.redisCommandTimeoutMs, {
+          oneSlot: this.target?.kind === 'cluster',
+        })
       : new LocalChannelDirectory(counts);
     return this.directory;
   }
@@ -124,12 +135,12 @@ export class Storage {
   }
 
   /** The connection presence, store and directory share: every command bounded, nothing re-sent. */
-  private openRedis(url: string): Redis {
-    this.redis ??= createRedisConnection(url, {
-      commandTimeoutMs: this.options.redisCommandTimeoutMs,
-      logger: this.logger,
-      name: 'shared',
-    });
+  private openRedis(target: RedisTarget): RedisClient {
+    const conn = { commandTimeoutMs: this.options.redisCommandTimeoutMs, logger: this.logger, name: 'shared' };
+    this.redis ??=
+      target.kind === 'cluster'
+        ? createRedisCluster(target.seeds, conn)
+        : createRedisConnection(target.kind === 'url' ? target.url : target.sentinel, conn);
     return this.redis;
   }
 

@@ -1,30 +1,34 @@
 import { withTimeout } from '../limits/timeout.js';
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis } from '../redis/connection.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis, type RedisClient } from '../redis/connection.js';
 import type { ChannelDirectory } from './channel-directory.js';
 
 /**
  * Nodes joined by Redis: each node writes a snapshot of its channel counts to a hash of its own
  * every `intervalMs` (expiring after three missed writes, so a dead node drops out), and
  * readers sum the snapshots of every live node. Counts may lag by up to one interval.
+ * On a Redis Cluster (`oneSlot`) the registry and the snapshots share the hash tag `{PREFIX}`,
+ * so each write (one MULTI over both) runs on one shard.
  */
 export class RedisChannelDirectory implements ChannelDirectory {
   readonly nodeId = randomUUID();
   private readonly timer: NodeJS.Timeout;
   private readonly registry: string;
+  private readonly base: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly local: () => Map<string, number>,
     private readonly intervalMs: number,
     private readonly logger?: Logger,
     /** Bound of every Redis call (default 2000). */
     private readonly timeoutMs: number = DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+    layout: { oneSlot?: boolean } = {},
   ) {
-    this.registry = `${prefix}:nodes`;
+    this.base = layout.oneSlot ? `{${prefix}}` : prefix;
+    this.registry = `${this.base}:nodes`;
     this.timer = setInterval(() => void this.write(), intervalMs);
     this.timer.unref();
     void this.write();
@@ -75,7 +79,7 @@ export class RedisChannelDirectory implements ChannelDirectory {
   }
 
   private key(node: string): string {
-    return `${this.prefix}:node:${node}:channels`;
+    return `${this.base}:node:${node}:channels`;
   }
 
   private call<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import type { StreamPosition } from '../stream/types.js';
-import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis } from '../redis/connection.js';
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis, type RedisClient } from '../redis/connection.js';
 import { DEFAULT_STORE_RETENTION_MS, type StatusRecord, type Store, type StoreRetentionOptions } from './store.js';
 
 const MARK_READ_LUA = readFileSync(new URL('./redis/mark-read.lua', import.meta.url), 'utf8');
@@ -30,7 +29,7 @@ export class RedisStore implements Store {
   private legacyExpirySet = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     options: RedisStoreOptions = {},
   ) {

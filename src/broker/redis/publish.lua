@@ -1,11 +1,12 @@
 -- Atomically: idempotency check, history append, offset increment, PUBLISH.
--- KEYS[1] stream, KEYS[2] meta hash {e = epoch, s = top offset}, KEYS[3] idempotency key or ''
+-- KEYS[1] stream, KEYS[2] meta hash {e = epoch, s = top offset}, KEYS[3] idempotency key (absent
+-- or '' when none; absent on a cluster, where every key must hash to the channel's slot)
 -- ARGV[1] data (JSON text)     ARGV[2] info (JSON text or '')
 -- ARGV[3] history size         ARGV[4] history ttl ms       ARGV[5] meta ttl ms
 -- ARGV[6] epoch for a new stream                           ARGV[7] pub/sub channel
--- ARGV[8] idempotency ttl ms   ARGV[9] now (ms)
+-- ARGV[8] idempotency ttl ms   ARGV[9] now (ms)           ARGV[10] PUBLISH, or SPUBLISH (cluster)
 -- Returns {offset, epoch, duplicate (0/1)}.
-local stream, meta, idem = KEYS[1], KEYS[2], KEYS[3]
+local stream, meta, idem = KEYS[1], KEYS[2], KEYS[3] or ''
 local size = tonumber(ARGV[3])
 
 if idem ~= '' then
@@ -48,7 +49,7 @@ if size > 0 then
   redis.call('PEXPIRE', meta, tonumber(ARGV[5]))
 end
 
-redis.call('PUBLISH', ARGV[7], 'p' .. offset .. '\n' .. epoch .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
+redis.call(ARGV[10] or 'PUBLISH', ARGV[7], 'p' .. offset .. '\n' .. epoch .. '\n' .. ARGV[2] .. '\n' .. ARGV[1])
 
 if idem ~= '' then
   redis.call('HSET', idem, 'o', offset, 'e', epoch)
