@@ -73,7 +73,7 @@ describe('a hub through Redis Sentinel', () => {
     dir = mkdtempSync(join(tmpdir(), 'sb-sentinel-'));
     master = await OwnRedis.start();
     const replicaPort = await freePort();
-    procs.push(spawn('redis-server', ['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(master.port)], { stdio: 'ignore' }));
+    procs.push(spawn('redis-server', ['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--replicaof', '127.0.0.1', String(master.port)], { stdio: 'ignore' }));
     await until(() => {
       try {
         return cli(replicaPort, 'info', 'replication').includes('master_link_status:up');
