@@ -38,6 +38,22 @@ export interface ThroughputResult {
   closed: number;
 }
 
+/** One window against `switchboard serve --workers N` processes (measured from outside: no event-loop figures). */
+export interface WorkersResult {
+  workers: number;
+  deliveriesPerSec: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  windowS: number;
+  /** CPU seconds of every server process (primaries and workers) during the window. */
+  serverCpuS: number;
+  serverNsPerDelivery: number;
+  machineBusyPct: number;
+  connections: number;
+  published: number;
+  errors: number;
+}
+
 export interface IdleResult {
   connections: number;
   failed: number;
@@ -78,5 +94,9 @@ export interface BenchResults {
   cross: Record<string, PerServer<ThroughputResult>>;
   /** PostgreSQL outbox, Switchboard only (no peer has one): outbox vs commit + POST /api/publish. */
   outbox?: OutboxResult | null;
+  /** Cross-node through a Redis Cluster of 3 masters (sharded pub/sub), keyed by the in-flight window. */
+  cluster?: Record<string, PerServer<ThroughputResult>>;
+  /** `serve --workers N` on this machine: fan-out and cross-node, keyed by a label such as "fanout, 2 workers". */
+  workers?: Record<string, WorkersResult | null>;
   notes: string[];
 }

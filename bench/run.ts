@@ -15,6 +15,8 @@ import type { BenchResults } from './results.js';
 import type { RunContext } from './scenarios/context.js';
 import { runConnections } from './scenarios/connections.js';
 import { runCrossNode } from './scenarios/cross-node.js';
+import { runClusterCross } from './scenarios/cluster-cross.js';
+import { runWorkers } from './scenarios/workers.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runManyChannels } from './scenarios/many-channels.js';
 import { runOutbox } from './scenarios/outbox.js';
@@ -100,6 +102,8 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
     }
     if (scenarios.has('cross')) results.cross = await runCrossNode(ctx);
     if (scenarios.has('outbox')) results.outbox = await runOutbox(ctx);
+    if (scenarios.has('cluster')) results.cluster = await runClusterCross(ctx);
+    if (scenarios.has('workers')) results.workers = await runWorkers(ctx);
     ctx.notes.push(...measurementWarnings(results));
     results.meta.busyBeforePct = idleBefore;
     results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;

@@ -100,6 +100,16 @@ function rows(r: BenchResults): Row[] {
     });
   }
   for (const [w, per] of Object.entries(r.cross)) out.push(...throughputRows(`Cross-node via Redis, in-flight ${w}`, per));
+  for (const [w, per] of Object.entries(r.cluster ?? {})) out.push(...throughputRows(`Cross-node via Redis Cluster (3 masters), in-flight ${w}`, per));
+  for (const [label, t] of Object.entries(r.workers ?? {})) {
+    const one = (f: (x: NonNullable<typeof t>) => number | null): PerServer<number> => ({ switchboard: t ? f(t) : null });
+    out.push(
+      { figure: `serve --workers: ${label}: deliveries/s`, values: one((x) => x.deliveriesPerSec), format: fmtRate, ratios: false },
+      { figure: `serve --workers: ${label}: p99 ms`, values: one((x) => x.p99Ms), format: (v) => fmtNum(v), ratios: false },
+      { figure: `serve --workers: ${label}: server CPU %`, values: one((x) => (x.serverCpuS / x.windowS) * 100), format: (v) => fmtNum(v, 0), ratios: false },
+      { figure: `serve --workers: ${label}: server CPU ns/delivery`, values: one((x) => x.serverNsPerDelivery), format: (v) => fmtNum(v, 0), ratios: false },
+    );
+  }
   return out;
 }
 

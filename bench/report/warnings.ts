@@ -25,5 +25,6 @@ export function measurementWarnings(r: BenchResults): string[] {
   for (const [w, per] of Object.entries(r.fanout)) check(`fan-out in-flight ${w}`, per);
   check('many channels', r.many);
   for (const [w, per] of Object.entries(r.cross)) check(`cross-node in-flight ${w}`, per);
+  for (const [w, per] of Object.entries(r.cluster ?? {})) check(`cross-node via Redis Cluster in-flight ${w}`, per);
   return out;
 }

@@ -28,6 +28,8 @@ export async function withServers<T>(
   nodes: number,
   redis: boolean,
   fn: (servers: ServerHandle[]) => Promise<T>,
+  /** More server options (the Redis Cluster scenario's seeds). */
+  extra: Partial<ServerOptions> = {},
 ): Promise<T> {
   const handles: ServerHandle[] = [];
   const children: Child[] = [];
@@ -35,6 +37,7 @@ export async function withServers<T>(
     const options: ServerOptions = {
       secret: ctx.secret,
       ...(redis && ctx.redisUrl ? { redisUrl: ctx.redisUrl, redisPrefix: `bench-${ctx.runId}` } : {}),
+      ...extra,
     };
     for (let i = 0; i < nodes; i++) {
       children.push(

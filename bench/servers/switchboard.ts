@@ -22,6 +22,7 @@ export async function start(o: ServerOptions): Promise<RunningServer> {
       channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
     },
     ...(o.redisUrl ? { redisUrl: o.redisUrl, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
+    ...(o.redisCluster ? { redisCluster: o.redisCluster, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
   });
   const { port } = await hub.listen(0, '127.0.0.1');
   return { port };

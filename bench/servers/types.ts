@@ -6,6 +6,8 @@ export interface ServerOptions {
   secret: string;
   /** Set in the cross-node scenario: the nodes meet through this Redis. */
   redisUrl?: string;
+  /** Set in the Redis Cluster scenario (Switchboard only): seed nodes, host:port. */
+  redisCluster?: string[];
   /** Key prefix / channel prefix in Redis, unique per run. */
   redisPrefix?: string;
 }
