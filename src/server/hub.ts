@@ -24,6 +24,11 @@ import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from '../hub/hooks.js';
 import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
+import { isLossy } from '../broker/broker.js';
+import type { CanEdit } from '../collab/access.js';
+import { DocumentHost, type DocumentHooks } from '../collab/host.js';
+import { DocumentRoutes } from '../collab/http-routes.js';
+import { CollabAcceptor } from '../transport/collab-websocket.js';
 
 export interface CreateHubOptions extends HubOptionsInput {
   hooks?: HubHooks;
@@ -33,6 +38,8 @@ export interface CreateHubOptions extends HubOptionsInput {
   presence?: PresenceStore;
   /** Read positions and user status; default: SQLite under dataDir, or memory. */
   store?: Store;
+  /** Hooks of collaborative documents (docs/collab.md): load, change, store, and who may edit. */
+  documentHooks?: DocumentHooks & { canEdit?: CanEdit };
 }
 
 export interface ListenResult {
@@ -79,9 +86,12 @@ export class Hub {
   private admin: Server | undefined;
   private readonly extraHandlers: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>> = [];
   private closing: Promise<void> | undefined;
+  private readonly documents: DocumentHost;
+  private readonly collab: CollabAcceptor;
+  private readonly documentRoutes: DocumentRoutes;
 
   constructor(input: CreateHubOptions) {
-    const { hooks, logger, broker, presence, store, ...rest } = input;
+    const { hooks, logger, broker, presence, store, documentHooks, ...rest } = input;
     this.options = resolveOptions(rest);
     this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
     this.storage = new Storage(
@@ -111,6 +121,43 @@ export class Hub {
     this.sse = new SseAcceptor(this.node, this.admission, scheduler, this.logger);
     this.directory = this.storage.openDirectory(() => this.node.channelCounts());
     this.api = new HttpApi(this.node, this.directory, this.logger);
+    const { canEdit, ...docHooks } = documentHooks ?? {};
+    this.documents = new DocumentHost(
+      this.storage.openDocStore(),
+      this.broker,
+      this.options.collab,
+      docHooks,
+      this.logger,
+      isLossy(this.broker),
+    );
+    // Document updates between nodes travel on `collab|<name>` broker channels, outside the Node's fan-out.
+    const node = this.node;
+    const documents = this.documents;
+    this.broker.setHandler({
+      onPublication: (channel, pub, epoch) =>
+        DocumentHost.owns(channel) ? documents.onPublication(channel, pub) : node.onPublication(channel, pub, epoch),
+      onEvent: (channel, event) => node.onEvent(channel, event),
+      onControl: (command) => node.onControl(command),
+    });
+    this.collab = new CollabAcceptor(this.node, this.admission, this.documents, { hub: hooks ?? {}, ...(canEdit ? { canEdit } : {}) }, this.logger);
+    this.documentRoutes = new DocumentRoutes(this.documents, this.node.resolver, this.options.apiKey, this.options.collab.maxUpdateBytes);
+  }
+
+  /** Library access to documents: open (loading it) to read its Y.Doc, or apply an update as the server. */
+  async document(name: string): Promise<import('yjs').Doc> {
+    const doc = await this.documents.open(name);
+    this.documents.touch(doc);
+    return doc.doc;
+  }
+
+  /** Stores and applies a Yjs update to a document (server-side, no permission checks); resolves with its sequence number. */
+  async applyDocumentUpdate(name: string, update: Uint8Array): Promise<number> {
+    const doc = await this.documents.open(name);
+    try {
+      return await doc.write(update, undefined);
+    } finally {
+      this.documents.touch(doc);
+    }
   }
 
   /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
@@ -215,6 +262,7 @@ export class Hub {
     }
     try {
       for (const handler of this.extraHandlers) if (await handler(req, res)) return true;
+      if (await this.documentRoutes.handle(req, res, url)) return true;
       if (await this.api.handle(req, res, url)) return true;
       if (url.pathname === this.options.sse.path) {
         await this.sse.handle(req, res, url);
@@ -321,6 +369,7 @@ export class Hub {
         ),
       );
       await this.acceptor.drain(storageDeadline);
+      await this.collab.drain(storageDeadline);
       this.server?.closeAllConnections();
       await serverClosed;
       if (this.admin) {
@@ -329,6 +378,9 @@ export class Hub {
         await new Promise<void>((resolve) => admin.close(() => resolve()));
       }
       await this.node.settle(storageDeadline);
+      await withTimeout(this.documents.close(), Math.max(100, storageDeadline - Date.now()), 'documents close timed out').catch(
+        (err: unknown) => this.logger.warn({ err }, 'closing documents failed'),
+      );
     } finally {
       this.node.stop();
       await this.storage.close(deadline);
@@ -338,6 +390,17 @@ export class Hub {
   private upgradeIfOurs(req: IncomingMessage, socket: Duplex, head: Buffer, path: string = this.options.path): boolean {
     const q = req.url?.indexOf('?') ?? -1;
     const pathname = q === -1 ? req.url : req.url!.slice(0, q);
+    const collabPrefix = `${this.options.collab.path}/`;
+    if (pathname?.startsWith(collabPrefix) && pathname.length > collabPrefix.length) {
+      let name: string;
+      try {
+        name = decodeURIComponent(pathname.slice(collabPrefix.length));
+      } catch {
+        return false;
+      }
+      this.collab.handleUpgrade(req, socket, head, name);
+      return true;
+    }
     if (pathname !== path) return false;
     this.acceptor.handleUpgrade(req, socket, head);
     return true;

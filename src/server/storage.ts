@@ -18,6 +18,9 @@ import { RedisStore } from '../store/redis.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
+import { MemoryDocStore, type DocStore } from '../collab/doc-store.js';
+import { RedisDocStore } from '../collab/redis-docs.js';
+import { SqliteDocStore } from '../collab/sqlite-docs.js';
 
 export interface GivenStorage {
   broker?: Broker;
@@ -87,6 +90,14 @@ export class Storage {
       ? new RedisChannelDirectory(this.redis, o.redisPrefix, counts, o.statsIntervalMs, this.logger, o.redisCommandTimeoutMs)
       : new LocalChannelDirectory(counts);
     return this.directory;
+  }
+
+  /** Where documents are kept: Redis with redisUrl, else SQLite under dataDir, else memory. */
+  openDocStore(): DocStore {
+    const o = this.options;
+    if (o.redisUrl !== null) return new RedisDocStore(this.openRedis(o.redisUrl), o.redisPrefix, o.redisCommandTimeoutMs);
+    if (o.dataDir !== null) return new SqliteDocStore(this.openDb(o.dataDir));
+    return new MemoryDocStore();
   }
 
   /** Closes every piece, each given what is left until `deadline` (at least 100 ms); never throws. */
