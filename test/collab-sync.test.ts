@@ -75,7 +75,7 @@ describe('collab: y-websocket compatible documents', () => {
       const post = await fetch(`${server.httpUrl}/api/documents/ro:notice/update`, {
         method: 'POST',
         headers: { authorization: `apikey ${TEST_API_KEY}`, 'content-type': 'application/octet-stream' },
-        body: Y.encodeStateAsUpdate(src),
+        body: Buffer.from(Y.encodeStateAsUpdate(src)),
       });
       expect(post.status).toBe(200);
       await until(() => y.doc.getText('text').toString() === 'from the backend', 'backend update delivered');

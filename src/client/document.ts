@@ -13,8 +13,11 @@ const MSG_AWARENESS = 1;
 const MSG_AUTH = 2;
 
 export interface DocumentProviderOptions {
-  /** The hub's base URL (`ws://host:7070`, `https://chat.example`, or its WebSocket URL); the path is replaced. */
-  url: string;
+  /**
+   * The hub's base URL (`ws://host:7070`, `https://chat.example`, or its WebSocket URL; the path
+   * is replaced), or several nodes' URLs: each reconnect tries the next.
+   */
+  url: string | readonly string[];
   /** A connection token (JWT), sent as `?token=`. */
   token?: string;
   /** Called for a token before each connect (after `token`, if both are given, from the second connect on). */
@@ -113,7 +116,8 @@ export class DocumentProvider {
   }
 
   private async url(): Promise<string> {
-    const base = new URL(this.options.url, (globalThis as { location?: { href?: string } }).location?.href);
+    const urls = typeof this.options.url === 'string' ? [this.options.url] : this.options.url;
+    const base = new URL(urls[(this.connects - 1) % urls.length]!, (globalThis as { location?: { href?: string } }).location?.href);
     base.protocol = base.protocol === 'https:' || base.protocol === 'wss:' ? 'wss:' : 'ws:';
     base.pathname = `${this.options.path ?? '/collab'}/${encodeURIComponent(this.name)}`;
     base.search = '';

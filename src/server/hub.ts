@@ -26,6 +26,7 @@ import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
 import { isLossy } from '../broker/broker.js';
 import type { CanEdit } from '../collab/access.js';
+import type { DocStore } from '../collab/doc-store.js';
 import { DocumentHost, type DocumentHooks } from '../collab/host.js';
 import { DocumentRoutes } from '../collab/http-routes.js';
 import { CollabAcceptor } from '../transport/collab-websocket.js';
@@ -40,6 +41,8 @@ export interface CreateHubOptions extends HubOptionsInput {
   store?: Store;
   /** Hooks of collaborative documents (docs/collab.md): load, change, store, and who may edit. */
   documentHooks?: DocumentHooks & { canEdit?: CanEdit };
+  /** Where documents are kept instead of the default (Redis with redisUrl, SQLite under dataDir, or memory). */
+  documentStore?: DocStore;
 }
 
 export interface ListenResult {
@@ -91,7 +94,7 @@ export class Hub {
   private readonly documentRoutes: DocumentRoutes;
 
   constructor(input: CreateHubOptions) {
-    const { hooks, logger, broker, presence, store, documentHooks, ...rest } = input;
+    const { hooks, logger, broker, presence, store, documentHooks, documentStore, ...rest } = input;
     this.options = resolveOptions(rest);
     this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
     this.storage = new Storage(
@@ -123,7 +126,7 @@ export class Hub {
     this.api = new HttpApi(this.node, this.directory, this.logger);
     const { canEdit, ...docHooks } = documentHooks ?? {};
     this.documents = new DocumentHost(
-      this.storage.openDocStore(),
+      documentStore ?? this.storage.openDocStore(),
       this.broker,
       this.options.collab,
       docHooks,
@@ -329,6 +332,11 @@ export class Hub {
 
   stats(): HubStats {
     return this.node.stats();
+  }
+
+  /** Documents open (in memory) on this node. */
+  get openDocuments(): number {
+    return this.documents.openCount;
   }
 
   /**
