@@ -9,7 +9,7 @@ import type { StreamPosition } from '../stream/types.js';
 import { resolveOptions, type HubOptions, type HubOptionsInput } from '../config/options.js';
 import { HttpApi } from '../http/api.js';
 import { sendJson } from '../http/respond.js';
-import { CLIENT_BUNDLE_DIR, CLIENT_BUNDLE_FILE, CLIENT_BUNDLE_PATH } from '../http/package-files.js';
+import { CLIENT_BUNDLE_DIR, CLIENT_BUNDLE_FILE, CLIENT_BUNDLE_PATH, COLLAB_BUNDLE_FILE, COLLAB_BUNDLE_PATH } from '../http/package-files.js';
 import { serveStatic } from '../http/static-files.js';
 import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -277,6 +277,13 @@ export class Hub {
         req.method === 'GET' &&
         url.pathname === CLIENT_BUNDLE_PATH &&
         (await serveStatic(CLIENT_BUNDLE_DIR, `/${CLIENT_BUNDLE_FILE}`, res))
+      ) {
+        return true;
+      }
+      if (
+        req.method === 'GET' &&
+        url.pathname === COLLAB_BUNDLE_PATH &&
+        (await serveStatic(CLIENT_BUNDLE_DIR, `/${COLLAB_BUNDLE_FILE}`, res))
       ) {
         return true;
       }
