@@ -1,3 +1,4 @@
+import type { CollabResult } from './collab/run.js';
 import type { BenchConfig } from './config.js';
 import type { ServerKind } from './servers/types.js';
 
@@ -75,5 +76,7 @@ export interface BenchResults {
   connect: PerServer<ConnectResult>;
   /** Keyed by the in-flight window. */
   cross: Record<string, PerServer<ThroughputResult>>;
+  /** Collaborative documents, keyed by server (switchboard, hocuspocus, yws-ref); absent when not run. */
+  collab?: Record<string, CollabResult | null>;
   notes: string[];
 }

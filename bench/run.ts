@@ -15,6 +15,7 @@ import type { BenchResults } from './results.js';
 import type { RunContext } from './scenarios/context.js';
 import { runConnections } from './scenarios/connections.js';
 import { runCrossNode } from './scenarios/cross-node.js';
+import { renderCollab, runCollab } from './collab/run.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runManyChannels } from './scenarios/many-channels.js';
 import type { ServerKind } from './servers/types.js';
@@ -98,13 +99,15 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
       if (scenarios.has('connect')) results.connect = c.connect;
     }
     if (scenarios.has('cross')) results.cross = await runCrossNode(ctx);
+    if (scenarios.has('collab')) results.collab = await runCollab(cfg, progress, ctx.notes);
     ctx.notes.push(...measurementWarnings(results));
     results.meta.busyBeforePct = idleBefore;
     results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;
     progress.done();
     const summary = summarize(results);
     const files = writeResults(outDir, results, summary);
-    return { results, summary, table: renderTable(results), files };
+    const table = results.collab ? `${renderTable(results)}\n\n${renderCollab(results.collab)}` : renderTable(results);
+    return { results, summary, table, files };
   } finally {
     progress.done();
     await Promise.allSettled([subs.kill(), pub.kill()]);

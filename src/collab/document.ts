@@ -32,7 +32,7 @@ export interface DocumentParts {
   maxUpdateBytes: number;
   maxDocumentBytes: number;
   /** Sends a message to the other nodes (JSON text). */
-  publish(name: string, data: string): void;
+  publish(name: string, data: () => string): void;
   /** After an update was stored and applied (the change hook, compaction scheduling). */
   changed(doc: HostedDocument, update: Uint8Array, origin: DocPeer | undefined): void;
   /** A write failed in the store: the writer is closed so it reconnects and syncs again. */
@@ -55,8 +55,9 @@ export class HostedDocument {
   /** Bytes stored (snapshot + log), for limits.maxDocumentBytes. */
   bytes = 0;
   updatesSinceCompact = 0;
+  lastUpdateAt = 0;
+  compacting: Promise<void> | undefined;
   idleTimer: NodeJS.Timeout | undefined;
-  compactTimer: NodeJS.Timeout | undefined;
   gapTimer: NodeJS.Timeout | undefined;
   /** The write queue: each write waits for the one before. */
   private chain: Promise<void> = Promise.resolve();
@@ -85,7 +86,7 @@ export class HostedDocument {
         const message = encodeAwareness(update);
         for (const peer of this.peers.keys()) peer.send(message);
         if (origin !== REMOTE) {
-          this.parts.publish(this.name, JSON.stringify({ a: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
+          this.parts.publish(this.name, () => JSON.stringify({ a: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
         }
       },
     );
@@ -171,7 +172,7 @@ export class HostedDocument {
       this.bytes += update.byteLength;
       this.noteSeq(seq);
       Y.applyUpdate(this.doc, update, origin);
-      this.parts.publish(this.name, JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
+      this.parts.publish(this.name, () => JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
       this.parts.changed(this, update, origin);
       return seq;
     });
@@ -204,7 +205,6 @@ export class HostedDocument {
   destroy(): void {
     this.destroyed = true;
     clearTimeout(this.idleTimer);
-    clearTimeout(this.compactTimer);
     clearTimeout(this.gapTimer);
     this.awareness.destroy();
     this.doc.destroy();

@@ -47,6 +47,7 @@ export class DocumentHost {
   private readonly opening = new Map<string, Promise<HostedDocument>>();
   private readonly nodeId = randomUUID();
   private readonly resyncTimer: NodeJS.Timeout | undefined;
+  private readonly compactTimer: NodeJS.Timeout;
   private closed = false;
 
   constructor(
@@ -55,9 +56,12 @@ export class DocumentHost {
     private readonly limits: CollabLimits,
     private readonly hooks: DocumentHooks,
     private readonly logger: Logger,
-    /** Whether other nodes may write the same documents (Redis): then the periodic head check runs. */
-    shared: boolean,
+    /** Whether other nodes may write the same documents (Redis): updates go over the broker and the periodic head check runs. */
+    private readonly shared: boolean,
   ) {
+    // One timer for every document's debounced compaction (instead of a timer reset per update).
+    this.compactTimer = setInterval(() => this.compactDue(), Math.max(10, Math.floor(limits.compactDelayMs / 4)));
+    this.compactTimer.unref();
     if (shared) {
       this.resyncTimer = setInterval(() => void this.checkHeads(), limits.resyncIntervalMs);
       this.resyncTimer.unref();
@@ -210,8 +214,10 @@ export class DocumentHost {
     }
   }
 
-  private publish(name: string, data: string): void {
-    this.broker.publish(brokerChannel(name), data, { history: { size: 0, ttlMs: 1000, metaTtlMs: 1000 } }).catch((err: unknown) => {
+  private publish(name: string, data: () => string): void {
+    // Alone (the embedded broker), no other node listens: nothing to send.
+    if (!this.shared) return;
+    this.broker.publish(brokerChannel(name), data(), { history: { size: 0, ttlMs: 1000, metaTtlMs: 1000 } }).catch((err: unknown) => {
       // The update is stored: the other nodes find it by the head check.
       this.logger.debug({ err, document: name }, 'document broadcast failed');
     });
@@ -224,17 +230,28 @@ export class DocumentHost {
       this.logger.warn({ err, document: doc.name }, 'onChange hook failed');
     }
     doc.updatesSinceCompact += 1;
-    clearTimeout(doc.compactTimer);
+    doc.lastUpdateAt = Date.now();
     if (doc.updatesSinceCompact >= this.limits.compactAfterUpdates) void this.compact(doc);
-    else {
-      doc.compactTimer = setTimeout(() => void this.compact(doc), this.limits.compactDelayMs);
-      doc.compactTimer.unref();
+  }
+
+  /** Compacts the documents whose last update is `compactDelayMs` old (the debounce). */
+  private compactDue(): void {
+    const due = Date.now() - this.limits.compactDelayMs;
+    for (const doc of this.docs.values()) {
+      if (doc.updatesSinceCompact > 0 && !doc.compacting && doc.lastUpdateAt <= due) void this.compact(doc);
     }
   }
 
   /** Merges the stored log into a snapshot (from the store's content, never from memory). */
   async compact(doc: HostedDocument): Promise<void> {
-    clearTimeout(doc.compactTimer);
+    if (doc.compacting) return doc.compacting;
+    doc.compacting = this.compactNow(doc).finally(() => {
+      doc.compacting = undefined;
+    });
+    return doc.compacting;
+  }
+
+  private async compactNow(doc: HostedDocument): Promise<void> {
     doc.updatesSinceCompact = 0;
     try {
       await doc.settled();
@@ -278,6 +295,7 @@ export class DocumentHost {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.resyncTimer);
+    clearInterval(this.compactTimer);
     for (const doc of [...this.docs.values()]) {
       try {
         if (doc.updatesSinceCompact > 0) await this.compact(doc);

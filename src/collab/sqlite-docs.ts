@@ -20,7 +20,12 @@ export class SqliteDocStore implements DocStore {
       log: db.prepare<[string, number], { seq: number; data: Buffer }>(
         'SELECT seq, data FROM collab_updates WHERE name = ? AND seq > ? ORDER BY seq',
       ),
-      insert: db.prepare<[string, number, Buffer]>('INSERT INTO collab_updates (name, seq, data) VALUES (?, ?, ?)'),
+      // One statement (atomic by itself): the next sequence after the log's top, or after the snapshot's base.
+      append: db.prepare<[string, string, Buffer, string], { seq: number }>(
+        `INSERT INTO collab_updates (name, seq, data)
+         SELECT ?, COALESCE(MAX(seq), (SELECT base FROM collab_docs WHERE name = ?), 0) + 1, ? FROM collab_updates WHERE name = ?
+         RETURNING seq`,
+      ),
       upsert: db.prepare<[string, Buffer, number]>(
         'INSERT INTO collab_docs (name, snapshot, base) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET snapshot = excluded.snapshot, base = excluded.base',
       ),
@@ -39,13 +44,8 @@ export class SqliteDocStore implements DocStore {
   }
 
   append(name: string, update: Uint8Array): Promise<number> {
-    return Promise.resolve(
-      this.db.transaction(() => {
-        const seq = this.headSync(name) + 1;
-        this.stmts.insert.run(name, seq, Buffer.from(update.buffer, update.byteOffset, update.byteLength));
-        return seq;
-      })(),
-    );
+    const row = this.stmts.append.get(name, name, Buffer.from(update.buffer, update.byteOffset, update.byteLength), name);
+    return Promise.resolve(row!.seq);
   }
 
   since(name: string, seq: number): Promise<StoredDocument> {

@@ -24,7 +24,7 @@ import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from '../hub/hooks.js';
 import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
-import { isLossy } from '../broker/broker.js';
+import { MemoryBroker } from '../broker/memory.js';
 import type { CanEdit } from '../collab/access.js';
 import type { DocStore } from '../collab/doc-store.js';
 import { DocumentHost, type DocumentHooks } from '../collab/host.js';
@@ -131,7 +131,7 @@ export class Hub {
       this.options.collab,
       docHooks,
       this.logger,
-      isLossy(this.broker),
+      !(this.broker instanceof MemoryBroker),
     );
     // Document updates between nodes travel on `collab|<name>` broker channels, outside the Node's fan-out.
     const node = this.node;
