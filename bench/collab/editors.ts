@@ -160,15 +160,23 @@ async function run(args: { warmupMs: number; windowMs: number; inFlight: number;
   const sorted = latencies.sort((a, b) => a - b);
   const pct = (p: number): number => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN);
   const sent = editors.reduce((s, e) => s + e.sent, 0);
-  // Convergence: every editor of a document holds the same text.
-  await new Promise((r) => setTimeout(r, 500));
-  let diverged = 0;
-  const byDoc = new Map<string, string>();
-  for (const e of editors) {
-    const t = e.doc.getText('text').toString();
-    const first = byDoc.get(e.name);
-    if (first === undefined) byDoc.set(e.name, t);
-    else if (first !== t) diverged++;
+  // Convergence: every editor of a document holds the same text (waiting up to 20 s for the backlog).
+  const divergedNow = (): number => {
+    let n = 0;
+    const byDoc = new Map<string, string>();
+    for (const e of editors) {
+      const t = e.doc.getText('text').toString();
+      const first = byDoc.get(e.name);
+      if (first === undefined) byDoc.set(e.name, t);
+      else if (first !== t) n++;
+    }
+    return n;
+  };
+  const settleStart = performance.now();
+  let diverged = divergedNow();
+  while (diverged > 0 && performance.now() - settleStart < 20_000) {
+    await new Promise((r) => setTimeout(r, 100));
+    diverged = divergedNow();
   }
   return {
     updatesPerSec: Math.round(delivered / seconds),
@@ -177,6 +185,7 @@ async function run(args: { warmupMs: number; windowMs: number; inFlight: number;
     p99: Math.round(pct(0.99) * 10) / 10,
     sent,
     diverged,
+    settleMs: Math.round(performance.now() - settleStart),
   };
 }
 

@@ -34,7 +34,7 @@ export async function runCollab(cfg: BenchConfig, progress: Progress, notes: str
       const r = await editors.call<Record<string, number>>(
         'run',
         { warmupMs: cfg.warmupMs, windowMs: cfg.windowMs, inFlight: cfg.collabInFlight, dialect },
-        cfg.windowMs + cfg.warmupMs + 30_000,
+        cfg.windowMs + cfg.warmupMs + 60_000,
       );
       await editors.call('close');
       progress.step(`collab · ${LABEL[kind]} · memory of ${cfg.collabMemoryDocs} open documents`);
@@ -42,7 +42,7 @@ export async function runCollab(cfg: BenchConfig, progress: Progress, notes: str
       await editors.call('open', { url, dialect, docs: cfg.collabMemoryDocs, editors: 1, prefix: 'mem' }, 120_000);
       const after = await server.call<{ heapUsed: number; rss: number }>('memory');
       await editors.call('close');
-      if (r.diverged! > 0) notes.push(`collab ${LABEL[kind]}: ${r.diverged} editors had not converged 500 ms after the window`);
+      if (r.diverged! > 0) notes.push(`collab ${LABEL[kind]}: ${r.diverged} editors had not converged 20 s after the window`);
       out[kind] = {
         updatesPerSec: r.updatesPerSec!,
         p50: r.p50!,
