@@ -1,9 +1,9 @@
 import type { ServerKind } from './servers/types.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
-export type ScenarioName = 'fanout' | 'many' | 'idle' | 'connect' | 'cross' | 'cluster' | 'workers' | 'outbox';
+export type ScenarioName = 'fanout' | 'many' | 'idle' | 'connect' | 'cross' | 'cluster' | 'workers' | 'outbox' | 'collab';
 
-export const ALL_SCENARIOS: readonly ScenarioName[] = ['fanout', 'many', 'idle', 'connect', 'cross', 'cluster', 'workers', 'outbox'];
+export const ALL_SCENARIOS: readonly ScenarioName[] = ['fanout', 'many', 'idle', 'connect', 'cross', 'cluster', 'workers', 'outbox', 'collab'];
 export const ALL_SERVERS: readonly ServerKind[] = ['switchboard', 'socketio', 'ws', 'ws-coalesce'];
 /** The cross-node scenario has no plain-ws peer: the coalescing ws + ioredis one is the reference. */
 export const CROSS_SERVERS: readonly ServerKind[] = ['switchboard', 'socketio', 'ws-coalesce'];
@@ -34,6 +34,11 @@ export interface BenchConfig {
   sampleEvery: number;
   /** Handshakes in flight while opening subscriber connections. */
   openConcurrency: number;
+  /** Collab: documents × editors each, each editor's updates not yet seen by the next editor, and documents opened for the memory figure. */
+  collabDocs: number;
+  collabEditors: number;
+  collabInFlight: number;
+  collabMemoryDocs: number;
 }
 
 const FULL: BenchConfig = {
@@ -53,6 +58,10 @@ const FULL: BenchConfig = {
   windowMs: 10_000,
   sampleEvery: 10,
   openConcurrency: 100,
+  collabDocs: 50,
+  collabEditors: 4,
+  collabInFlight: 4,
+  collabMemoryDocs: 1000,
 };
 
 const QUICK: BenchConfig = {
@@ -81,6 +90,10 @@ const TINY: BenchConfig = {
   windowMs: 300,
   sampleEvery: 2,
   openConcurrency: 10,
+  collabDocs: 3,
+  collabEditors: 2,
+  collabInFlight: 2,
+  collabMemoryDocs: 20,
 };
 
 export function configFor(mode: Mode): BenchConfig {

@@ -1,3 +1,4 @@
+import type { CollabResult } from './collab/run.js';
 import type { BenchConfig } from './config.js';
 import type { ServerKind } from './servers/types.js';
 import type { OutboxResult } from './scenarios/outbox.js';
@@ -98,5 +99,7 @@ export interface BenchResults {
   cluster?: Record<string, PerServer<ThroughputResult>>;
   /** `serve --workers N` on this machine: fan-out and cross-node, keyed by a label such as "fanout, 2 workers". */
   workers?: Record<string, WorkersResult | null>;
+  /** Collaborative documents, keyed by server (switchboard, hocuspocus, yws-ref); absent when not run. */
+  collab?: Record<string, CollabResult | null>;
   notes: string[];
 }

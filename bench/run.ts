@@ -17,6 +17,7 @@ import { runConnections } from './scenarios/connections.js';
 import { runCrossNode } from './scenarios/cross-node.js';
 import { runClusterCross } from './scenarios/cluster-cross.js';
 import { runWorkers } from './scenarios/workers.js';
+import { renderCollab, runCollab } from './collab/run.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runManyChannels } from './scenarios/many-channels.js';
 import { runOutbox } from './scenarios/outbox.js';
@@ -104,13 +105,15 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
     if (scenarios.has('outbox')) results.outbox = await runOutbox(ctx);
     if (scenarios.has('cluster')) results.cluster = await runClusterCross(ctx);
     if (scenarios.has('workers')) results.workers = await runWorkers(ctx);
+    if (scenarios.has('collab')) results.collab = await runCollab(cfg, progress, ctx.notes);
     ctx.notes.push(...measurementWarnings(results));
     results.meta.busyBeforePct = idleBefore;
     results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;
     progress.done();
     const summary = summarize(results);
     const files = writeResults(outDir, results, summary);
-    return { results, summary, table: renderTable(results), files };
+    const table = results.collab ? `${renderTable(results)}\n\n${renderCollab(results.collab)}` : renderTable(results);
+    return { results, summary, table, files };
   } finally {
     progress.done();
     await Promise.allSettled([subs.kill(), pub.kill()]);

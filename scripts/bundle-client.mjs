@@ -43,3 +43,27 @@ if (inputs.some((p) => p.includes('node_modules/ws/'))) {
 }
 const out = result.metafile.outputs['dist/browser/switchboard-client.js'];
 console.log(`bundle-client: dist/browser/switchboard-client.js (${out.bytes} bytes)`);
+
+// The collaborative-editing bundle (Yjs + Awareness + DocumentProvider), served at /collab-client.js.
+const collab = await build({
+  absWorkingDir: root,
+  entryPoints: ['src/client/collab-browser.ts'],
+  outfile: 'dist/browser/switchboard-collab.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2020'],
+  sourcemap: true,
+  legalComments: 'none',
+  minify: true,
+  plugins: [noWs],
+  metafile: true,
+  logLevel: 'warning',
+});
+const yjsCopies = new Set(Object.keys(collab.metafile.inputs).filter((p) => /node_modules\/yjs\/dist\/yjs\.mjs$/.test(p)));
+if (yjsCopies.size !== 1) {
+  console.error(`bundle-client: the collab bundle must hold exactly one copy of yjs (found ${yjsCopies.size})`);
+  process.exit(1);
+}
+const collabOut = collab.metafile.outputs['dist/browser/switchboard-collab.js'];
+console.log(`bundle-client: dist/browser/switchboard-collab.js (${collabOut.bytes} bytes)`);

@@ -9,3 +9,6 @@ export type { Broker, BrokerEventHandler, HealthChecker, PublishOptions, Publish
 export type { ClientInfo, HistoryOptions, HistoryResult, Publication, StreamPosition } from './stream/types.js';
 export { MemoryBroker } from './broker/memory.js';
 export type { PresenceStore, PresenceEntry } from './presence/presence-store.js';
+export { MemoryDocStore, type DocStore, type StoredDocument } from './collab/doc-store.js';
+export type { DocumentHooks } from './collab/host.js';
+export type { CanEdit } from './collab/access.js';

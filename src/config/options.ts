@@ -46,6 +46,11 @@ export const namespaceSchema = z
      * JWT `channels` claim lists the channel or a matching `namespace:*` pattern).
      */
     subscribe: z.enum(['authenticated', 'claim']).default('authenticated'),
+    /**
+     * Whether the namespace's channels are Yjs documents (docs/collab.md), served at
+     * `collab.path/<channel>`. Subscribers read them; publishers (clientPublish) edit them.
+     */
+    document: z.boolean().default(false),
   })
   .strict()
   .superRefine((ns, ctx) => {
@@ -324,6 +329,30 @@ export const hubOptionsSchema = z
      * (Redis, SQLite under dataDir, or memory); `postgres` keeps them in `postgres.url`.
      */
     store: z.enum(['auto', 'postgres']).default('auto'),
+    /** Collaborative documents (namespaces with `document: true`; docs/collab.md). */
+    collab: z
+      .object({
+        /** Path prefix of the y-websocket-compatible endpoint: `<path>/<channel>`. */
+        path: z.string().startsWith('/').default('/collab'),
+        /** Largest single update (and WebSocket message) in bytes; larger is refused with 121. */
+        maxUpdateBytes: positiveInt.default(1024 * 1024),
+        /** Largest stored document (snapshot + log) in bytes; an update past it is refused with 121. */
+        maxDocumentBytes: positiveInt.default(32 * 1024 * 1024),
+        /** Documents open (in memory) on one node; one more is refused with 122 (temporary). */
+        maxOpenDocuments: positiveInt.default(10_000),
+        /** A document nobody has open stays in memory this long, then is unloaded. */
+        idleUnloadMs: positiveInt.default(30_000),
+        /** The update log is compacted into the snapshot after this many updates… */
+        compactAfterUpdates: positiveInt.default(500),
+        /** …or this long after the last update (debounced). */
+        compactDelayMs: positiveInt.default(2_000),
+        /** With Redis: how often each node compares its open documents with the stored head (repairs lost deliveries). */
+        resyncIntervalMs: positiveInt.default(5_000),
+        /** Longest a document load may take; past it the open fails with 123 (temporary) and nothing is created. */
+        loadTimeoutMs: positiveInt.default(10_000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -351,6 +380,12 @@ export const hubOptionsSchema = z
     const redisTargets = (['redisUrl', 'redisCluster', 'redisSentinel'] as const).filter((k) => o[k] !== null);
     if (redisTargets.length > 1) {
       ctx.addIssue({ code: 'custom', path: [redisTargets[1]!], message: `cannot be set together with ${redisTargets[0]} (choose one Redis)` });
+    }
+    if (o.collab.path === o.path || o.collab.path === o.sse.path) {
+      ctx.addIssue({ code: 'custom', path: ['collab', 'path'], message: 'must differ from path and sse.path' });
+    }
+    if (o.collab.maxDocumentBytes < o.collab.maxUpdateBytes) {
+      ctx.addIssue({ code: 'custom', path: ['collab', 'maxDocumentBytes'], message: 'must be at least collab.maxUpdateBytes' });
     }
     if (o.limits.pongTimeoutMs >= o.limits.pingIntervalMs) {
       ctx.addIssue({ code: 'custom', path: ['limits', 'pongTimeoutMs'], message: 'must be less than limits.pingIntervalMs' });

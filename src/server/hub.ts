@@ -9,7 +9,7 @@ import type { StreamPosition } from '../stream/types.js';
 import { resolveOptions, type HubOptions, type HubOptionsInput } from '../config/options.js';
 import { HttpApi } from '../http/api.js';
 import { sendJson } from '../http/respond.js';
-import { CLIENT_BUNDLE_DIR, CLIENT_BUNDLE_FILE, CLIENT_BUNDLE_PATH } from '../http/package-files.js';
+import { CLIENT_BUNDLE_DIR, CLIENT_BUNDLE_FILE, CLIENT_BUNDLE_PATH, COLLAB_BUNDLE_FILE, COLLAB_BUNDLE_PATH } from '../http/package-files.js';
 import { serveStatic } from '../http/static-files.js';
 import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -24,6 +24,12 @@ import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from '../hub/hooks.js';
 import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
+import { MemoryBroker } from '../broker/memory.js';
+import type { CanEdit } from '../collab/access.js';
+import type { DocStore } from '../collab/doc-store.js';
+import { DocumentHost, type DocumentHooks } from '../collab/host.js';
+import { DocumentRoutes } from '../collab/http-routes.js';
+import { CollabAcceptor } from '../transport/collab-websocket.js';
 
 export interface CreateHubOptions extends Omit<HubOptionsInput, 'store'> {
   hooks?: HubHooks;
@@ -36,6 +42,10 @@ export interface CreateHubOptions extends Omit<HubOptionsInput, 'store'> {
    * `"auto"` (default: Redis with redisUrl, else SQLite under dataDir, or memory).
    */
   store?: Store | HubOptionsInput['store'];
+  /** Hooks of collaborative documents (docs/collab.md): load, change, store, and who may edit. */
+  documentHooks?: DocumentHooks & { canEdit?: CanEdit };
+  /** Where documents are kept instead of the default (Redis with redisUrl, SQLite under dataDir, or memory). */
+  documentStore?: DocStore;
 }
 
 export interface ListenResult {
@@ -82,9 +92,12 @@ export class Hub {
   private admin: Server | undefined;
   private readonly extraHandlers: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>> = [];
   private closing: Promise<void> | undefined;
+  private readonly documents: DocumentHost;
+  private readonly collab: CollabAcceptor;
+  private readonly documentRoutes: DocumentRoutes;
 
   constructor(input: CreateHubOptions) {
-    const { hooks, logger, broker, presence, store: storeOption, ...rest } = input;
+    const { hooks, logger, broker, presence, store: storeOption, documentHooks, documentStore, ...rest } = input;
     const store = typeof storeOption === 'object' ? storeOption : undefined;
     this.options = resolveOptions(typeof storeOption === 'string' ? { ...rest, store: storeOption } : rest);
     this.logger = logger ?? pino({ name: 'switchboard', level: process.env.SWITCHBOARD_LOG_LEVEL ?? 'warn' });
@@ -119,6 +132,43 @@ export class Hub {
       publish: (channel, data, key) => this.node.publish(channel, data, key),
       notify: (user, data, key) => this.node.notify(user, data, key),
     });
+    const { canEdit, ...docHooks } = documentHooks ?? {};
+    this.documents = new DocumentHost(
+      documentStore ?? this.storage.openDocStore(),
+      this.broker,
+      this.options.collab,
+      docHooks,
+      this.logger,
+      !(this.broker instanceof MemoryBroker),
+    );
+    // Document updates between nodes travel on `collab|<name>` broker channels, outside the Node's fan-out.
+    const node = this.node;
+    const documents = this.documents;
+    this.broker.setHandler({
+      onPublication: (channel, pub, epoch) =>
+        DocumentHost.owns(channel) ? documents.onPublication(channel, pub) : node.onPublication(channel, pub, epoch),
+      onEvent: (channel, event) => node.onEvent(channel, event),
+      onControl: (command) => node.onControl(command),
+    });
+    this.collab = new CollabAcceptor(this.node, this.admission, this.documents, { hub: hooks ?? {}, ...(canEdit ? { canEdit } : {}) }, this.logger);
+    this.documentRoutes = new DocumentRoutes(this.documents, this.node.resolver, this.options.apiKey, this.options.collab.maxUpdateBytes);
+  }
+
+  /** Library access to documents: open (loading it) to read its Y.Doc, or apply an update as the server. */
+  async document(name: string): Promise<import('yjs').Doc> {
+    const doc = await this.documents.open(name);
+    this.documents.touch(doc);
+    return doc.doc;
+  }
+
+  /** Stores and applies a Yjs update to a document (server-side, no permission checks); resolves with its sequence number. */
+  async applyDocumentUpdate(name: string, update: Uint8Array): Promise<number> {
+    const doc = await this.documents.open(name);
+    try {
+      return await doc.write(update, undefined);
+    } finally {
+      this.documents.touch(doc);
+    }
   }
 
   /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
@@ -224,6 +274,7 @@ export class Hub {
     }
     try {
       for (const handler of this.extraHandlers) if (await handler(req, res)) return true;
+      if (await this.documentRoutes.handle(req, res, url)) return true;
       if (await this.api.handle(req, res, url)) return true;
       if (url.pathname === this.options.sse.path) {
         await this.sse.handle(req, res, url);
@@ -235,6 +286,13 @@ export class Hub {
         req.method === 'GET' &&
         url.pathname === CLIENT_BUNDLE_PATH &&
         (await serveStatic(CLIENT_BUNDLE_DIR, `/${CLIENT_BUNDLE_FILE}`, res))
+      ) {
+        return true;
+      }
+      if (
+        req.method === 'GET' &&
+        url.pathname === COLLAB_BUNDLE_PATH &&
+        (await serveStatic(CLIENT_BUNDLE_DIR, `/${COLLAB_BUNDLE_FILE}`, res))
       ) {
         return true;
       }
@@ -292,6 +350,11 @@ export class Hub {
     return this.node.stats();
   }
 
+  /** Documents open (in memory) on this node. */
+  get openDocuments(): number {
+    return this.documents.openCount;
+  }
+
   /**
    * Graceful shutdown: stops accepting, tells every client to reconnect elsewhere (close 4000)
    * with the closes spread over `limits.shutdownSpreadMs`, and drops whatever is still open at
@@ -330,6 +393,7 @@ export class Hub {
         ),
       );
       await this.acceptor.drain(storageDeadline);
+      await this.collab.drain(storageDeadline);
       this.server?.closeAllConnections();
       await serverClosed;
       if (this.admin) {
@@ -338,6 +402,9 @@ export class Hub {
         await new Promise<void>((resolve) => admin.close(() => resolve()));
       }
       await this.node.settle(storageDeadline);
+      await withTimeout(this.documents.close(), Math.max(100, storageDeadline - Date.now()), 'documents close timed out').catch(
+        (err: unknown) => this.logger.warn({ err }, 'closing documents failed'),
+      );
     } finally {
       this.node.stop();
       await this.storage.close(deadline);
@@ -347,6 +414,17 @@ export class Hub {
   private upgradeIfOurs(req: IncomingMessage, socket: Duplex, head: Buffer, path: string = this.options.path): boolean {
     const q = req.url?.indexOf('?') ?? -1;
     const pathname = q === -1 ? req.url : req.url!.slice(0, q);
+    const collabPrefix = `${this.options.collab.path}/`;
+    if (pathname?.startsWith(collabPrefix) && pathname.length > collabPrefix.length) {
+      let name: string;
+      try {
+        name = decodeURIComponent(pathname.slice(collabPrefix.length));
+      } catch {
+        return false;
+      }
+      this.collab.handleUpgrade(req, socket, head, name);
+      return true;
+    }
     if (pathname !== path) return false;
     this.acceptor.handleUpgrade(req, socket, head);
     return true;

@@ -22,6 +22,9 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { PostgresService } from '../postgres/service.js';
 import type { OutboxSink } from '../postgres/outbox.js';
+import { MemoryDocStore, type DocStore } from '../collab/doc-store.js';
+import { RedisDocStore } from '../collab/redis-docs.js';
+import { SqliteDocStore } from '../collab/sqlite-docs.js';
 
 export interface GivenStorage {
   broker?: Broker;
@@ -116,6 +119,14 @@ export class Storage {
         })
       : new LocalChannelDirectory(counts);
     return this.directory;
+  }
+
+  /** Where documents are kept: Redis (a server, a cluster or behind Sentinel), else SQLite under dataDir, else memory. */
+  openDocStore(): DocStore {
+    const o = this.options;
+    if (this.target) return new RedisDocStore(this.openRedis(this.target), o.redisPrefix, o.redisCommandTimeoutMs);
+    if (o.dataDir !== null) return new SqliteDocStore(this.openDb(o.dataDir));
+    return new MemoryDocStore();
   }
 
   /** Closes every piece, each given what is left until `deadline` (at least 100 ms); never throws. */

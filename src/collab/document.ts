@@ -1,0 +1,213 @@
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as Y from 'yjs';
+import { HubError } from '../protocol/errors.js';
+import type { DocStore } from './doc-store.js';
+import {
+  decodeClientMessage,
+  encodeAwareness,
+  encodeDenied,
+  encodeStep1,
+  encodeStep2,
+  encodeUpdate,
+  isEmptyUpdate,
+} from './messages.js';
+
+/** One client of a document: a y-websocket socket (or an HTTP writer). */
+export interface DocPeer {
+  readonly user: string;
+  readonly client: string;
+  /** Subscribe right without publish right: updates are refused, never applied. */
+  readonly readOnly: boolean;
+  send(message: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+/** Origin of updates and awareness from other nodes or the store (never re-published). */
+export const REMOTE = Symbol('remote');
+/** Origin of awareness removals when a peer leaves (published to other nodes). */
+const LEFT = Symbol('left');
+
+export interface DocumentParts {
+  store: DocStore;
+  maxUpdateBytes: number;
+  maxDocumentBytes: number;
+  /** Sends a message to the other nodes (JSON text). */
+  publish(name: string, data: () => string): void;
+  /** After an update was stored and applied (the change hook, compaction scheduling). */
+  changed(doc: HostedDocument, update: Uint8Array, origin: DocPeer | undefined): void;
+  /** A write failed in the store: the writer is closed so it reconnects and syncs again. */
+  failed(doc: HostedDocument, err: unknown): void;
+  nodeId: string;
+}
+
+/**
+ * One open document on this node: the Y.Doc, its awareness, the peers connected here, and how
+ * far the stored log has been applied (`watermark`: every sequence number up to it is in).
+ * Writes go store first, then the Y.Doc, then the peers and other nodes, one at a time.
+ */
+export class HostedDocument {
+  readonly doc = new Y.Doc({ gc: true });
+  readonly awareness: awarenessProtocol.Awareness;
+  readonly peers = new Map<DocPeer, Set<number>>();
+  watermark = 0;
+  /** Sequence numbers seen above the watermark (out of order, or past a gap). */
+  readonly pending = new Set<number>();
+  /** Bytes stored (snapshot + log), for limits.maxDocumentBytes. */
+  bytes = 0;
+  updatesSinceCompact = 0;
+  lastUpdateAt = 0;
+  compacting: Promise<void> | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+  gapTimer: NodeJS.Timeout | undefined;
+  /** The write queue: each write waits for the one before. */
+  private chain: Promise<void> = Promise.resolve();
+  destroyed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly parts: DocumentParts,
+  ) {
+    this.awareness = new awarenessProtocol.Awareness(this.doc);
+    this.awareness.setLocalState(null);
+    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
+      const message = encodeUpdate(update);
+      for (const peer of this.peers.keys()) if (peer !== origin) peer.send(message);
+    });
+    this.awareness.on(
+      'update',
+      ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+        const changed = [...added, ...updated, ...removed];
+        const ids = this.peers.get(origin as DocPeer);
+        if (ids) {
+          for (const id of added) ids.add(id);
+          for (const id of removed) ids.delete(id);
+        }
+        const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed);
+        const message = encodeAwareness(update);
+        for (const peer of this.peers.keys()) peer.send(message);
+        if (origin !== REMOTE) {
+          this.parts.publish(this.name, () => JSON.stringify({ a: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
+        }
+      },
+    );
+  }
+
+  /** Greets a new peer: our state vector (sync step 1) and everyone's awareness. */
+  greet(peer: DocPeer): void {
+    this.peers.set(peer, new Set());
+    peer.send(encodeStep1(Y.encodeStateVector(this.doc)));
+    const states = [...this.awareness.getStates().keys()];
+    if (states.length > 0) peer.send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, states)));
+  }
+
+  /** A peer left: its awareness states go too (here and on the other nodes). */
+  leave(peer: DocPeer): void {
+    const ids = this.peers.get(peer);
+    this.peers.delete(peer);
+    if (ids && ids.size > 0 && !this.destroyed) awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], LEFT);
+  }
+
+  /** Handles one binary message of a peer; a malformed one throws (the caller closes the peer). */
+  receive(peer: DocPeer, data: Uint8Array): void {
+    const msg = decodeClientMessage(data);
+    switch (msg.kind) {
+      case 'step1':
+        peer.send(encodeStep2(Y.encodeStateAsUpdate(this.doc, msg.stateVector)));
+        return;
+      case 'step2':
+      case 'update':
+        if (isEmptyUpdate(msg.update)) return;
+        if (peer.readOnly) {
+          // Sync step 2 of a read-only client that holds nothing new is not an edit: no refusal.
+          if (msg.kind === 'update' || this.bringsNew(msg.update)) peer.send(encodeDenied(120, 'document is read-only'));
+          return;
+        }
+        void this.write(msg.update, peer).catch(() => undefined);
+        return;
+      case 'awareness':
+        awarenessProtocol.applyAwarenessUpdate(this.awareness, msg.update, peer);
+        return;
+      case 'queryAwareness':
+        peer.send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])));
+        return;
+    }
+  }
+
+  /** Whether an update holds structs this document lacks. */
+  private bringsNew(update: Uint8Array): boolean {
+    const theirs = Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update));
+    const ours = Y.decodeStateVector(Y.encodeStateVector(this.doc));
+    for (const [client, clock] of theirs) if (clock > (ours.get(client) ?? 0)) return true;
+    return false;
+  }
+
+  /**
+   * Stores an update, then applies and forwards it. Refused (HubError 121) past the size
+   * limits; a store failure rejects (114/115) and, for a peer, closes it so it syncs again.
+   */
+  write(update: Uint8Array, origin: DocPeer | undefined): Promise<number> {
+    const { maxUpdateBytes, maxDocumentBytes } = this.parts;
+    if (update.byteLength > maxUpdateBytes) {
+      origin?.send(encodeDenied(121, `update larger than collab.maxUpdateBytes (${maxUpdateBytes})`));
+      return Promise.reject(new HubError(121, `update larger than collab.maxUpdateBytes (${maxUpdateBytes} bytes)`));
+    }
+    if (this.bytes + update.byteLength > maxDocumentBytes) {
+      origin?.send(encodeDenied(121, `document larger than collab.maxDocumentBytes (${maxDocumentBytes})`));
+      return Promise.reject(new HubError(121, `document would be larger than collab.maxDocumentBytes (${maxDocumentBytes} bytes)`));
+    }
+    try {
+      Y.decodeUpdate(update);
+    } catch {
+      return Promise.reject(new HubError(107, 'update: not a Yjs update'));
+    }
+    const done = this.chain.then(async () => {
+      if (this.destroyed) throw new HubError(123, 'document was unloaded');
+      let seq: number;
+      try {
+        seq = await this.parts.store.append(this.name, update);
+      } catch (err) {
+        this.parts.failed(this, err);
+        throw err;
+      }
+      this.bytes += update.byteLength;
+      this.noteSeq(seq);
+      Y.applyUpdate(this.doc, update, origin);
+      this.parts.publish(this.name, () => JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
+      this.parts.changed(this, update, origin);
+      return seq;
+    });
+    this.chain = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return done;
+  }
+
+  /** Resolves when every write queued so far is done. */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  /** Records that update `seq` is applied; true while a gap remains above the watermark. */
+  noteSeq(seq: number): boolean {
+    if (seq > this.watermark) this.pending.add(seq);
+    while (this.pending.delete(this.watermark + 1)) this.watermark += 1;
+    return this.pending.size > 0;
+  }
+
+  /** Applies stored updates read from the store (load, resync). */
+  applyStored(updates: readonly Uint8Array[], seq: number): void {
+    if (updates.length > 0) Y.applyUpdate(this.doc, updates.length === 1 ? updates[0]! : Y.mergeUpdates([...updates]), REMOTE);
+    if (seq > this.watermark) this.watermark = seq;
+    for (const s of this.pending) if (s <= this.watermark) this.pending.delete(s);
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.gapTimer);
+    this.awareness.destroy();
+    this.doc.destroy();
+    this.peers.clear();
+  }
+}

@@ -1,0 +1,91 @@
+import type { SqliteDatabase } from '../store/sqlite-db.js';
+import { sizeOf, type DocStore, type StoredDocument } from './doc-store.js';
+
+/**
+ * Documents in the embedded SQLite file: `collab_docs` holds each snapshot and the sequence it
+ * covers, `collab_updates` the updates logged since. Every write is a committed transaction
+ * (WAL, synchronous NORMAL): an appended update survives a SIGKILL of the process.
+ */
+export class SqliteDocStore implements DocStore {
+  private readonly stmts;
+
+  constructor(private readonly db: SqliteDatabase) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS collab_docs (name TEXT PRIMARY KEY, snapshot BLOB, base INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS collab_updates (name TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (name, seq));
+    `);
+    this.stmts = {
+      doc: db.prepare<[string], { snapshot: Buffer | null; base: number }>('SELECT snapshot, base FROM collab_docs WHERE name = ?'),
+      top: db.prepare<[string], { top: number | null }>('SELECT MAX(seq) AS top FROM collab_updates WHERE name = ?'),
+      log: db.prepare<[string, number], { seq: number; data: Buffer }>(
+        'SELECT seq, data FROM collab_updates WHERE name = ? AND seq > ? ORDER BY seq',
+      ),
+      // One statement (atomic by itself): the next sequence after the log's top, or after the snapshot's base.
+      append: db.prepare<[string, string, Buffer, string], { seq: number }>(
+        `INSERT INTO collab_updates (name, seq, data)
+         SELECT ?, COALESCE(MAX(seq), (SELECT base FROM collab_docs WHERE name = ?), 0) + 1, ? FROM collab_updates WHERE name = ?
+         RETURNING seq`,
+      ),
+      upsert: db.prepare<[string, Buffer, number]>(
+        'INSERT INTO collab_docs (name, snapshot, base) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET snapshot = excluded.snapshot, base = excluded.base',
+      ),
+      trim: db.prepare<[string, number]>('DELETE FROM collab_updates WHERE name = ? AND seq <= ?'),
+    };
+  }
+
+  private headSync(name: string): number {
+    const top = this.stmts.top.get(name)?.top;
+    if (top !== null && top !== undefined) return top;
+    return this.stmts.doc.get(name)?.base ?? 0;
+  }
+
+  load(name: string): Promise<StoredDocument> {
+    return this.since(name, -1);
+  }
+
+  append(name: string, update: Uint8Array): Promise<number> {
+    const row = this.stmts.append.get(name, name, Buffer.from(update.buffer, update.byteOffset, update.byteLength), name);
+    return Promise.resolve(row!.seq);
+  }
+
+  since(name: string, seq: number): Promise<StoredDocument> {
+    return Promise.resolve(
+      this.db.transaction(() => {
+        const doc = this.stmts.doc.get(name);
+        const base = doc?.base ?? 0;
+        const whole = seq < base || seq < 0;
+        const rows = this.stmts.log.all(name, whole ? base : seq);
+        const updates: Uint8Array[] = [];
+        if (whole && doc?.snapshot) updates.push(new Uint8Array(doc.snapshot));
+        for (const r of rows) updates.push(new Uint8Array(r.data));
+        const top = rows.length > 0 ? rows[rows.length - 1]!.seq : Math.max(base, whole ? base : seq);
+        return { updates, seq: top, bytes: sizeOf(updates) };
+      })(),
+    );
+  }
+
+  head(name: string): Promise<number> {
+    return Promise.resolve(this.headSync(name));
+  }
+
+  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
+    return Promise.resolve(
+      this.db.transaction(() => {
+        const doc = this.stmts.doc.get(name);
+        const base = doc?.base ?? 0;
+        const rows = this.stmts.log.all(name, base);
+        if (rows.length === 0) return undefined;
+        const parts = [...(doc?.snapshot ? [new Uint8Array(doc.snapshot)] : []), ...rows.map((r) => new Uint8Array(r.data))];
+        const snapshot = merge(parts);
+        const top = rows[rows.length - 1]!.seq;
+        this.stmts.upsert.run(name, Buffer.from(snapshot), top);
+        this.stmts.trim.run(name, top);
+        return snapshot;
+      })(),
+    );
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
