@@ -30,6 +30,8 @@ export const ERRORS = {
   113: { code: 113, name: 'ALREADY_CONNECTED', message: 'already connected', temporary: false, httpStatus: 409 },
   114: { code: 114, name: 'UNAVAILABLE', message: 'service temporarily unavailable', temporary: true, httpStatus: 503 },
   115: { code: 115, name: 'TIMEOUT', message: 'timed out', temporary: true, httpStatus: 504 },
+  116: { code: 116, name: 'BACKEND_REFUSED', message: 'refused by the backend', temporary: false, httpStatus: 403 },
+  117: { code: 117, name: 'BACKEND_INVALID', message: 'the backend answered an invalid response', temporary: true, httpStatus: 502 },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -24,6 +24,7 @@ import { WebSocketAcceptor } from '../transport/websocket.js';
 import type { HubHooks, RpcHandler } from '../hub/hooks.js';
 import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
+import { Webhooks } from '../webhooks/webhooks.js';
 
 export interface CreateHubOptions extends HubOptionsInput {
   hooks?: HubHooks;
@@ -75,6 +76,7 @@ export class Hub {
   private readonly broker: Broker;
   private readonly storage: Storage;
   private readonly verifier: TokenVerifier;
+  private readonly webhooks: Webhooks | undefined;
   private server: Server | undefined;
   private admin: Server | undefined;
   private readonly extraHandlers: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>> = [];
@@ -95,7 +97,18 @@ export class Hub {
     this.broker = this.storage.broker;
     this.verifier = new TokenVerifier(this.options.auth);
     this.metrics = new Metrics({ stats: () => this.node.stats() });
+    const wh = this.options.webhooks;
+    if (wh) {
+      const metrics = this.metrics;
+      this.webhooks = new Webhooks(
+        wh,
+        this.storage.openWebhookStore(new Set(wh.events)),
+        { delivered: (n) => metrics.webhooksDelivered(n), failed: (n) => metrics.webhooksFailed(n) },
+        this.logger,
+      );
+    }
     this.node = new Node({
+      ...(this.webhooks ? { webhooks: this.webhooks } : {}),
       metrics: this.metrics,
       options: this.options,
       broker: this.storage.broker,
@@ -331,7 +344,11 @@ export class Hub {
       await this.node.settle(storageDeadline);
     } finally {
       this.node.stop();
-      await this.storage.close(deadline);
+      try {
+        await this.webhooks?.stop();
+      } finally {
+        await this.storage.close(deadline);
+      }
     }
   }
 

@@ -18,6 +18,11 @@ import { RedisStore } from '../store/redis.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
+import Database from 'better-sqlite3';
+import type { WebhookEventType } from '../config/options.js';
+import type { WebhookStore } from '../webhooks/events.js';
+import { RedisWebhookStore } from '../webhooks/redis-store.js';
+import { SqliteWebhookStore } from '../webhooks/sqlite-store.js';
 
 export interface GivenStorage {
   broker?: Broker;
@@ -38,6 +43,7 @@ export class Storage {
   private directory: ChannelDirectory | undefined;
   private redis: Redis | undefined;
   private db: SqliteDatabase | undefined;
+  private memoryDb: SqliteDatabase | undefined;
 
   constructor(
     private readonly options: HubOptions,
@@ -89,6 +95,18 @@ export class Storage {
     return this.directory;
   }
 
+  /**
+   * Where webhook state and the webhook queue live: Redis when several nodes share one, else
+   * the embedded SQLite file under dataDir (durable), or an in-memory SQLite database.
+   */
+  openWebhookStore(enabled: ReadonlySet<WebhookEventType>): WebhookStore {
+    const o = this.options;
+    if (this.redis) return new RedisWebhookStore(this.redis, o.redisPrefix, o.redisCommandTimeoutMs, enabled);
+    if (o.dataDir !== null) return new SqliteWebhookStore(this.openDb(o.dataDir), enabled);
+    this.memoryDb ??= new Database(':memory:');
+    return new SqliteWebhookStore(this.memoryDb, enabled);
+  }
+
   /** Closes every piece, each given what is left until `deadline` (at least 100 ms); never throws. */
   async close(deadline: number): Promise<void> {
     const left = (): number => Math.max(100, deadline - Date.now());
@@ -99,6 +117,7 @@ export class Storage {
       if (this.redis) await closeRedis(this.redis, Math.min(left(), this.options.redisCommandTimeoutMs));
     } finally {
       this.db?.close();
+      this.memoryDb?.close();
     }
   }
 
