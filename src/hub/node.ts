@@ -112,8 +112,9 @@ export class Node implements BrokerEventHandler {
       },
       kick,
       live: (sub) => {
-        this.webhooks?.channelLive(sub.channel.name);
-        if (sub.channel.options.presence) this.background(this.join(sub.session, sub.channel));
+        // channel.occupied is queued before the presence.join it comes with.
+        const occupied = this.webhooks?.channelLive(sub.channel.name);
+        if (sub.channel.options.presence) this.background(this.join(sub.session, sub.channel, occupied));
       },
       background: (work) => this.background(work),
     });
@@ -284,8 +285,10 @@ export class Node implements BrokerEventHandler {
 
   /** Presence leave and typing stop for a subscription just removed from the registry. */
   private afterRemoval(sub: Subscription): void {
-    if (sub.active) this.webhooks?.channelGone(sub.channel.name);
-    if (sub.channel.options.presence && sub.active) this.background(this.leave(sub.session, sub.channel));
+    // channel.vacated is queued after the presence.leave it comes with.
+    if (sub.channel.options.presence && sub.active) {
+      this.background(this.leave(sub.session, sub.channel).finally(() => this.webhooks?.channelGone(sub.channel.name)));
+    } else if (sub.active) this.webhooks?.channelGone(sub.channel.name);
     if (sub.channel.options.typing) {
       const stop = this.typingThrottle.forget(sub.channel.name, sub.session.user);
       if (stop) this.background(this.commands.sendTyping(stop));
@@ -347,7 +350,7 @@ export class Node implements BrokerEventHandler {
   // ---- presence --------------------------------------------------------------------------
 
   /** Presence join; the join push goes out only for a user's first session in the channel. */
-  private async join(session: Session, ch: ResolvedChannel): Promise<void> {
+  private async join(session: Session, ch: ResolvedChannel, occupied?: Promise<void>): Promise<void> {
     const entry: PresenceEntry = { user: session.user, client: session.id };
     if (session.identity?.info !== undefined) entry.connInfo = session.identity.info;
     const { userJoined } = await this.presenceStore.add(ch.name, entry);
@@ -356,7 +359,10 @@ export class Node implements BrokerEventHandler {
       await this.presenceStore.remove(ch.name, entry);
       return;
     }
-    if (userJoined) await this.webhooks?.presence('join', ch.name, session.user, session.id);
+    if (userJoined && this.webhooks) {
+      await occupied;
+      await this.webhooks.presence('join', ch.name, session.user, session.id);
+    }
     if (ch.options.joinLeave && userJoined && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'join', info: entry });
   }
 

@@ -39,19 +39,20 @@ export class Webhooks {
   }
 
   userConnected(user: string): void {
-    if (this.tracksUsers && user !== '') this.count('u', user, 1);
+    if (this.tracksUsers && user !== '') void this.count('u', user, 1);
   }
 
   userDisconnected(user: string): void {
-    if (this.tracksUsers && user !== '') this.count('u', user, -1);
+    if (this.tracksUsers && user !== '') void this.count('u', user, -1);
   }
 
-  channelLive(channel: string): void {
-    if (this.tracksChannels) this.count('c', channel, 1);
+  /** A subscription went live; resolves once a channel.occupied it causes is queued (never rejects). */
+  channelLive(channel: string): Promise<void> {
+    return this.tracksChannels ? this.count('c', channel, 1) : Promise.resolve();
   }
 
   channelGone(channel: string): void {
-    if (this.tracksChannels) this.count('c', channel, -1);
+    if (this.tracksChannels) void this.count('c', channel, -1);
   }
 
   /** A user's first join / last leave in a channel (across nodes, as the presence store reports it). */
@@ -89,17 +90,19 @@ export class Webhooks {
     this.delivery.poke();
   }
 
-  private count(kind: MemberKind, name: string, delta: 1 | -1): void {
+  /** Counts a membership here; the store hears of the first and the last. Resolves once it has. */
+  private count(kind: MemberKind, name: string, delta: 1 | -1): Promise<void> {
     const map = this.local[kind];
     const before = map.get(name) ?? 0;
     const after = Math.max(0, before + delta);
     if (after === 0) map.delete(name);
     else map.set(name, after);
-    if (before === 0 && after === 1) this.chain(kind, name, (now) => this.store.add(kind, name, this.node, now));
-    else if (before === 1 && after === 0) this.chain(kind, name, (now) => this.store.remove(kind, name, this.node, now));
+    if (before === 0 && after === 1) return this.chain(kind, name, (now) => this.store.add(kind, name, this.node, now));
+    if (before === 1 && after === 0) return this.chain(kind, name, (now) => this.store.remove(kind, name, this.node, now));
+    return this.chains.get(`${kind}\n${name}`) ?? Promise.resolve();
   }
 
-  private chain(kind: MemberKind, name: string, step: (now: number) => Promise<void>): void {
+  private chain(kind: MemberKind, name: string, step: (now: number) => Promise<void>): Promise<void> {
     const key = `${kind}\n${name}`;
     const next = (this.chains.get(key) ?? Promise.resolve())
       .then(() => step(Date.now()))
@@ -109,6 +112,7 @@ export class Webhooks {
         if (this.chains.get(key) === next) this.chains.delete(key);
       });
     this.chains.set(key, next);
+    return next;
   }
 
   private async sweep(): Promise<void> {
