@@ -3,7 +3,7 @@
  * cookie-session connect (SDK in Node, raw WebSocket, SSE), subscribe allowlist, publish through
  * the backend's database, RPC, refresh; backend down and slow; signature checks in the backend.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { sign } from '../src/backend-http/signed-post.js';
 import { ClientError, SwitchboardClient, type Publication } from '../src/client/index.js';
 import type { WebSocketConstructor } from '../src/client/types.js';
+import { CHROMIUM, launchChromium } from './support/browser.js';
 import { killProcesses, waitFor } from './support/processes.js';
 import { ProtocolClient } from './support/protocol-client.js';
 import { PROXY_SECRET, startPythonBackend, WEBHOOK_SECRET, type PythonBackend } from './support/python-backend.js';
@@ -51,8 +52,16 @@ function sdk(cookie: string): SwitchboardClient {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sb-proxy-'));
   backend = await startPythonBackend();
+  const webDir = join(dir, 'web');
+  mkdirSync(webDir);
+  writeFileSync(
+    join(webDir, 'index.html'),
+    '<!doctype html><meta charset="utf-8"><title>cookie session</title>' +
+      '<script type="module">import * as sb from "/client.js"; window.sb = sb; window.sbLoaded = true;</script>',
+  );
   server = await startServe(dir, {
     dataDir: join(dir, 'data'),
+    webDir,
     proxy: proxyConfig(backend.url, 800),
     namespaces: { chat: { presence: true }, staff: {}, vault: {}, open: { proxy: { subscribe: null, publish: null } } },
     limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
@@ -116,6 +125,37 @@ describe('proxy hooks with a Python backend', () => {
     expect(calls.some((c) => c.kind === 'subscribe' && c.body.channel === 'open:x')).toBe(false);
     expect(calls.some((c) => c.kind === 'publish' && c.body.channel === 'open:x')).toBe(false);
   });
+
+  it('in Chromium, the page’s session cookie is all the SDK needs: no token', async () => {
+    await waitFor(() => existsSync(CHROMIUM), `${CHROMIUM} to be installed`, 25_000);
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext();
+      await context.addCookies([{ name: 'session', value: 's-alice', url: server.httpUrl }]);
+      const page = await context.newPage();
+      await page.goto(`${server.httpUrl}/index.html`);
+      await page.waitForFunction(() => (window as unknown as { sbLoaded?: boolean }).sbLoaded === true, undefined, { timeout: 15_000 });
+      const result = await page.evaluate(async () => {
+        const w = window as unknown as { sb: typeof import('../src/client/index.js') };
+        const client = new w.sb.SwitchboardClient('/ws');
+        const got: unknown[] = [];
+        const sub = client.subscribe('chat:browser', { onPublication: (p) => got.push(p.data) });
+        client.connect();
+        await sub.ready(10_000);
+        await sub.publish({ text: 'from the browser' });
+        const who = await client.rpc('whoami');
+        for (let i = 0; i < 200 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+        const user = client.user;
+        client.disconnect();
+        return { user, who, got };
+      });
+      expect(result.user).toBe('alice');
+      expect(result.who).toEqual({ user: 'alice', transport: 'websocket' });
+      expect(result.got).toEqual([{ id: expect.any(Number), channel: 'chat:browser', user: 'alice', text: 'from the browser' }]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 
   it('an unknown session is refused with the backend error, and the client does not retry it', async () => {
     const ws = await ProtocolClient.open(server.wsUrl, { headers: { cookie: 'session=stolen' } });
