@@ -1,3 +1,4 @@
+import type { ProxyBenchResult } from './scenarios/proxy.js';
 import type { BenchConfig } from './config.js';
 import type { ServerKind } from './servers/types.js';
 
@@ -73,6 +74,8 @@ export interface BenchResults {
   many: PerServer<ThroughputResult>;
   idle: PerServer<IdleResult>;
   connect: PerServer<ConnectResult>;
+  /** Proxy hooks (bench/scenarios/proxy.ts): connect and publish proxies against JWT and plain publish. */
+  proxy?: ProxyBenchResult;
   /** Keyed by the in-flight window. */
   cross: Record<string, PerServer<ThroughputResult>>;
   notes: string[];

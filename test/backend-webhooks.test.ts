@@ -174,6 +174,7 @@ describe('webhooks from one node (SQLite)', () => {
     expect(events[0]!.id).toBe(failed[0]!.event.id);
     expect(((await (await api('/api/webhooks/failed')).json()) as { events: unknown[] }).events).toEqual([]);
     expect((await api('/api/webhooks/failed?limit=0')).status).toBe(400);
+    expect((await fetch(`${server.httpUrl}/api/webhooks/failed`)).status).toBe(401);
     erin.disconnect();
   }, 40_000);
 });
