@@ -63,7 +63,7 @@ beforeAll(async () => {
     dataDir: join(dir, 'data'),
     webDir,
     proxy: proxyConfig(backend.url, 800),
-    namespaces: { chat: { presence: true }, staff: {}, vault: {}, open: { proxy: { subscribe: null, publish: null } } },
+    namespaces: { chat: { presence: true }, staff: { presence: true }, vault: {}, open: { proxy: { subscribe: null, publish: null } } },
     limits: { shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
   });
 }, 30_000);
@@ -101,6 +101,12 @@ describe('proxy hooks with a Python backend', () => {
     // Subscribe allowlist: staff:* for staff only, vault:* for nobody; `open` has the proxy off.
     const staffA = alice.subscribe('staff:ops');
     await staffA.ready(10_000);
+    // The subscribe proxy's channel info, and the connect proxy's connection info, in presence.
+    let presence = await staffA.presence();
+    for (let i = 0; i < 100 && Object.keys(presence.clients).length === 0; i++) presence = await staffA.presence();
+    expect(Object.values(presence.clients)).toEqual([
+      expect.objectContaining({ user: 'alice', connInfo: { name: 'Alice' }, chanInfo: { role: 'staff' } }),
+    ]);
     const staffB = bob.subscribe('staff:ops');
     const denied = (await staffB.ready(10_000).catch((e: unknown) => e)) as ClientError;
     expect(denied).toMatchObject({ code: 1403 });

@@ -113,7 +113,7 @@ const responses = {
     publications: z.array(z.object({ offset: count, data: z.unknown(), info: clientInfo.optional() })).describe('oldest first'),
   }),
   presence: z.object({
-    clients: z.record(z.string(), clientInfo.extend({ connInfo: z.unknown().optional() })).describe('by client id'),
+    clients: z.record(z.string(), clientInfo.extend({ connInfo: z.unknown().optional(), chanInfo: z.unknown().optional() })).describe('by client id'),
     users: z.array(z.string()).describe('each present user once, sorted'),
   }),
   status: z.object({

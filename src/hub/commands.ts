@@ -45,6 +45,7 @@ export const EPOCH_MISMATCH = 'since.epoch: not the channel’s current epoch (i
  */
 export class ClientCommands {
   private readonly publishBytes = new WeakMap<Session, TokenBucket>();
+  private readonly channelInfos = new WeakMap<Session, Map<string, unknown>>();
   private readonly channelBytes: KeyedBuckets;
 
   constructor(private readonly parts: CommandParts) {
@@ -59,8 +60,18 @@ export class ClientCommands {
   async authorize(session: Session, channel: string): Promise<ResolvedChannel> {
     const ch = this.parts.resolver.resolve(channel);
     assertCanSubscribe(ch, session.user, session.identity?.channels ?? []);
-    await this.parts.hooks.subscribe(this.parts.context(session), ch.name, ch.options);
+    const info = await this.parts.hooks.subscribe(this.parts.context(session), ch.name, ch.options);
+    if (info !== undefined) {
+      let mine = this.channelInfos.get(session);
+      if (!mine) this.channelInfos.set(session, (mine = new Map()));
+      mine.set(ch.name, info);
+    }
     return ch;
+  }
+
+  /** The channel info the subscribe proxy last gave `session` for `channel`. */
+  channelInfo(session: Session, channel: string): unknown {
+    return this.channelInfos.get(session)?.get(channel);
   }
 
   async publish(session: Session, params: Params<'publish'>): Promise<StreamPosition> {

@@ -27,10 +27,11 @@ export class GuardedHooks {
     return hook ? this.bounded('onConnect', async () => hook(ctx)) : Promise.resolve();
   }
 
-  async subscribe(ctx: ClientContext, channel: string, ns: NamespaceOptions): Promise<void> {
+  /** Resolves with the subscribe proxy's channel info (presence carries it), if any. */
+  async subscribe(ctx: ClientContext, channel: string, ns: NamespaceOptions): Promise<unknown> {
     const hook = this.hooks.onSubscribe;
     if (hook) await this.bounded('onSubscribe', async () => hook(ctx, channel));
-    await this.proxy?.subscribe(ctx, channel, ns);
+    return this.proxy?.subscribe(ctx, channel, ns);
   }
 
   /** The data to publish: the hook's replacement, then the publish proxy's, or `data` itself. */

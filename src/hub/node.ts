@@ -353,6 +353,8 @@ export class Node implements BrokerEventHandler {
   private async join(session: Session, ch: ResolvedChannel, occupied?: Promise<void>): Promise<void> {
     const entry: PresenceEntry = { user: session.user, client: session.id };
     if (session.identity?.info !== undefined) entry.connInfo = session.identity.info;
+    const chanInfo = this.commands.channelInfo(session, ch.name);
+    if (chanInfo !== undefined) entry.chanInfo = chanInfo;
     const { userJoined } = await this.presenceStore.add(ch.name, entry);
     if (session.closed || !this.registry.get(session, ch.name)) {
       // Left while the join was on its way: take it back.

@@ -78,9 +78,11 @@ export class ProxyHooks {
     return result.expiresAt;
   }
 
-  async subscribe(caller: ProxyCaller, channel: string, ns: NamespaceOptions): Promise<void> {
+  /** Allowed unless the backend refuses; resolves with the channel info it gave, if any. */
+  async subscribe(caller: ProxyCaller, channel: string, ns: NamespaceOptions): Promise<unknown> {
     const endpoint = this.endpoint('subscribe', ns);
-    if (endpoint) await this.call('subscribe', endpoint, caller, { user: caller.user, channel });
+    if (!endpoint) return undefined;
+    return (await this.call('subscribe', endpoint, caller, { user: caller.user, channel })).info;
   }
 
   /** The data to publish: the backend's `data` when it returned one, else `data` as it was. */
