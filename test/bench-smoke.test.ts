@@ -39,6 +39,8 @@ describe('bench (smoke)', () => {
     const cross = json.cross[String(json.meta.config.crossInFlight[0])];
     for (const kind of ['switchboard', 'socketio', 'ws-coalesce']) expect(cross).toHaveProperty(kind);
 
+    // The proxy scenario: connect proxy against JWT, publish proxy against none.
+    for (const key of ['connectsPerSecJwt', 'connectsPerSecProxy', 'p99MsPlain', 'p99MsProxy']) expect(json.proxy[key]).toBeGreaterThan(0);
     expect(readFileSync(out.files.svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>\s*$/);
     expect(out.table).toContain('deliveries/s');
   }, 180_000);

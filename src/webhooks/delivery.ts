@@ -107,7 +107,8 @@ export class WebhookDelivery {
       return `HTTP ${res.status}`;
     } catch (err) {
       if (err instanceof PostFailed) return err.reason === 'timeout' ? `no answer within ${this.options.timeoutMs} ms` : `unreachable: ${err.message}`;
-      throw err;
+      // Never reached (signedPost throws only PostFailed), but the loop must not die of it.
+      return err instanceof Error ? err.message : String(err);
     }
   }
 
