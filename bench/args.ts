@@ -10,7 +10,7 @@ export interface Args {
   help: boolean;
 }
 
-export const USAGE = `Usage: npm run bench -- [--quick] [--only=fanout,many,idle,connect,cross,cluster,workers,outbox,collab]
+export const USAGE = `Usage: npm run bench -- [--quick] [--only=fanout,many,idle,connect,cross,cluster,workers,outbox,collab,proxy]
                         [--servers=switchboard,socketio,ws,ws-coalesce] [--out=DIR] [--profile]
   --quick     the same sizes with short windows (under 2 minutes)
   --only      run only these scenarios

@@ -1,4 +1,5 @@
 import type { CollabResult } from './collab/run.js';
+import type { ProxyBenchResult } from './scenarios/proxy.js';
 import type { BenchConfig } from './config.js';
 import type { ServerKind } from './servers/types.js';
 import type { OutboxResult } from './scenarios/outbox.js';
@@ -91,6 +92,8 @@ export interface BenchResults {
   many: PerServer<ThroughputResult>;
   idle: PerServer<IdleResult>;
   connect: PerServer<ConnectResult>;
+  /** Proxy hooks (bench/scenarios/proxy.ts): connect and publish proxies against JWT and plain publish. */
+  proxy?: ProxyBenchResult;
   /** Keyed by the in-flight window. */
   cross: Record<string, PerServer<ThroughputResult>>;
   /** PostgreSQL outbox, Switchboard only (no peer has one): outbox vs commit + POST /api/publish. */

@@ -21,6 +21,7 @@ import { renderCollab, runCollab } from './collab/run.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runManyChannels } from './scenarios/many-channels.js';
 import { runOutbox } from './scenarios/outbox.js';
+import { runProxy } from './scenarios/proxy.js';
 import type { ServerKind } from './servers/types.js';
 
 export interface RunOptions {
@@ -106,6 +107,7 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
     if (scenarios.has('cluster')) results.cluster = await runClusterCross(ctx);
     if (scenarios.has('workers')) results.workers = await runWorkers(ctx);
     if (scenarios.has('collab')) results.collab = await runCollab(cfg, progress, ctx.notes);
+    if (scenarios.has('proxy')) results.proxy = await runProxy(ctx);
     ctx.notes.push(...measurementWarnings(results));
     results.meta.busyBeforePct = idleBefore;
     results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;

@@ -43,6 +43,8 @@ describe('bench (smoke)', () => {
     expect(json.outbox.outbox).toMatchObject({ rowsPerSec: expect.any(Number), p99Ms: expect.any(Number) });
     expect(json.outbox.outbox.rows).toBeGreaterThan(0);
 
+    // The proxy scenario: connect proxy against JWT, publish proxy against none.
+    for (const key of ['connectsPerSecJwt', 'connectsPerSecProxy', 'p99MsPlain', 'p99MsProxy']) expect(json.proxy[key]).toBeGreaterThan(0);
     expect(readFileSync(out.files.svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>\s*$/);
     expect(out.table).toContain('deliveries/s');
   }, 180_000);

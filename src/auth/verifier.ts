@@ -12,6 +12,8 @@ export interface Identity {
   channels: readonly string[];
   /** Free-form connection info from the `info` claim, shown in presence. */
   info?: unknown;
+  /** Authenticated by the connect proxy (refreshed through the refresh proxy, not a token). */
+  proxied?: boolean;
 }
 
 type Key = Uint8Array | CryptoKey | KeyObject | JWTVerifyGetKey;

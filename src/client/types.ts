@@ -53,6 +53,8 @@ export interface PresenceEntry {
   user: string;
   client: string;
   connInfo?: unknown;
+  /** Channel info the backend's subscribe proxy gave this connection (docs/backend.md). */
+  chanInfo?: unknown;
 }
 
 /** The result of `presence()`: every connection, and every present user once. */

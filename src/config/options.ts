@@ -16,6 +16,24 @@ const rateSchema = z
   })
   .strict();
 
+/** One proxy endpoint: where a kind of client request is forwarded to the backend (docs/backend.md). */
+const proxyEndpointSchema = z
+  .object({
+    url: z.url().refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL'),
+    /** Longest the backend may take; past it the request fails with 114 (temporary). */
+    timeoutMs: positiveInt.max(60_000).default(5_000),
+    /** Handshake headers passed on to the backend (lower case). */
+    forwardHeaders: z.array(z.string().regex(/^[a-z0-9-]+$/, 'header names in lower case')).default(['cookie', 'authorization']),
+    /** Static headers sent with every request. */
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+/** Per namespace: its own subscribe/publish endpoints, or null to turn the global one off there. */
+const namespaceProxySchema = z
+  .object({ subscribe: proxyEndpointSchema.nullable().optional(), publish: proxyEndpointSchema.nullable().optional() })
+  .strict();
+
 export const namespaceSchema = z
   .object({
     history: z
@@ -51,6 +69,10 @@ export const namespaceSchema = z
      * `collab.path/<channel>`. Subscribers read them; publishers (clientPublish) edit them.
      */
     document: z.boolean().default(false),
+    /** Proxy endpoints of this namespace, overriding the global `proxy.subscribe` / `proxy.publish`. */
+    proxy: namespaceProxySchema.optional(),
+    /** Webhook events of this namespace: `publication` sends every client publication. */
+    webhooks: z.object({ publication: z.boolean().default(false) }).strict().prefault({}),
   })
   .strict()
   .superRefine((ns, ctx) => {
@@ -206,6 +228,56 @@ const postgresSchema = z
 
 /** `host:port` of a Redis node or sentinel (a host name, IPv4, or a bracketed IPv6 address). */
 const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
+const proxySchema = z
+  .object({
+    /** Key of the `X-Switchboard-Signature` HMAC-SHA256 of every proxy request body. */
+    secret: z.string().min(16, 'must be at least 16 characters'),
+    /** Connections to authenticate through the backend: those without a token, or all. */
+    connectMode: z.enum(['withoutToken', 'always']).default('withoutToken'),
+    connect: proxyEndpointSchema.optional(),
+    refresh: proxyEndpointSchema.optional(),
+    subscribe: proxyEndpointSchema.optional(),
+    publish: proxyEndpointSchema.optional(),
+    rpc: proxyEndpointSchema.optional(),
+    /** Proxy requests one connection may have in flight; more fail with 111 (temporary). */
+    maxInFlightPerConnection: positiveInt.default(8),
+    /** Proxy requests this node may have in flight; more fail with 114 (temporary). */
+    maxInFlight: positiveInt.default(1_000),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.refresh && !p.connect) ctx.addIssue({ code: 'custom', path: ['refresh'], message: 'needs proxy.connect' });
+  });
+
+const webhookEvents = ['channel.occupied', 'channel.vacated', 'presence.join', 'presence.leave', 'user.online', 'user.offline', 'publication'] as const;
+
+const webhooksSchema = z
+  .object({
+    url: z.url().refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL'),
+    /** Key of the `X-Switchboard-Signature` HMAC-SHA256 of every webhook body. */
+    secret: z.string().min(16, 'must be at least 16 characters'),
+    /** Events to send; `publication` also needs the namespace's `webhooks.publication`. */
+    events: z.array(z.enum(webhookEvents)).min(1).default([...webhookEvents]),
+    /** How long a user stays online after their last connection closed (reloads, short drops). */
+    graceMs: nonNegativeInt.max(3_600_000).default(10_000),
+    /** Longest one webhook POST may take. */
+    timeoutMs: positiveInt.max(60_000).default(5_000),
+    /** Most events in one POST. */
+    batchSize: positiveInt.max(1_000).default(100),
+    /** Backoff after the first failed delivery; doubled per attempt up to maxBackoffMs. */
+    initialBackoffMs: positiveInt.default(500),
+    maxBackoffMs: positiveInt.default(30_000),
+    /** How long an event is retried before it is set aside as failed (GET /api/webhooks/failed). */
+    retryForMs: positiveInt.default(3_600_000),
+    /** How often departures are swept; a crashed node's lease lasts 3 × this. */
+    sweepIntervalMs: positiveInt.min(50).max(60_000).default(1_000),
+    /** Static headers sent with every POST. */
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    if (w.maxBackoffMs < w.initialBackoffMs) ctx.addIssue({ code: 'custom', path: ['maxBackoffMs'], message: 'must be at least webhooks.initialBackoffMs' });
+  });
 
 export const hubOptionsSchema = z
   .object({
@@ -353,15 +425,19 @@ export const hubOptionsSchema = z
       })
       .strict()
       .prefault({}),
+    /** Proxy hooks: connect, refresh, subscribe, publish and RPC forwarded to a backend over HTTP (docs/backend.md). */
+    proxy: proxySchema.optional(),
+    /** Webhooks: events POSTed to a backend, at least once, in order (docs/backend.md). */
+    webhooks: webhooksSchema.optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
     const a = o.auth;
-    if (a.secret === undefined && a.publicKey === undefined && a.jwksUrl === undefined && !a.allowAnonymous) {
+    if (a.secret === undefined && a.publicKey === undefined && a.jwksUrl === undefined && !a.allowAnonymous && !o.proxy?.connect) {
       ctx.addIssue({
         code: 'custom',
         path: ['auth'],
-        message: 'set auth.secret, auth.publicKey or auth.jwksUrl, or auth.allowAnonymous: true',
+        message: 'set auth.secret, auth.publicKey or auth.jwksUrl, auth.allowAnonymous: true, or proxy.connect',
       });
     }
     if (o.sse.credentials && o.allowedOrigins.includes('*')) {
@@ -398,8 +474,12 @@ export const hubOptionsSchema = z
  * paging), and `status:<user>` carries user status changes (ephemeral).
  */
 const BUILT_IN_NAMESPACES = {
-  notifications: { history: { size: 1000, ttlSeconds: 30 * 86_400, metaTtlSeconds: 365 * 86_400 }, clientPublish: 'none' },
-  status: { history: { size: 0 }, recover: false, clientPublish: 'none' },
+  notifications: {
+    history: { size: 1000, ttlSeconds: 30 * 86_400, metaTtlSeconds: 365 * 86_400 },
+    clientPublish: 'none',
+    proxy: { subscribe: null, publish: null },
+  },
+  status: { history: { size: 0 }, recover: false, clientPublish: 'none', proxy: { subscribe: null, publish: null } },
 } as const;
 
 /** The built-in notifications namespace when they live in PostgreSQL (`store: "postgres"`): a long-lived inbox. */
@@ -412,6 +492,10 @@ export type HubOptionsInput = z.input<typeof hubOptionsSchema>;
 export type HubOptions = Readonly<z.output<typeof hubOptionsSchema>>;
 export type NamespaceOptions = Readonly<z.output<typeof namespaceSchema>>;
 export type Limits = HubOptions['limits'];
+export type ProxyOptions = NonNullable<HubOptions['proxy']>;
+export type ProxyEndpoint = z.output<typeof proxyEndpointSchema>;
+export type WebhookOptions = NonNullable<HubOptions['webhooks']>;
+export type WebhookEventType = (typeof webhookEvents)[number];
 
 /** Thrown for bad options; the message names every bad field. */
 export class OptionsError extends TypeError {

@@ -66,6 +66,7 @@ export class Connection implements Session {
   private violations = 0;
   private commands: Promise<void> = Promise.resolve();
   private pendingCommands = 0;
+  private refreshing = false;
   protected readonly limits: Limits;
 
   constructor(
@@ -278,11 +279,16 @@ export class Connection implements Session {
     if (this.state !== 'connecting') throw new HubError(113);
     let identity = this.handshake.identity;
     if (params.token !== undefined || !identity) {
+      if (params.name !== undefined) this.clientName = params.name;
       try {
-        identity = await this.node.verifier.verify(params.token);
+        identity = await this.node.identify(this, params.token);
       } catch (err) {
-        // A refused token ends the session: the client must not retry it unchanged.
-        this.closeAfterReply(err instanceof HubError && err.code === 109 ? CloseCode.TOKEN_EXPIRED : CloseCode.UNAUTHORIZED);
+        // A refused token ends the session: the client must not retry it unchanged. A backend
+        // that is down or slow (connect proxy, 114) closes with a code that reconnects.
+        const temporary = err instanceof HubError && err.temporary;
+        this.closeAfterReply(
+          temporary ? CloseCode.INTERNAL : err instanceof HubError && err.code === 109 ? CloseCode.TOKEN_EXPIRED : CloseCode.UNAUTHORIZED,
+        );
         throw err;
       }
     }
@@ -319,6 +325,32 @@ export class Connection implements Session {
     return { expires: identity.expires };
   }
 
+  /**
+   * A proxy-authenticated session reached its expiry: the refresh proxy extends it, or it ends
+   * (4xx, `expired`: close 4007-like TOKEN_EXPIRED; backend down or slow: a close that reconnects).
+   */
+  private refreshThroughProxy(): void {
+    if (this.refreshing) return;
+    this.refreshing = true;
+    this.node.background(
+      this.node
+        .proxy!.refresh(this.node.context(this))
+        .then(
+          (expires) => {
+            if (this.closed) return;
+            if (expires === undefined || !this.identity) this.close(CloseCode.TOKEN_EXPIRED);
+            else this.identity = { ...this.identity, expires };
+          },
+          (err: unknown) => {
+            if (!this.closed) this.close(err instanceof HubError && !err.temporary ? CloseCode.TOKEN_EXPIRED : CloseCode.INTERNAL);
+          },
+        )
+        .finally(() => {
+          this.refreshing = false;
+        }),
+    );
+  }
+
   /** Makes the connection connected as `identity` (per-user cap and the onConnect hook apply). */
   async establish(identity: Identity): Promise<void> {
     this.identity = identity;
@@ -351,7 +383,8 @@ export class Connection implements Session {
     }
     const expires = this.identity?.expires;
     if (expires !== undefined && now >= expires * 1000) {
-      this.close(CloseCode.TOKEN_EXPIRED);
+      if (this.identity?.proxied && this.node.proxy?.refreshes) this.refreshThroughProxy();
+      else this.close(CloseCode.TOKEN_EXPIRED);
       return;
     }
     if (this.checkLag(now)) return;

@@ -88,6 +88,13 @@ const disconnectBody = z
 
 const unsubscribeBody = z.object({ user, channel }).strict();
 
+const webhooksFailedQuery = z
+  .object({ limit: digits(4, 'an integer from 1 to 1000').optional().describe('at most this many, oldest first (default 100, at most 1000)') })
+  .strict();
+const webhooksRetryBody = z
+  .object({ ids: z.array(z.string().min(1).max(200)).min(1).max(1000).optional().describe('event ids to queue again; omitted: every failed event') })
+  .strict();
+
 const count = z.number().int().nonnegative();
 const position = z.object({ offset: count, epoch: z.string() });
 const clientInfo = z.object({ user: z.string(), client: z.string() });
@@ -106,7 +113,7 @@ const responses = {
     publications: z.array(z.object({ offset: count, data: z.unknown(), info: clientInfo.optional() })).describe('oldest first'),
   }),
   presence: z.object({
-    clients: z.record(z.string(), clientInfo.extend({ connInfo: z.unknown().optional() })).describe('by client id'),
+    clients: z.record(z.string(), clientInfo.extend({ connInfo: z.unknown().optional(), chanInfo: z.unknown().optional() })).describe('by client id'),
     users: z.array(z.string()).describe('each present user once, sorted'),
   }),
   status: z.object({
@@ -125,6 +132,12 @@ const responses = {
     channels: count.describe('channels with at least one subscriber on this node'),
     nodes: count.describe('live nodes sharing this hub’s Redis (1 without Redis)'),
   }),
+  webhooksFailed: z.object({
+    events: z
+      .array(z.object({ event: z.looseObject({ id: z.string(), type: z.string(), timestamp: count }), error: z.string(), failedAt: count }))
+      .describe('events whose retries ran out, oldest first'),
+  }),
+  webhooksRetry: z.object({ queued: count.describe('events queued again (delivered after those already queued)') }),
   openapi: z.looseObject({}).describe('this document'),
 } as const;
 
@@ -347,6 +360,33 @@ export class HttpApi {
       },
       {
         method: 'GET',
+        path: '/api/webhooks/failed',
+        summary: 'Webhook events whose retries ran out',
+        auth: true,
+        query: webhooksFailedQuery,
+        response: responses.webhooksFailed,
+        errors: { 400: 'bad query parameter (code 107)', 409: 'webhooks are not configured (code 108)' },
+        handle: async (_req, url) => {
+          const q = parse(webhooksFailedQuery, queryObject(url), 'query');
+          if (q.limit !== undefined && (q.limit < 1 || q.limit > 1000)) throw new HubError(107, 'limit: must be an integer from 1 to 1000');
+          return { events: await this.webhooks().failed(q.limit ?? 100) };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/api/webhooks/retry',
+        summary: 'Queue failed webhook events again',
+        auth: true,
+        body: webhooksRetryBody,
+        response: responses.webhooksRetry,
+        errors: { 400: invalid, 409: 'webhooks are not configured (code 108)' },
+        handle: async (req) => {
+          const body = parse(webhooksRetryBody, await readJsonBody(req, maxBody, node.options.limits.maxJsonDepth), 'body');
+          return { queued: await this.webhooks().retry(body.ids) };
+        },
+      },
+      {
+        method: 'GET',
         path: '/api/openapi.json',
         summary: 'This OpenAPI 3.1 document',
         description: 'Served without the API key: it describes the routes and holds no data.',
@@ -388,6 +428,11 @@ export class HttpApi {
       else sendError(res, err);
     }
     return true;
+  }
+
+  private webhooks(): NonNullable<Node['webhooks']> {
+    if (!this.node.webhooks) throw new HubError(108, 'webhooks are not configured');
+    return this.node.webhooks;
   }
 
   /** Why the request's API key is refused, or undefined when it is accepted. */

@@ -32,6 +32,8 @@ export interface CommandParts {
   /** Byte budget of one reply (a quarter of limits.maxQueueBytes). */
   pageBytes: number;
   context(session: Session): ClientContext;
+  /** After a client publication was accepted (webhooks); never throws. */
+  published?(ch: ResolvedChannel, session: Session, data: unknown, position: StreamPosition): Promise<void>;
 }
 
 export const EPOCH_MISMATCH = 'since.epoch: not the channel’s current epoch (its history was reset); read again without since';
@@ -43,6 +45,7 @@ export const EPOCH_MISMATCH = 'since.epoch: not the channel’s current epoch (i
  */
 export class ClientCommands {
   private readonly publishBytes = new WeakMap<Session, TokenBucket>();
+  private readonly channelInfos = new WeakMap<Session, Map<string, unknown>>();
   private readonly channelBytes: KeyedBuckets;
 
   constructor(private readonly parts: CommandParts) {
@@ -57,8 +60,18 @@ export class ClientCommands {
   async authorize(session: Session, channel: string): Promise<ResolvedChannel> {
     const ch = this.parts.resolver.resolve(channel);
     assertCanSubscribe(ch, session.user, session.identity?.channels ?? []);
-    await this.parts.hooks.subscribe(this.parts.context(session), ch.name);
+    const info = await this.parts.hooks.subscribe(this.parts.context(session), ch.name, ch.options);
+    if (info !== undefined) {
+      let mine = this.channelInfos.get(session);
+      if (!mine) this.channelInfos.set(session, (mine = new Map()));
+      mine.set(ch.name, info);
+    }
     return ch;
+  }
+
+  /** The channel info the subscribe proxy last gave `session` for `channel`. */
+  channelInfo(session: Session, channel: string): unknown {
+    return this.channelInfos.get(session)?.get(channel);
   }
 
   async publish(session: Session, params: Params<'publish'>): Promise<StreamPosition> {
@@ -73,10 +86,12 @@ export class ClientCommands {
     } else {
       await this.authorize(session, ch.name);
     }
-    const data = await hooks.publish(this.parts.context(session), ch.name, params.data);
+    const data = await hooks.publish(this.parts.context(session), ch.name, ch.options, params.data);
     const encoded = publisher.encode(data);
     this.takeBytes(session, ch.name, Buffer.byteLength(encoded));
-    return publisher.publish(ch, encoded, params.idempotencyKey, { user: session.user, client: session.id });
+    const position = await publisher.publish(ch, encoded, params.idempotencyKey, { user: session.user, client: session.id });
+    await this.parts.published?.(ch, session, data, position);
+    return position;
   }
 
   /** Bytes of client publications, per session and per channel: past either rate, 111 (retry later). */

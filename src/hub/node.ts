@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { TokenVerifier } from '../auth/verifier.js';
+import type { Identity, TokenVerifier } from '../auth/verifier.js';
 import type { Broker, BrokerEventHandler, ControlCommand } from '../broker/broker.js';
 import { isLossy } from '../broker/broker.js';
 import { assertCanSubscribe, ChannelResolver, notificationsChannel, type ResolvedChannel } from '../channels/channels.js';
@@ -9,6 +9,8 @@ import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js
 import { UserStatusService } from '../presence/user-status.js';
 import { CloseCode, UnsubscribeCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
+import { ProxyHooks } from '../proxy/proxy-hooks.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 import { encodeUnsubscribePush } from '../protocol/pushes.js';
 import { ReadReceipts } from '../receipts/read-receipts.js';
 import type { Store } from '../store/store.js';
@@ -34,6 +36,8 @@ export interface NodeParts {
   verifier: TokenVerifier;
   hooks: HubHooks;
   logger: Logger;
+  /** Webhooks (docs/backend.md), when `webhooks` is configured. */
+  webhooks?: Webhooks;
 }
 
 /**
@@ -53,6 +57,9 @@ export class Node implements BrokerEventHandler {
   readonly commands: ClientCommands;
   /** Byte budget of one reply or recovery page: a quarter of limits.maxQueueBytes. */
   readonly pageBytes: number;
+  /** The proxy hooks (docs/backend.md), when `proxy` is configured. */
+  readonly proxy: ProxyHooks | undefined;
+  readonly webhooks: Webhooks | undefined;
   private readonly fanout: Fanout;
   private readonly subscribing: SubscribeFlow;
   private readonly publisher: Publisher;
@@ -77,11 +84,13 @@ export class Node implements BrokerEventHandler {
     this.broker = broker;
     this.verifier = parts.verifier;
     this.presenceStore = parts.presence;
+    this.webhooks = parts.webhooks;
     this.logger = logger;
     this.metrics = parts.metrics;
     this.resolver = new ChannelResolver(options);
     this.pageBytes = Math.floor(l.maxQueueBytes / 4);
-    this.hooks = new GuardedHooks(parts.hooks, l.hookTimeoutMs, logger);
+    this.proxy = options.proxy ? new ProxyHooks(options.proxy, logger) : undefined;
+    this.hooks = new GuardedHooks(parts.hooks, l.hookTimeoutMs, logger, this.proxy);
     this.typingThrottle = new TypingThrottle(l.typingThrottleMs, l.typingExpireMs);
     this.publisher = new Publisher(broker, l, parts.metrics);
     this.status = new UserStatusService(parts.presence, parts.store, (channel, data) => this.publish(channel, data));
@@ -103,7 +112,9 @@ export class Node implements BrokerEventHandler {
       },
       kick,
       live: (sub) => {
-        if (sub.channel.options.presence) this.background(this.join(sub.session, sub.channel));
+        // channel.occupied is queued before the presence.join it comes with.
+        const occupied = this.webhooks?.channelLive(sub.channel.name);
+        if (sub.channel.options.presence) this.background(this.join(sub.session, sub.channel, occupied));
       },
       background: (work) => this.background(work),
     });
@@ -120,6 +131,7 @@ export class Node implements BrokerEventHandler {
       typing: this.typingThrottle,
       pageBytes: this.pageBytes,
       context: (session) => this.context(session),
+      published: (ch, session, data, position) => this.published(ch, session, data, position),
     });
     broker.setHandler(this);
     const tick = Math.max(25, Math.min(1000, l.pongTimeoutMs / 2, l.connectTimeoutMs / 2, l.slowConsumerMs / 2));
@@ -140,6 +152,12 @@ export class Node implements BrokerEventHandler {
   }
 
   // ---- sessions --------------------------------------------------------------------------
+
+  /** Who a connection is: its token verified, or the connect proxy's answer (docs/backend.md). */
+  identify(session: Session, token: string | undefined): Promise<Identity> {
+    if (this.proxy?.authenticates(token !== undefined && token !== '')) return this.proxy.connect(this.context(session));
+    return this.verifier.verify(token);
+  }
 
   register(session: Session): void {
     this.sessions.add(session);
@@ -165,6 +183,7 @@ export class Node implements BrokerEventHandler {
       this.byUser.set(user, set);
     }
     set.add(session);
+    this.webhooks?.userConnected(user);
     this.background(this.status.connected(user, session.id));
   }
 
@@ -176,6 +195,7 @@ export class Node implements BrokerEventHandler {
       const set = this.byUser.get(session.user);
       if (set?.delete(session)) {
         if (set.size === 0) this.byUser.delete(session.user);
+        this.webhooks?.userDisconnected(session.user);
         this.background(this.status.disconnected(session.user, session.id));
       }
     } finally {
@@ -265,7 +285,10 @@ export class Node implements BrokerEventHandler {
 
   /** Presence leave and typing stop for a subscription just removed from the registry. */
   private afterRemoval(sub: Subscription): void {
-    if (sub.channel.options.presence && sub.active) this.background(this.leave(sub.session, sub.channel));
+    // channel.vacated is queued after the presence.leave it comes with.
+    if (sub.channel.options.presence && sub.active) {
+      this.background(this.leave(sub.session, sub.channel).finally(() => this.webhooks?.channelGone(sub.channel.name)));
+    } else if (sub.active) this.webhooks?.channelGone(sub.channel.name);
     if (sub.channel.options.typing) {
       const stop = this.typingThrottle.forget(sub.channel.name, sub.session.user);
       if (stop) this.background(this.commands.sendTyping(stop));
@@ -327,14 +350,20 @@ export class Node implements BrokerEventHandler {
   // ---- presence --------------------------------------------------------------------------
 
   /** Presence join; the join push goes out only for a user's first session in the channel. */
-  private async join(session: Session, ch: ResolvedChannel): Promise<void> {
+  private async join(session: Session, ch: ResolvedChannel, occupied?: Promise<void>): Promise<void> {
     const entry: PresenceEntry = { user: session.user, client: session.id };
     if (session.identity?.info !== undefined) entry.connInfo = session.identity.info;
+    const chanInfo = this.commands.channelInfo(session, ch.name);
+    if (chanInfo !== undefined) entry.chanInfo = chanInfo;
     const { userJoined } = await this.presenceStore.add(ch.name, entry);
     if (session.closed || !this.registry.get(session, ch.name)) {
       // Left while the join was on its way: take it back.
       await this.presenceStore.remove(ch.name, entry);
       return;
+    }
+    if (userJoined && this.webhooks) {
+      await occupied;
+      await this.webhooks.presence('join', ch.name, session.user, session.id);
     }
     if (ch.options.joinLeave && userJoined && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'join', info: entry });
   }
@@ -343,6 +372,7 @@ export class Node implements BrokerEventHandler {
   private async leave(session: Session, ch: ResolvedChannel): Promise<void> {
     const info = { user: session.user, client: session.id };
     const { userLeft } = await this.presenceStore.remove(ch.name, info);
+    if (userLeft) await this.webhooks?.presence('leave', ch.name, session.user, session.id);
     if (ch.options.joinLeave && userLeft && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'leave', info });
   }
 
@@ -382,6 +412,7 @@ export class Node implements BrokerEventHandler {
       } catch {
         continue;
       }
+      if (userLeft) await this.webhooks?.presence('leave', channel, info.user, info.client);
       if (ch.options.joinLeave && userLeft && info.user !== '') {
         await this.broker.publishEvent(channel, { kind: 'leave', info: { user: info.user, client: info.client } });
       }
@@ -438,6 +469,17 @@ export class Node implements BrokerEventHandler {
     clearInterval(this.positionTimer);
     clearInterval(this.presenceSweep);
     this.commands.stop();
+  }
+
+  /** A client publication was accepted: the `publication` webhook, where the namespace asks for it. */
+  private async published(ch: ResolvedChannel, session: Session, data: unknown, position: StreamPosition): Promise<void> {
+    if (!this.webhooks) return;
+    const event = { channel: ch.name, offset: position.offset, epoch: position.epoch, data, user: session.user, client: session.id };
+    try {
+      await this.webhooks.publication(ch.options, event);
+    } catch (err) {
+      this.logger.warn({ err, channel: ch.name }, 'publication webhook not queued');
+    }
   }
 
   /** Logs a command that failed with something other than a HubError (answered 100). */

@@ -82,6 +82,22 @@ export class Metrics {
     this.errors.inc({ code: String(code) });
   }
 
+  /** Webhook events delivered (2xx) and set aside after their retries ran out. */
+  readonly webhookEvents = new Counter<'outcome'>({
+    name: 'switchboard_webhook_events_total',
+    help: 'Webhook events by outcome: delivered, or failed (retries ran out; GET /api/webhooks/failed)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+
+  webhooksDelivered(count: number): void {
+    this.webhookEvents.inc({ outcome: 'delivered' }, count);
+  }
+
+  webhooksFailed(count: number): void {
+    this.webhookEvents.inc({ outcome: 'failed' }, count);
+  }
+
   async text(): Promise<{ contentType: string; body: string }> {
     const stats = this.source.stats();
     for (const [key, gauge] of Object.entries(this.gauges) as Array<[keyof typeof stats, Gauge]>) gauge.set(stats[key]);

@@ -3,6 +3,8 @@ import type { ClientInfo } from '../stream/types.js';
 /** One connection present in a channel. */
 export interface PresenceEntry extends ClientInfo {
   connInfo?: unknown;
+  /** What the subscribe proxy answered as `info` for this connection in this channel (docs/backend.md). */
+  chanInfo?: unknown;
 }
 
 /**

@@ -35,6 +35,8 @@ export const ERRORS = {
   122: { code: 122, name: 'TOO_MANY_DOCUMENTS', message: 'too many documents open', temporary: true, httpStatus: 503 },
   123: { code: 123, name: 'DOCUMENT_UNAVAILABLE', message: 'document could not be loaded or stored', temporary: true, httpStatus: 503 },
   124: { code: 124, name: 'NOT_A_DOCUMENT', message: 'not a document namespace', temporary: false, httpStatus: 404 },
+  116: { code: 116, name: 'BACKEND_REFUSED', message: 'refused by the backend', temporary: false, httpStatus: 403 },
+  117: { code: 117, name: 'BACKEND_INVALID', message: 'the backend answered an invalid response', temporary: true, httpStatus: 502 },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

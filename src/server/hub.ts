@@ -30,6 +30,7 @@ import type { DocStore } from '../collab/doc-store.js';
 import { DocumentHost, type DocumentHooks } from '../collab/host.js';
 import { DocumentRoutes } from '../collab/http-routes.js';
 import { CollabAcceptor } from '../transport/collab-websocket.js';
+import { Webhooks } from '../webhooks/webhooks.js';
 
 export interface CreateHubOptions extends Omit<HubOptionsInput, 'store'> {
   hooks?: HubHooks;
@@ -88,6 +89,7 @@ export class Hub {
   private readonly broker: Broker;
   private readonly storage: Storage;
   private readonly verifier: TokenVerifier;
+  private readonly webhooks: Webhooks | undefined;
   private server: Server | undefined;
   private admin: Server | undefined;
   private readonly extraHandlers: Array<(req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>> = [];
@@ -112,7 +114,18 @@ export class Hub {
     this.broker = this.storage.broker;
     this.verifier = new TokenVerifier(this.options.auth);
     this.metrics = new Metrics({ stats: () => this.node.stats() });
+    const wh = this.options.webhooks;
+    if (wh) {
+      const metrics = this.metrics;
+      this.webhooks = new Webhooks(
+        wh,
+        this.storage.openWebhookStore(new Set(wh.events)),
+        { delivered: (n) => metrics.webhooksDelivered(n), failed: (n) => metrics.webhooksFailed(n) },
+        this.logger,
+      );
+    }
     this.node = new Node({
+      ...(this.webhooks ? { webhooks: this.webhooks } : {}),
       metrics: this.metrics,
       options: this.options,
       broker: this.storage.broker,
@@ -407,7 +420,11 @@ export class Hub {
       );
     } finally {
       this.node.stop();
-      await this.storage.close(deadline);
+      try {
+        await this.webhooks?.stop();
+      } finally {
+        await this.storage.close(deadline);
+      }
     }
   }
 

@@ -25,6 +25,11 @@ import type { OutboxSink } from '../postgres/outbox.js';
 import { MemoryDocStore, type DocStore } from '../collab/doc-store.js';
 import { RedisDocStore } from '../collab/redis-docs.js';
 import { SqliteDocStore } from '../collab/sqlite-docs.js';
+import Database from 'better-sqlite3';
+import type { WebhookEventType } from '../config/options.js';
+import type { WebhookStore } from '../webhooks/events.js';
+import { RedisWebhookStore } from '../webhooks/redis-store.js';
+import { SqliteWebhookStore } from '../webhooks/sqlite-store.js';
 
 export interface GivenStorage {
   broker?: Broker;
@@ -49,6 +54,7 @@ export class Storage {
   private db: SqliteDatabase | undefined;
   /** PostgreSQL (`postgres.url`): the outbox consumer, and the store when `store` is "postgres". */
   private readonly postgres: PostgresService | undefined;
+  private memoryDb: SqliteDatabase | undefined;
 
   constructor(
     private readonly options: HubOptions,
@@ -129,6 +135,18 @@ export class Storage {
     return new MemoryDocStore();
   }
 
+  /**
+   * Where webhook state and the webhook queue live: Redis when several nodes share one, else
+   * the embedded SQLite file under dataDir (durable), or an in-memory SQLite database.
+   */
+  openWebhookStore(enabled: ReadonlySet<WebhookEventType>): WebhookStore {
+    const o = this.options;
+    if (this.redis) return new RedisWebhookStore(this.redis, o.redisPrefix, o.redisCommandTimeoutMs, enabled);
+    if (o.dataDir !== null) return new SqliteWebhookStore(this.openDb(o.dataDir), enabled);
+    this.memoryDb ??= new Database(':memory:');
+    return new SqliteWebhookStore(this.memoryDb, enabled);
+  }
+
   /** Closes every piece, each given what is left until `deadline` (at least 100 ms); never throws. */
   async close(deadline: number): Promise<void> {
     const left = (): number => Math.max(100, deadline - Date.now());
@@ -142,6 +160,7 @@ export class Storage {
       if (this.postgres) await bounded(() => this.postgres!.close(), left(), this.logger);
     } finally {
       this.db?.close();
+      this.memoryDb?.close();
     }
   }
 

@@ -82,16 +82,11 @@ export class SseAcceptor {
       conn?.transportClosed();
     });
     try {
-      const identity = await this.node.verifier.verify(requestToken(req, this.node.options.sse.cookieName));
-      if (gone) return;
       const names = this.channels(url);
-      conn = new SseConnection(
-        this.node,
-        new SseTransport(res),
-        { ip: req.socket.remoteAddress ?? '', headers: req.headers, identity },
-        this.scheduler,
-        names,
-      );
+      conn = new SseConnection(this.node, new SseTransport(res), { ip: req.socket.remoteAddress ?? '', headers: req.headers }, this.scheduler, names);
+      // The token, or the connect proxy with the request's cookies (docs/backend.md).
+      const identity = await this.node.identify(conn, requestToken(req, this.node.options.sse.cookieName));
+      if (gone) return;
       conn.identity = identity;
       // Permission failures answer with an HTTP error before the stream starts.
       const channels: ResolvedChannel[] = [];
