@@ -22,6 +22,8 @@ import { connectResult } from './connect-reply.js';
 import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-queue.js';
 import { TokenBucket } from '../limits/token-bucket.js';
 import type { Transport } from './transport.js';
+import type { CodecName } from '../codec/codec.js';
+import { decodeMsgpackFrame, jsonToMsgpack, packValue } from '../codec/msgpack.js';
 
 /** Commands accepted but not yet answered; more are refused with 111. */
 const MAX_PENDING_COMMANDS = 256;
@@ -29,6 +31,9 @@ const MAX_PENDING_COMMANDS = 256;
 const MAX_CLOSE_REASON_BYTES = 123;
 
 const PING_FRAME = Buffer.from(PING_PUSH);
+const MSGPACK_PING = packValue(JSON.parse(PING_PUSH));
+const NEWLINE = Buffer.from('\n');
+const NO_SEPARATOR = Buffer.alloc(0);
 
 export type ConnectionState = 'connecting' | 'connected' | 'closed';
 
@@ -38,6 +43,8 @@ export interface HandshakeInfo {
   headers: IncomingHttpHeaders;
   /** Identity from a token the handshake carried, already verified. */
   identity?: Identity;
+  /** The codec the WebSocket subprotocol chose; JSON when absent. */
+  codec?: CodecName;
 }
 
 /**
@@ -59,7 +66,9 @@ export class Connection implements Session {
   /** Since when the queue has been above limits.maxQueueBytes (0: it is not). */
   private laggingSince = 0;
 
-  private readonly queue = new OutboundQueue();
+  /** MessagePack (binary frames of concatenated values) or JSON (text frames of `\n`-joined lines). */
+  readonly codec: CodecName;
+  private readonly queue: OutboundQueue;
   private flushScheduled = false;
   private pendingClose: CloseCodeValue | undefined;
   private readonly bucket: TokenBucket;
@@ -75,6 +84,8 @@ export class Connection implements Session {
     private readonly scheduler: FlushScheduler,
   ) {
     this.limits = node.options.limits;
+    this.codec = handshake.codec ?? 'json';
+    this.queue = new OutboundQueue(this.codec === 'msgpack' ? NO_SEPARATOR : NEWLINE);
     const now = Date.now();
     this.connectDeadline = now + this.limits.connectTimeoutMs;
     this.bucket = new TokenBucket(this.limits.commandRate.perSecond, this.limits.commandRate.burst, now);
@@ -142,13 +153,38 @@ export class Connection implements Session {
       );
   }
 
+  /**
+   * One inbound binary frame of a MessagePack connection: one or more MessagePack values, each
+   * one command. On a JSON connection binary frames are refused (107).
+   */
+  handleBinary(data: Buffer): void {
+    if (this.state === 'closed') return;
+    if (this.codec !== 'msgpack') {
+      this.rejectBinary(data);
+      return;
+    }
+    for (const decoded of decodeMsgpackFrame(data, this.limits.maxJsonDepth)) {
+      if (decoded.ok) this.handleCommand(decoded.value);
+      else this.violation(CloseCode.PROTOCOL_ERROR, undefined, decoded.error);
+      if (this.closed) return;
+    }
+  }
+
   private handleLine(line: string): void {
+    if (this.codec === 'msgpack') {
+      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'text frames are not supported with switchboard.v1.msgpack'));
+      return;
+    }
     const decoded = parseCommandLine(line, this.limits.maxJsonDepth);
     if (!decoded.ok) {
       this.violation(CloseCode.PROTOCOL_ERROR, decoded.id, decoded.error);
       return;
     }
-    const parsed = decoded.value;
+    this.handleCommand(decoded.value);
+  }
+
+  /** One decoded command (whatever the codec): checked, then queued behind the ones before it. */
+  private handleCommand(parsed: unknown): void {
     const env = readEnvelope(parsed);
     if (typeof env === 'string') {
       const id = typeof (parsed as { id?: unknown })?.id === 'number' ? (parsed as { id: number }).id : undefined;
@@ -394,7 +430,7 @@ export class Connection implements Session {
   /** Queues one message (already encoded once for all its receivers) for the next write. */
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;
-    this.queue.push(frame);
+    this.queue.push(this.encodeOut(frame));
     // The hot path checks only the hard bound; sustained lag is judged per flush and heartbeat.
     if (this.queue.bytes > 4 * this.limits.maxQueueBytes) {
       this.close(CloseCode.SLOW_CONSUMER);
@@ -447,7 +483,7 @@ export class Connection implements Session {
       if (code === CloseCode.SLOW_CONSUMER) {
         this.transport.terminate();
       } else {
-        this.transport.send(this.encodeDisconnect(code, clamped));
+        this.transport.send(this.encodeOut(this.encodeDisconnect(code, clamped)));
         this.transport.close(code, clamped);
       }
     } catch {
@@ -459,6 +495,15 @@ export class Connection implements Session {
     } finally {
       this.node.release(this, code);
     }
+  }
+
+  /**
+   * A message the hub encoded as JSON, in this connection's codec. A Buffer shared by a
+   * broadcast is transcoded once for all MessagePack receivers (codec/msgpack.ts).
+   */
+  private encodeOut(frame: Buffer): Buffer {
+    if (this.codec !== 'msgpack') return frame;
+    return frame === PING_FRAME ? MSGPACK_PING : jsonToMsgpack(frame);
   }
 
   protected encodeDisconnect(code: CloseCodeValue, reason: string): Buffer {

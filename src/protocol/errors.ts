@@ -30,6 +30,7 @@ export const ERRORS = {
   113: { code: 113, name: 'ALREADY_CONNECTED', message: 'already connected', temporary: false, httpStatus: 409 },
   114: { code: 114, name: 'UNAVAILABLE', message: 'service temporarily unavailable', temporary: true, httpStatus: 503 },
   115: { code: 115, name: 'TIMEOUT', message: 'timed out', temporary: true, httpStatus: 504 },
+  125: { code: 125, name: 'UNSUPPORTED_SUBPROTOCOL', message: 'unsupported WebSocket subprotocol', temporary: false, httpStatus: 400 },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
