@@ -24,6 +24,7 @@ import { TokenBucket } from '../limits/token-bucket.js';
 import type { Transport } from './transport.js';
 import type { CodecName } from '../codec/codec.js';
 import { decodeMsgpackFrame, jsonToMsgpack, packValue } from '../codec/msgpack.js';
+import { LatestValues } from './latest-values.js';
 
 /** Commands accepted but not yet answered; more are refused with 111. */
 const MAX_PENDING_COMMANDS = 256;
@@ -31,6 +32,8 @@ const MAX_PENDING_COMMANDS = 256;
 const MAX_CLOSE_REASON_BYTES = 123;
 
 const PING_FRAME = Buffer.from(PING_PUSH);
+/** How often a connection holding latest values checks its socket, besides the drain event. */
+const LATEST_POLL_MS = 50;
 const MSGPACK_PING = packValue(JSON.parse(PING_PUSH));
 const NEWLINE = Buffer.from('\n');
 const NO_SEPARATOR = Buffer.alloc(0);
@@ -72,6 +75,10 @@ export class Connection implements Session {
   private flushScheduled = false;
   private pendingClose: CloseCodeValue | undefined;
   private readonly bucket: TokenBucket;
+  private readonly eventBucket: TokenBucket;
+  /** Latest values held back while the socket is backed up (latest-value channels, client events). */
+  private latest: LatestValues | undefined;
+  private latestTimer: NodeJS.Timeout | undefined;
   private violations = 0;
   private commands: Promise<void> = Promise.resolve();
   private pendingCommands = 0;
@@ -89,6 +96,7 @@ export class Connection implements Session {
     const now = Date.now();
     this.connectDeadline = now + this.limits.connectTimeoutMs;
     this.bucket = new TokenBucket(this.limits.commandRate.perSecond, this.limits.commandRate.burst, now);
+    this.eventBucket = new TokenBucket(this.limits.clientEventRate.perSecond, this.limits.clientEventRate.burst, now);
   }
 
   get user(): string {
@@ -195,6 +203,15 @@ export class Connection implements Session {
       this.pongDeadline = 0;
       return;
     }
+    if (env.method === 'emit' && env.id === undefined) {
+      // A client event: no reply, its own rate (past it, dropped), in order with the commands.
+      if (!this.eventBucket.take()) {
+        this.node.metrics.clientEventDropped();
+        return;
+      }
+      this.commands = this.commands.then(() => this.emitEvent(env.params));
+      return;
+    }
     if (env.id === undefined) {
       this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'id: required for commands'));
       return;
@@ -214,6 +231,23 @@ export class Connection implements Session {
         this.pendingCommands -= 1;
       }
     });
+  }
+
+  /** Sends one client event; a refused one is answered by an id-less error. */
+  private async emitEvent(params: unknown): Promise<void> {
+    if (this.state !== 'connected') return;
+    const parsed = parseParams('emit', params);
+    if (!parsed.ok) {
+      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, `emit: ${parsed.error}`));
+      return;
+    }
+    try {
+      await this.node.commands.emit(this, parsed.params);
+    } catch (err) {
+      if (this.closed) return;
+      if (!(err instanceof HubError)) this.node.commandFailed('emit', this.id, err);
+      this.sendText(encodeError(undefined, toWireError(err)));
+    }
   }
 
   /** Answers a rejected command; too many in a row close the connection. */
@@ -268,7 +302,7 @@ export class Connection implements Session {
         return encodeReply(id, await commands.publish(this, params as Params<'publish'>));
       case 'history': {
         const read = await commands.history(this, params as Params<'history'>);
-        return encodeReplyWithPublications(id, { position: read.position }, read.publications);
+        return encodeReplyWithPublications(id, read.latest ? { position: read.position, latest: true } : { position: read.position }, read.publications);
       }
       case 'presence': {
         const clients = await commands.presence(this, (params as Params<'presence'>).channel);
@@ -292,6 +326,10 @@ export class Connection implements Session {
         return encodeReply(id, { data: await commands.rpc(this, p.method, p.data) });
       }
       case 'ping':
+        return encodeReply(id, {});
+      case 'emit':
+        // With an id, a client event is acknowledged (the SDK sends them without).
+        await commands.emit(this, params as Params<'emit'>);
         return encodeReply(id, {});
     }
   }
@@ -366,13 +404,55 @@ export class Connection implements Session {
 
   // ---- outbound --------------------------------------------------------------------------
 
-  deliver(_sub: Subscription, _pub: Publication, frame: Buffer): void {
-    this.enqueue(frame);
+  deliver(sub: Subscription, pub: Publication, frame: Buffer): void {
+    if (sub.channel.options.delivery === 'latest') this.offerLatest(`p${sub.channel.name}\0${pub.info?.key ?? ''}`, frame);
+    else this.enqueue(frame);
   }
 
-  push(_kind: PushKind, frame: Buffer): void {
-    this.enqueue(frame);
+  push(_kind: PushKind, frame: Buffer, latestKey?: string): void {
+    if (latestKey !== undefined) this.offerLatest(latestKey, frame);
+    else this.enqueue(frame);
   }
+
+  /** Half the queue cap: latest values never take a connection near a disconnect. */
+  private get latestBound(): number {
+    return this.limits.maxQueueBytes / 2;
+  }
+
+  /**
+   * A latest-value frame: queued when the connection keeps up; otherwise held as the newest of
+   * its key until the socket drains (nothing older of that key is sent after it).
+   */
+  private offerLatest(key: string, frame: Buffer): void {
+    if (this.state === 'closed') return;
+    if ((this.latest === undefined || this.latest.size === 0) && this.queuedBytes + frame.length <= this.latestBound) {
+      this.enqueue(frame);
+      return;
+    }
+    this.latest ??= new LatestValues(this.limits.maxLatestEntries);
+    if (!this.latest.offer(key, this.encodeOut(frame))) this.node.metrics.latestDropped();
+    this.awaitDrain();
+  }
+
+  private awaitDrain(): void {
+    if (this.latestTimer !== undefined) return;
+    this.latestTimer = setTimeout(this.releaseLatest, LATEST_POLL_MS);
+    this.transport.onDrain?.(this.releaseLatest);
+  }
+
+  /** Moves held latest values to the queue while it stays under the bound. */
+  private readonly releaseLatest = (): void => {
+    clearTimeout(this.latestTimer);
+    this.latestTimer = undefined;
+    const latest = this.latest;
+    if (this.state === 'closed' || !latest || latest.size === 0) return;
+    const more = latest.drainInto(
+      (frame) => this.queue.push(frame),
+      () => this.queuedBytes <= this.latestBound,
+    );
+    if (!this.queue.empty) this.scheduleFlush();
+    if (more) this.awaitDrain();
+  };
 
   /** Heartbeat: connect deadline, pong deadline, token expiry, sustained lag, then a ping. */
   beat(now: number): void {
@@ -436,6 +516,10 @@ export class Connection implements Session {
       this.close(CloseCode.SLOW_CONSUMER);
       return;
     }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       this.scheduler.schedule(this);
@@ -478,6 +562,7 @@ export class Connection implements Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.clear();
+    this.dropLatest();
     const clamped = clampReason(reason);
     try {
       if (code === CloseCode.SLOW_CONSUMER) {
@@ -506,6 +591,12 @@ export class Connection implements Session {
     return frame === PING_FRAME ? MSGPACK_PING : jsonToMsgpack(frame);
   }
 
+  private dropLatest(): void {
+    clearTimeout(this.latestTimer);
+    this.latestTimer = undefined;
+    this.latest?.clear();
+  }
+
   protected encodeDisconnect(code: CloseCodeValue, reason: string): Buffer {
     return Buffer.from(encodeDisconnectPush(code, reason, shouldReconnect(code)));
   }
@@ -515,6 +606,7 @@ export class Connection implements Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.clear();
+    this.dropLatest();
     this.node.release(this, CloseCode.GOING_AWAY);
   }
 }

@@ -41,6 +41,20 @@ class WebSocketTransport implements Transport {
   terminate(): void {
     this.ws.terminate();
   }
+
+  private drainWaiter: (() => void) | undefined;
+
+  /** The socket's `drain` (ws keeps its net.Socket as `_socket`); one listener at a time. */
+  onDrain(cb: () => void): void {
+    const socket = (this.ws as unknown as { _socket?: Duplex })._socket;
+    if (!socket || this.drainWaiter) return;
+    this.drainWaiter = cb;
+    socket.once('drain', () => {
+      const waiter = this.drainWaiter;
+      this.drainWaiter = undefined;
+      waiter?.();
+    });
+  }
 }
 
 /**
