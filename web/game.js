@@ -1,4 +1,5 @@
 // Shared cursors on `game:room` (namespace `game`: delivery "latest", clientEvents).
+/* global performance, requestAnimationFrame */
 // Moves go out as client events (emit, key "pos") at most 30 times a second; the position is
 // also published with key = the player's name (at most 4 times a second while moving, and every
 // 2 s while still), so a page that joins or reconnects gets everyone's current position at once.
