@@ -1,3 +1,4 @@
+import type { CodecResult, GameResult } from './game/scenarios.js';
 import type { BenchConfig } from './config.js';
 import type { ServerKind } from './servers/types.js';
 
@@ -75,5 +76,9 @@ export interface BenchResults {
   connect: PerServer<ConnectResult>;
   /** Keyed by the in-flight window. */
   cross: Record<string, PerServer<ThroughputResult>>;
+  /** JSON against MessagePack (bench/game); its figures are also in `notes`. */
+  codec?: CodecResult[];
+  /** The game room: Switchboard (latest-value, MessagePack) against Socket.IO (volatile, msgpack). */
+  game?: GameResult[];
   notes: string[];
 }

@@ -17,6 +17,7 @@ import { runConnections } from './scenarios/connections.js';
 import { runCrossNode } from './scenarios/cross-node.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runManyChannels } from './scenarios/many-channels.js';
+import { runCodec, runGame } from './game/scenarios.js';
 import type { ServerKind } from './servers/types.js';
 
 export interface RunOptions {
@@ -98,6 +99,8 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
       if (scenarios.has('connect')) results.connect = c.connect;
     }
     if (scenarios.has('cross')) results.cross = await runCrossNode(ctx);
+    if (scenarios.has('codec')) results.codec = await runCodec(ctx);
+    if (scenarios.has('game')) results.game = await runGame(ctx);
     ctx.notes.push(...measurementWarnings(results));
     results.meta.busyBeforePct = idleBefore;
     results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;
