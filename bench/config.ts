@@ -1,9 +1,9 @@
 import type { ServerKind } from './servers/types.js';
 
 export type Mode = 'full' | 'quick' | 'tiny';
-export type ScenarioName = 'fanout' | 'many' | 'idle' | 'connect' | 'cross' | 'cluster' | 'workers' | 'outbox' | 'collab' | 'proxy';
+export type ScenarioName = 'fanout' | 'many' | 'idle' | 'connect' | 'cross' | 'cluster' | 'workers' | 'outbox' | 'collab' | 'proxy' | 'codec' | 'game';
 
-export const ALL_SCENARIOS: readonly ScenarioName[] = ['fanout', 'many', 'idle', 'connect', 'cross', 'cluster', 'workers', 'outbox', 'collab', 'proxy'];
+export const ALL_SCENARIOS: readonly ScenarioName[] = ['fanout', 'many', 'idle', 'connect', 'cross', 'cluster', 'workers', 'outbox', 'collab', 'proxy', 'codec', 'game'];
 export const ALL_SERVERS: readonly ServerKind[] = ['switchboard', 'socketio', 'ws', 'ws-coalesce'];
 /** The cross-node scenario has no plain-ws peer: the coalescing ws + ioredis one is the reference. */
 export const CROSS_SERVERS: readonly ServerKind[] = ['switchboard', 'socketio', 'ws-coalesce'];

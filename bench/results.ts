@@ -1,5 +1,6 @@
 import type { CollabResult } from './collab/run.js';
 import type { ProxyBenchResult } from './scenarios/proxy.js';
+import type { CodecResult, GameResult } from './game/scenarios.js';
 import type { BenchConfig } from './config.js';
 import type { ServerKind } from './servers/types.js';
 import type { OutboxResult } from './scenarios/outbox.js';
@@ -104,5 +105,9 @@ export interface BenchResults {
   workers?: Record<string, WorkersResult | null>;
   /** Collaborative documents, keyed by server (switchboard, hocuspocus, yws-ref); absent when not run. */
   collab?: Record<string, CollabResult | null>;
+  /** JSON against MessagePack (bench/game); its figures are also in `notes`. */
+  codec?: CodecResult[];
+  /** The game room: Switchboard (latest-value, MessagePack) against Socket.IO (volatile, msgpack). */
+  game?: GameResult[];
   notes: string[];
 }

@@ -22,6 +22,7 @@ import { runFanout } from './scenarios/fanout.js';
 import { runManyChannels } from './scenarios/many-channels.js';
 import { runOutbox } from './scenarios/outbox.js';
 import { runProxy } from './scenarios/proxy.js';
+import { runCodec, runGame } from './game/scenarios.js';
 import type { ServerKind } from './servers/types.js';
 
 export interface RunOptions {
@@ -108,6 +109,8 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
     if (scenarios.has('workers')) results.workers = await runWorkers(ctx);
     if (scenarios.has('collab')) results.collab = await runCollab(cfg, progress, ctx.notes);
     if (scenarios.has('proxy')) results.proxy = await runProxy(ctx);
+    if (scenarios.has('codec')) results.codec = await runCodec(ctx);
+    if (scenarios.has('game')) results.game = await runGame(ctx);
     ctx.notes.push(...measurementWarnings(results));
     results.meta.busyBeforePct = idleBefore;
     results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;

@@ -16,6 +16,8 @@ const COLORS: Record<ServerKind, string> = {
   socketio: '#f59e0b',
   ws: '#9ca3af',
   'ws-coalesce': '#10b981',
+  'switchboard-game': '#2563eb',
+  'socketio-game': '#f59e0b',
 };
 
 const PANEL_W = 470;

@@ -25,6 +25,8 @@ export const SERVER_LABEL: Record<ServerKind, string> = {
   socketio: 'Socket.IO',
   ws: 'ws',
   'ws-coalesce': 'ws+coalesce',
+  'switchboard-game': 'Switchboard (latest-value, MessagePack)',
+  'socketio-game': 'Socket.IO (volatile, msgpack parser)',
 };
 
 export function sleep(ms: number): Promise<void> {

@@ -16,6 +16,9 @@ const DIALECT_OF: Record<ServerKind, DialectName> = {
   socketio: 'socketio',
   ws: 'wsjson',
   'ws-coalesce': 'wsjson',
+  // Spoken by bench/game/agent.ts, not by the loadgen dialects.
+  'switchboard-game': 'switchboard',
+  'socketio-game': 'socketio',
 };
 
 /**

@@ -19,6 +19,10 @@ async function startKind(kind: ServerKind, o: ServerOptions): Promise<RunningSer
       return (await import('./ws-broadcast.js')).start(o, 'plain');
     case 'ws-coalesce':
       return (await import('./ws-broadcast.js')).start(o, 'coalesce');
+    case 'switchboard-game':
+      return (await import('./switchboard-game.js')).start(o);
+    case 'socketio-game':
+      return (await import('./socketio-game.js')).start(o);
   }
 }
 

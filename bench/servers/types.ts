@@ -1,5 +1,7 @@
 /** The server kinds the bench runs side by side. */
-export type ServerKind = 'switchboard' | 'socketio' | 'ws' | 'ws-coalesce';
+export type ServerKind = 'switchboard' | 'socketio' | 'ws' | 'ws-coalesce' | GameServerKind;
+/** The servers of the codec and game scenarios (bench/game). */
+export type GameServerKind = 'switchboard-game' | 'socketio-game';
 
 export interface ServerOptions {
   /** HS256 secret every server verifies the connection JWT with (jose). */

@@ -37,6 +37,11 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Random numbers in [0, 1) for backoff jitter (tests). */
   random?: () => number;
+  /**
+   * The wire codec: `json` (default) or `msgpack` (the `switchboard.v1.msgpack` subprotocol:
+   * binary frames, smaller; `Uint8Array` values travel as bytes).
+   */
+  codec?: 'json' | 'msgpack';
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -52,6 +57,7 @@ const KNOWN_OPTIONS = new Set([
   'typingThrottleMs',
   'WebSocket',
   'random',
+  'codec',
 ]);
 
 /** The options checked and with their defaults; the rest are read from `ClientOptions` as given. */
@@ -78,6 +84,7 @@ export function resolveClientOptions(url: string | readonly string[], options: C
   if (options.token !== undefined && (typeof options.token !== 'string' || options.token === ''))
     throw badArgument('token: expected a non-empty string');
   if (options.getToken !== undefined && typeof options.getToken !== 'function') throw badArgument('getToken: expected a function');
+  if (options.codec !== undefined && options.codec !== 'json' && options.codec !== 'msgpack') throw badArgument("codec: expected 'json' or 'msgpack'");
   const backoff: BackoffOptions = { ...DEFAULTS.backoff, ...options.backoff };
   validateBackoff(backoff);
   return {

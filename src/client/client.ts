@@ -103,6 +103,7 @@ export class SwitchboardClient {
     if (options.name !== undefined) socketOptions.name = options.name;
     if (options.random !== undefined) socketOptions.random = options.random;
     if (options.WebSocket !== undefined) socketOptions.WebSocket = options.WebSocket;
+    if (options.codec !== undefined) socketOptions.codec = options.codec;
     this.socket = new Socket(socketOptions, {
       connected: (session) => this.onConnected(session),
       transportLost: () => this.onTransportLost(),
@@ -129,6 +130,7 @@ export class SwitchboardClient {
       send: (method: string, params: unknown, callback: ReplyCallback) => this.send(method, params, callback),
       call: (method: string, params: unknown, timeoutMs?: number) => this.call(method, params, timeoutMs),
       publish: (channel: string, data: unknown, opts?: PublishOptions) => this.publish(channel, data, opts),
+      emit: (method: string, params: unknown) => socket.sendWithoutReply(method, params),
       removeSubscription: (sub: Subscription) => {
         if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
       },

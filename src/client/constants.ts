@@ -105,6 +105,7 @@ export const ServerErrorCode = {
   ALREADY_CONNECTED: 113,
   UNAVAILABLE: 114,
   TIMEOUT: 115,
+  UNSUPPORTED_SUBPROTOCOL: 125,
 } as const;
 
 /**

@@ -50,3 +50,4 @@ export type {
   UserStatus,
   WebSocketConstructor,
 } from './types.js';
+export type { ClientEvent, EmitOptions } from './types.js';

@@ -8,6 +8,8 @@ export interface QueuedPublish {
   readonly channel: string;
   readonly data: unknown;
   readonly idempotencyKey: string;
+  /** The conflation key (latest-value namespaces). */
+  readonly key?: string;
   /** Times it was sent; more than 1 means a retry with the same key. */
   attempts: number;
   resolve(result: { offset: number; epoch: string }): void;

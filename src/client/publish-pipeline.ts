@@ -83,7 +83,11 @@ export class PublishPipeline {
           `publish: ${bytes} bytes is over maxMessageBytes (${this.maxMessageBytes}); the server would close the connection`,
         );
       }
+      if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 128)) {
+        throw badArgument('publish: key must be a string of 1 to 128 characters');
+      }
       const item: QueuedPublish = { seq: ++this.seq, channel, data, idempotencyKey: key, attempts: 0, resolve, reject };
+      if (options.key !== undefined) (item as { key?: string }).key = options.key;
       if (this.queue.size === 0 && this.canSend()) {
         this.send(item);
       } else {
@@ -140,7 +144,8 @@ export class PublishPipeline {
   private send(item: QueuedPublish): void {
     item.attempts += 1;
     this.inflight.set(item.seq, item);
-    const params = { channel: item.channel, data: item.data, idempotencyKey: item.idempotencyKey };
+    const params: Record<string, unknown> = { channel: item.channel, data: item.data, idempotencyKey: item.idempotencyKey };
+    if (item.key !== undefined) params.key = item.key;
     this.host.send('publish', params, (err, result) => {
       if (this.inflight.get(item.seq) !== item) return;
       this.inflight.delete(item.seq);

@@ -1,5 +1,6 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
-import { decodeFrame, encodeCommand, joinFrames, utf8Length, type Inbound } from './codec.js';
+import type { Inbound } from './codec.js';
+import { wireCodec, type CodecName, type Encoded, type WireCodec } from './wire-codec.js';
 import {
   ClientErrorCode,
   CLOSE_NAMES,
@@ -29,6 +30,8 @@ export interface SocketOptions {
   /** Largest command; a longer one is refused here rather than have the server close with 1009. */
   maxMessageBytes: number;
   WebSocket?: WebSocketConstructor;
+  /** The wire codec (default JSON). */
+  codec?: CodecName;
 }
 
 /** The connect reply, plus the URL it came through. */
@@ -74,7 +77,9 @@ export class Socket {
   private urlIndex = 0;
   private readonly token: ConnectionToken;
   private readonly replies = new ReplyTable();
-  private outbox: string[] = [];
+  private outbox: Encoded[] = [];
+  private readonly codec: WireCodec;
+  private readonly pong: Encoded;
   private flushQueued = false;
   private lastSeen = 0;
   private silenceLimitMs = 0;
@@ -88,6 +93,8 @@ export class Socket {
     private readonly events: SocketEvents,
   ) {
     this.backoff = new Backoff(options.backoff, options.random);
+    this.codec = wireCodec(options.codec);
+    this.pong = this.codec.encode({ method: 'pong' });
     this.token = new ConnectionToken(options.token, options.getToken, options.timeoutMs, {
       isCurrent: (generation) => generation === this.generation,
       isConnected: () => this.connected,
@@ -150,7 +157,9 @@ export class Socket {
     this.urlIndex += 1;
     let ws: WebSocketLike;
     try {
-      ws = new Ctor(url) as WebSocketLike;
+      const protocol = this.codec.subprotocol;
+      ws = (protocol === undefined ? new Ctor(url) : new Ctor(url, protocol)) as WebSocketLike;
+      if (protocol !== undefined) ws.binaryType = 'arraybuffer';
     } catch (err) {
       this.events.error(new ClientError(ClientErrorCode.BAD_ARGUMENT, `cannot open ${url}: ${(err as Error).message}`, { cause: err }));
       this.scheduleReconnect(`cannot open ${url}`, undefined);
@@ -242,8 +251,8 @@ export class Socket {
       return;
     }
     const id = this.replies.nextId();
-    const line = encodeCommand({ id, method, params });
-    const bytes = utf8Length(line);
+    const line = this.codec.encode({ id, method, params });
+    const bytes = this.codec.byteLength(line);
     if (bytes > this.options.maxMessageBytes) {
       callback(
         new ClientError(
@@ -270,7 +279,16 @@ export class Socket {
   }
 
   /** Lines sent in one tick go out together, in frames of at most maxFrameBytes. */
-  private enqueue(line: string): void {
+  /** Sends a command that has no reply (a client event), in order with the others. */
+  sendWithoutReply(method: string, params: unknown): boolean {
+    if (!this.ws || !this.connected) return false;
+    const message = this.codec.encode({ method, params });
+    if (this.codec.byteLength(message) > this.options.maxMessageBytes) return false;
+    this.enqueue(message);
+    return true;
+  }
+
+  private enqueue(line: Encoded): void {
     this.outbox.push(line);
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -284,7 +302,7 @@ export class Socket {
     const ws = this.ws;
     if (!ws || lines.length === 0) return;
     try {
-      for (const frame of joinFrames(lines, this.options.maxFrameBytes)) ws.send(frame);
+      for (const frame of this.codec.join(lines, this.options.maxFrameBytes)) ws.send(frame);
     } catch (err) {
       // Sending on a socket that is closing: the close event follows and rejects the commands.
       this.events.error(new ClientError(ClientErrorCode.DISCONNECTED, `send failed: ${(err as Error).message}`, { temporary: true }));
@@ -295,13 +313,7 @@ export class Socket {
 
   private onFrame(data: unknown): void {
     this.lastSeen = Date.now();
-    if (typeof data !== 'string') {
-      this.events.error(new ClientError(ClientErrorCode.PROTOCOL, 'the server sent a binary frame; protocol v1 is text only'));
-      return;
-    }
-    const messages = decodeFrame(data, (line) =>
-      this.events.error(new ClientError(ClientErrorCode.PROTOCOL, `undecodable line from the server: ${line.slice(0, 100)}`)),
-    );
+    const messages = this.codec.decode(data, (what) => this.events.error(new ClientError(ClientErrorCode.PROTOCOL, what)));
     const generation = this.generation;
     for (const msg of messages) {
       if (generation !== this.generation) return; // a handler closed the transport
@@ -316,7 +328,7 @@ export class Socket {
     }
     switch (msg.push) {
       case 'ping':
-        this.enqueue('{"method":"pong"}');
+        this.enqueue(this.pong);
         return;
       case 'disconnect':
         this.disconnectPush = { code: Number(msg.code), reason: String(msg.reason ?? '') };

@@ -5,6 +5,8 @@ import { safeCall } from './emitter.js';
 import { ClientError } from './errors.js';
 import type { ReplyCallback } from './socket.js';
 import type {
+  ClientEvent,
+  EmitOptions,
   HistoryOptions,
   HistoryResult,
   PresenceEntry,
@@ -29,6 +31,8 @@ export interface SubscriptionHost {
   /** A command that may wait for the connection (rpc, history, presence). */
   call(method: string, params: unknown, timeoutMs?: number): Promise<unknown>;
   publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
+  /** Sends a command without a reply on the current connection; false when not connected. */
+  emit?(method: string, params: unknown): boolean;
   removeSubscription(sub: Subscription): void;
   /** Delay before retrying a subscribe refused with a temporary error. */
   retryDelay(): number;
@@ -120,6 +124,17 @@ export class Subscription<T = unknown> {
    */
   publish(data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     return this.host.publish(this.channel, data, options);
+  }
+
+  /**
+   * Sends an ephemeral client event to the channel's other subscribers (`clientEvents: true`
+   * namespaces): no history, no offset, no reply; at most once, and under backpressure only the
+   * newest per key arrives. Returns false (nothing sent) while not subscribed or not connected;
+   * events are never queued offline.
+   */
+  emit(data: unknown, options: EmitOptions = {}): boolean {
+    if (this.current !== SubscriptionState.Subscribed) return false;
+    return this.host.emit?.('emit', options.key === undefined ? { channel: this.channel, data } : { channel: this.channel, data, key: options.key }) ?? false;
   }
 
   /**
@@ -242,6 +257,11 @@ export class Subscription<T = unknown> {
           safeCall(this.handlers.onTyping, { user: msg.user, typing });
         }
         return;
+      case 'emit':
+        if (this.current === SubscriptionState.Subscribed) {
+          safeCall(this.handlers.onEvent, { channel: this.channel, data: msg.data as T, info: msg.info as ClientEvent['info'] });
+        }
+        return;
       case 'read':
         if (this.current === SubscriptionState.Subscribed && typeof msg.user === 'string' && typeof msg.offset === 'number') {
           safeCall(this.handlers.onRead, { user: msg.user, offset: msg.offset });
@@ -294,14 +314,16 @@ export class Subscription<T = unknown> {
     // The server decides: a client that stood at offset 0 of a stream that did not exist yet
     // recovers into the stream created since, under that stream's epoch.
     const recovered = since ? r?.recovered === true : undefined;
-    const missed = recovered && Array.isArray(r.publications) ? r.publications : [];
+    // A latest-value namespace answers with the latest publication per key, not a replay.
+    const latest = r?.latest === true;
+    const missed = (recovered || latest) && Array.isArray(r.publications) ? r.publications : [];
     this.epoch = position.epoch;
     // Recovered: offsets advance through the missed publications. Otherwise start from the top.
     // A large recovery comes in pages: the reply carries the first one, its position is the
     // offset of the last publication it carries (not the top), and the rest follow as ordinary
     // pushes, contiguous, before live ones: each is above the last delivered, so deliver() takes
     // it. The reply's `top` says up to where the pushes that follow are recovered ones.
-    if (!recovered) this.offset = position.offset;
+    if (!recovered || latest) this.offset = position.offset;
     this.recoveringTo = recovered && typeof r?.top?.offset === 'number' ? r.top.offset : 0;
     this.setState(SubscriptionState.Subscribed);
     if (since && !recovered) safeCall(this.handlers.onRecoveryFailed, { channel: this.channel, since, position });
@@ -311,11 +333,13 @@ export class Subscription<T = unknown> {
       recoverable: this.recoverableFlag,
       resubscribed,
       ...(since ? { recovered: recovered === true } : {}),
+      ...(latest ? { latest: true } : {}),
     };
     safeCall(this.handlers.onSubscribed, ctx);
     for (const pub of missed) {
       if (this.current !== SubscriptionState.Subscribed) return;
-      this.deliver(pub, true);
+      if (latest) this.emitPublication(pub, since !== undefined, true);
+      else this.deliver(pub, true);
     }
     if (this.current !== SubscriptionState.Subscribed) return;
     if (this.epoch === position.epoch && position.offset > this.offset) this.offset = position.offset;
@@ -331,13 +355,19 @@ export class Subscription<T = unknown> {
       if (offset <= this.offset) return;
       this.offset = offset;
     }
-    const out: { channel: string; offset: number; data: T; recovered: boolean; info?: PublisherInfo } = {
+    this.emitPublication(pub, recovered, false);
+  }
+
+  private emitPublication(pub: WirePublication, recovered: boolean, latest: boolean): void {
+    const offset = typeof pub.offset === 'number' ? pub.offset : 0;
+    const out: { channel: string; offset: number; data: T; recovered: boolean; info?: PublisherInfo; latest?: boolean } = {
       channel: this.channel,
       offset,
       data: pub.data as T,
       recovered,
     };
     if (pub.info !== undefined) out.info = pub.info;
+    if (latest) out.latest = true;
     safeCall(this.handlers.onPublication, out);
   }
 
@@ -409,4 +439,6 @@ interface SubscribeReply {
   publications?: WirePublication[];
   /** With a paged recovery: the stream top it recovers up to. */
   top?: StreamPosition;
+  /** Latest-value namespaces: `publications` are the latest per key. */
+  latest?: boolean;
 }

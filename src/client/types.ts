@@ -23,6 +23,8 @@ export interface Publication<T = unknown> {
   info?: PublisherInfo;
   /** True when it came from the history of a resubscribe (it was missed while offline). */
   recovered: boolean;
+  /** True when it is the latest value of its key given at subscribe (latest-value namespaces), not a live one. */
+  latest?: boolean;
 }
 
 /** The result of a publish: where it went in the stream (`{offset: 0, epoch: ''}` without history). */
@@ -34,6 +36,23 @@ export interface PublishOptions {
    * idempotency window (2 minutes). Generated when omitted.
    */
   idempotencyKey?: string;
+  /**
+   * Latest-value namespaces (`delivery: "latest"`): the conflation key. Only the newest
+   * publication per key reaches a slow subscriber or a late joiner.
+   */
+  key?: string;
+}
+
+export interface EmitOptions {
+  /** Only the newest event per sender and key reaches a slow receiver (default: one per channel). */
+  key?: string;
+}
+
+/** An ephemeral client event of another connection (`onEvent`): no offset, at most once. */
+export interface ClientEvent<T = unknown> {
+  channel: string;
+  data: T;
+  info: PublisherInfo & { key?: string };
 }
 
 export interface HistoryOptions {
@@ -165,6 +184,8 @@ export interface SubscribedContext {
   recovered?: boolean;
   /** True for a resubscribe (after a reconnect or a server request). */
   resubscribed: boolean;
+  /** Latest-value namespaces: the publications that follow are the latest per key, not a replay. */
+  latest?: boolean;
 }
 
 export interface RecoveryFailedContext {
@@ -190,6 +211,8 @@ export interface SubscriptionHandlers<T = unknown> {
   onTyping?(event: TypingEvent): void;
   /** A user marked the channel read up to an offset (needs `readReceipts: true` on the namespace). */
   onRead?(event: ReadEvent): void;
+  /** A client event (`emit`) of another connection (needs `clientEvents: true` on the namespace). */
+  onEvent?(event: ClientEvent<T>): void;
   /** Each time the subscription is (re)established. */
   onSubscribed?(ctx: SubscribedContext): void;
   /** A resubscribe could not recover what was missed: refetch the app's state. */
@@ -202,4 +225,4 @@ export interface SubscriptionHandlers<T = unknown> {
 }
 
 /** Constructor of a WebSocket: the browser's, `ws`'s, or any compatible one. */
-export type WebSocketConstructor = new (url: string) => unknown;
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => unknown;

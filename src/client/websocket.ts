@@ -6,7 +6,9 @@ export interface WebSocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
+  /** Set to 'arraybuffer' for MessagePack (browsers default to Blob). */
+  binaryType?: string;
   close(code?: number, reason?: string): void;
   terminate?(): void;
 }

@@ -73,6 +73,18 @@ export const namespaceSchema = z
     proxy: namespaceProxySchema.optional(),
     /** Webhook events of this namespace: `publication` sends every client publication. */
     webhooks: z.object({ publication: z.boolean().default(false) }).strict().prefault({}),
+    /**
+     * `all`: every publication reaches every subscriber (a slow one is disconnected at the queue
+     * cap). `latest` (latest-value channels): a subscriber past half its queue cap keeps only
+     * the newest publication per channel, or per publisher-given `key`, and is never
+     * disconnected for them; a subscribe gets the latest publication per key instead of a replay.
+     */
+    delivery: z.enum(['all', 'latest']).default('all'),
+    /**
+     * Whether subscribers may send ephemeral client events (`emit`: no history, no offset, no
+     * reply; at most once, latest wins; limits.clientEventRate per connection).
+     */
+    clientEvents: z.boolean().default(false),
   })
   .strict()
   .superRefine((ns, ctx) => {
@@ -157,6 +169,13 @@ const limitsSchema = z
     maxViolations: positiveInt.default(50),
     /** Most publications one subscribe may recover. */
     recoveryMaxPublications: positiveInt.default(300),
+    /** Ephemeral client events (`emit`) per connection; past it they are dropped. */
+    clientEventRate: rateSchema.default({ perSecond: 60, burst: 120 }),
+    /**
+     * Most pending latest-value entries (latest-value publications and client events waiting for
+     * a slow connection's socket to drain) per connection; past it new keys are dropped.
+     */
+    maxLatestEntries: positiveInt.default(4096),
     /** Typing signals forwarded per user per channel: at most one per this many ms. */
     typingThrottleMs: positiveInt.default(1_000),
     /** A typing indicator not refreshed for this long clears by itself. */

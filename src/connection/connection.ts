@@ -22,6 +22,9 @@ import { connectResult } from './connect-reply.js';
 import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-queue.js';
 import { TokenBucket } from '../limits/token-bucket.js';
 import type { Transport } from './transport.js';
+import type { CodecName } from '../codec/codec.js';
+import { decodeMsgpackFrame, jsonToMsgpack, packValue } from '../codec/msgpack.js';
+import { LatestValues } from './latest-values.js';
 
 /** Commands accepted but not yet answered; more are refused with 111. */
 const MAX_PENDING_COMMANDS = 256;
@@ -29,6 +32,11 @@ const MAX_PENDING_COMMANDS = 256;
 const MAX_CLOSE_REASON_BYTES = 123;
 
 const PING_FRAME = Buffer.from(PING_PUSH);
+/** How often a connection holding latest values checks its socket, besides the drain event. */
+const LATEST_POLL_MS = 50;
+const MSGPACK_PING = packValue(JSON.parse(PING_PUSH));
+const NEWLINE = Buffer.from('\n');
+const NO_SEPARATOR = Buffer.alloc(0);
 
 export type ConnectionState = 'connecting' | 'connected' | 'closed';
 
@@ -38,6 +46,8 @@ export interface HandshakeInfo {
   headers: IncomingHttpHeaders;
   /** Identity from a token the handshake carried, already verified. */
   identity?: Identity;
+  /** The codec the WebSocket subprotocol chose; JSON when absent. */
+  codec?: CodecName;
 }
 
 /**
@@ -59,10 +69,16 @@ export class Connection implements Session {
   /** Since when the queue has been above limits.maxQueueBytes (0: it is not). */
   private laggingSince = 0;
 
-  private readonly queue = new OutboundQueue();
+  /** MessagePack (binary frames of concatenated values) or JSON (text frames of `\n`-joined lines). */
+  readonly codec: CodecName;
+  private readonly queue: OutboundQueue;
   private flushScheduled = false;
   private pendingClose: CloseCodeValue | undefined;
   private readonly bucket: TokenBucket;
+  private readonly eventBucket: TokenBucket;
+  /** Latest values held back while the socket is backed up (latest-value channels, client events). */
+  private latest: LatestValues | undefined;
+  private latestTimer: NodeJS.Timeout | undefined;
   private violations = 0;
   private commands: Promise<void> = Promise.resolve();
   private pendingCommands = 0;
@@ -76,9 +92,12 @@ export class Connection implements Session {
     private readonly scheduler: FlushScheduler,
   ) {
     this.limits = node.options.limits;
+    this.codec = handshake.codec ?? 'json';
+    this.queue = new OutboundQueue(this.codec === 'msgpack' ? NO_SEPARATOR : NEWLINE);
     const now = Date.now();
     this.connectDeadline = now + this.limits.connectTimeoutMs;
     this.bucket = new TokenBucket(this.limits.commandRate.perSecond, this.limits.commandRate.burst, now);
+    this.eventBucket = new TokenBucket(this.limits.clientEventRate.perSecond, this.limits.clientEventRate.burst, now);
   }
 
   get user(): string {
@@ -143,13 +162,38 @@ export class Connection implements Session {
       );
   }
 
+  /**
+   * One inbound binary frame of a MessagePack connection: one or more MessagePack values, each
+   * one command. On a JSON connection binary frames are refused (107).
+   */
+  handleBinary(data: Buffer): void {
+    if (this.state === 'closed') return;
+    if (this.codec !== 'msgpack') {
+      this.rejectBinary(data);
+      return;
+    }
+    for (const decoded of decodeMsgpackFrame(data, this.limits.maxJsonDepth)) {
+      if (decoded.ok) this.handleCommand(decoded.value);
+      else this.violation(CloseCode.PROTOCOL_ERROR, undefined, decoded.error);
+      if (this.closed) return;
+    }
+  }
+
   private handleLine(line: string): void {
+    if (this.codec === 'msgpack') {
+      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'text frames are not supported with switchboard.v1.msgpack'));
+      return;
+    }
     const decoded = parseCommandLine(line, this.limits.maxJsonDepth);
     if (!decoded.ok) {
       this.violation(CloseCode.PROTOCOL_ERROR, decoded.id, decoded.error);
       return;
     }
-    const parsed = decoded.value;
+    this.handleCommand(decoded.value);
+  }
+
+  /** One decoded command (whatever the codec): checked, then queued behind the ones before it. */
+  private handleCommand(parsed: unknown): void {
     const env = readEnvelope(parsed);
     if (typeof env === 'string') {
       const id = typeof (parsed as { id?: unknown })?.id === 'number' ? (parsed as { id: number }).id : undefined;
@@ -158,6 +202,15 @@ export class Connection implements Session {
     }
     if (env.method === 'pong' && env.id === undefined) {
       this.pongDeadline = 0;
+      return;
+    }
+    if (env.method === 'emit' && env.id === undefined) {
+      // A client event: no reply, its own rate (past it, dropped), in order with the commands.
+      if (!this.eventBucket.take()) {
+        this.node.metrics.clientEventDropped();
+        return;
+      }
+      this.commands = this.commands.then(() => this.emitEvent(env.params));
       return;
     }
     if (env.id === undefined) {
@@ -179,6 +232,23 @@ export class Connection implements Session {
         this.pendingCommands -= 1;
       }
     });
+  }
+
+  /** Sends one client event; a refused one is answered by an id-less error. */
+  private async emitEvent(params: unknown): Promise<void> {
+    if (this.state !== 'connected') return;
+    const parsed = parseParams('emit', params);
+    if (!parsed.ok) {
+      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, `emit: ${parsed.error}`));
+      return;
+    }
+    try {
+      await this.node.commands.emit(this, parsed.params);
+    } catch (err) {
+      if (this.closed) return;
+      if (!(err instanceof HubError)) this.node.commandFailed('emit', this.id, err);
+      this.sendText(encodeError(undefined, toWireError(err)));
+    }
   }
 
   /** Answers a rejected command; too many in a row close the connection. */
@@ -233,7 +303,7 @@ export class Connection implements Session {
         return encodeReply(id, await commands.publish(this, params as Params<'publish'>));
       case 'history': {
         const read = await commands.history(this, params as Params<'history'>);
-        return encodeReplyWithPublications(id, { position: read.position }, read.publications);
+        return encodeReplyWithPublications(id, read.latest ? { position: read.position, latest: true } : { position: read.position }, read.publications);
       }
       case 'presence': {
         const clients = await commands.presence(this, (params as Params<'presence'>).channel);
@@ -257,6 +327,10 @@ export class Connection implements Session {
         return encodeReply(id, { data: await commands.rpc(this, p.method, p.data) });
       }
       case 'ping':
+        return encodeReply(id, {});
+      case 'emit':
+        // With an id, a client event is acknowledged (the SDK sends them without).
+        await commands.emit(this, params as Params<'emit'>);
         return encodeReply(id, {});
     }
   }
@@ -362,13 +436,55 @@ export class Connection implements Session {
 
   // ---- outbound --------------------------------------------------------------------------
 
-  deliver(_sub: Subscription, _pub: Publication, frame: Buffer): void {
-    this.enqueue(frame);
+  deliver(sub: Subscription, pub: Publication, frame: Buffer): void {
+    if (sub.channel.options.delivery === 'latest') this.offerLatest(`p${sub.channel.name}\0${pub.info?.key ?? ''}`, frame);
+    else this.enqueue(frame);
   }
 
-  push(_kind: PushKind, frame: Buffer): void {
-    this.enqueue(frame);
+  push(_kind: PushKind, frame: Buffer, latestKey?: string): void {
+    if (latestKey !== undefined) this.offerLatest(latestKey, frame);
+    else this.enqueue(frame);
   }
+
+  /** Half the queue cap: latest values never take a connection near a disconnect. */
+  private get latestBound(): number {
+    return this.limits.maxQueueBytes / 2;
+  }
+
+  /**
+   * A latest-value frame: queued when the connection keeps up; otherwise held as the newest of
+   * its key until the socket drains (nothing older of that key is sent after it).
+   */
+  private offerLatest(key: string, frame: Buffer): void {
+    if (this.state === 'closed') return;
+    if ((this.latest === undefined || this.latest.size === 0) && this.queuedBytes + frame.length <= this.latestBound) {
+      this.enqueue(frame);
+      return;
+    }
+    this.latest ??= new LatestValues(this.limits.maxLatestEntries);
+    if (!this.latest.offer(key, this.encodeOut(frame))) this.node.metrics.latestDropped();
+    this.awaitDrain();
+  }
+
+  private awaitDrain(): void {
+    if (this.latestTimer !== undefined) return;
+    this.latestTimer = setTimeout(this.releaseLatest, LATEST_POLL_MS);
+    this.transport.onDrain?.(this.releaseLatest);
+  }
+
+  /** Moves held latest values to the queue while it stays under the bound. */
+  private readonly releaseLatest = (): void => {
+    clearTimeout(this.latestTimer);
+    this.latestTimer = undefined;
+    const latest = this.latest;
+    if (this.state === 'closed' || !latest || latest.size === 0) return;
+    const more = latest.drainInto(
+      (frame) => this.queue.push(frame),
+      () => this.queuedBytes <= this.latestBound,
+    );
+    if (!this.queue.empty) this.scheduleFlush();
+    if (more) this.awaitDrain();
+  };
 
   /** Heartbeat: connect deadline, pong deadline, token expiry, sustained lag, then a ping. */
   beat(now: number): void {
@@ -427,12 +543,16 @@ export class Connection implements Session {
   /** Queues one message (already encoded once for all its receivers) for the next write. */
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;
-    this.queue.push(frame);
+    this.queue.push(this.encodeOut(frame));
     // The hot path checks only the hard bound; sustained lag is judged per flush and heartbeat.
     if (this.queue.bytes > 4 * this.limits.maxQueueBytes) {
       this.close(CloseCode.SLOW_CONSUMER);
       return;
     }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       this.scheduler.schedule(this);
@@ -475,12 +595,13 @@ export class Connection implements Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.clear();
+    this.dropLatest();
     const clamped = clampReason(reason);
     try {
       if (code === CloseCode.SLOW_CONSUMER) {
         this.transport.terminate();
       } else {
-        this.transport.send(this.encodeDisconnect(code, clamped));
+        this.transport.send(this.encodeOut(this.encodeDisconnect(code, clamped)));
         this.transport.close(code, clamped);
       }
     } catch {
@@ -494,6 +615,21 @@ export class Connection implements Session {
     }
   }
 
+  /**
+   * A message the hub encoded as JSON, in this connection's codec. A Buffer shared by a
+   * broadcast is transcoded once for all MessagePack receivers (codec/msgpack.ts).
+   */
+  private encodeOut(frame: Buffer): Buffer {
+    if (this.codec !== 'msgpack') return frame;
+    return frame === PING_FRAME ? MSGPACK_PING : jsonToMsgpack(frame);
+  }
+
+  private dropLatest(): void {
+    clearTimeout(this.latestTimer);
+    this.latestTimer = undefined;
+    this.latest?.clear();
+  }
+
   protected encodeDisconnect(code: CloseCodeValue, reason: string): Buffer {
     return Buffer.from(encodeDisconnectPush(code, reason, shouldReconnect(code)));
   }
@@ -503,6 +639,7 @@ export class Connection implements Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.clear();
+    this.dropLatest();
     this.node.release(this, CloseCode.GOING_AWAY);
   }
 }

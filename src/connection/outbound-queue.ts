@@ -2,12 +2,15 @@ const NEWLINE = Buffer.from('\n');
 
 /**
  * Write coalescing: everything queued for a connection within one event-loop turn leaves as
- * one frame, messages joined with `\n`. The hot path pushes Buffers encoded once per
+ * one frame, messages joined with the codec's separator (`\n` for JSON, nothing between
+ * MessagePack values). The hot path pushes Buffers encoded once per
  * broadcast, so joining is a memcpy, not a re-encode.
  */
 export class OutboundQueue {
   private frames: Buffer[] = [];
   private size = 0;
+
+  constructor(private readonly separator: Buffer = NEWLINE) {}
 
   get bytes(): number {
     return this.size;
@@ -31,20 +34,21 @@ export class OutboundQueue {
   drain(cache?: JoinCache): Buffer | undefined {
     const frames = this.frames;
     if (frames.length === 0) return undefined;
-    const total = this.size + frames.length - 1;
+    const total = this.size + (frames.length - 1) * this.separator.length;
     this.frames = [];
     this.size = 0;
     if (frames.length === 1) return frames[0];
-    if (cache?.frames && sameFrames(cache.frames, frames)) return cache.joined;
+    if (cache?.frames && cache.separator === this.separator && sameFrames(cache.frames, frames)) return cache.joined;
     const parts: Buffer[] = new Array<Buffer>(frames.length * 2 - 1);
     for (let i = 0; i < frames.length; i++) {
-      if (i > 0) parts[i * 2 - 1] = NEWLINE;
+      if (i > 0) parts[i * 2 - 1] = this.separator;
       parts[i * 2] = frames[i]!;
     }
     const joined = Buffer.concat(parts, total);
     if (cache) {
       cache.frames = frames;
       cache.joined = joined;
+      cache.separator = this.separator;
     }
     return joined;
   }
@@ -59,6 +63,8 @@ export class OutboundQueue {
 export interface JoinCache {
   frames: Buffer[] | undefined;
   joined: Buffer | undefined;
+  /** The separator the joined frame was made with (one per codec). */
+  separator?: Buffer;
 }
 
 /** Same messages (the same Buffer objects, encoded once per broadcast) in the same order. */

@@ -11,4 +11,6 @@ export interface Transport {
   /** Closes with a code and reason; `terminate` drops the socket at once. */
   close(code: number, reason: string): void;
   terminate(): void;
+  /** Calls `cb` once the bytes buffered now have been written (at most one pending callback). */
+  onDrain?(cb: () => void): void;
 }

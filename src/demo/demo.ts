@@ -10,6 +10,8 @@ export const DEMO_NAMESPACES: Record<string, NamespaceInput> = {
   chat: { presence: true, joinLeave: true, typing: true, readReceipts: true, history: { size: 500, ttlSeconds: 86_400 } },
   dashboard: { clientPublish: 'none', history: { size: 120, ttlSeconds: 600 } },
   docs: { document: true },
+  // web/game.html: positions as client events, and the latest position per player (key) kept.
+  game: { delivery: 'latest', clientEvents: true, history: { size: 300, ttlSeconds: 600 } },
 };
 
 const DEMO_USER = /^[A-Za-z0-9_-]{1,32}$/;

@@ -14,6 +14,7 @@ import type { TypingSignal, TypingThrottle } from '../typing/typing-throttle.js'
 import type { GuardedHooks } from './guarded-hooks.js';
 import type { ClientContext } from './hooks.js';
 import type { Publisher } from './publisher.js';
+import { isLatestValue, latestPerKey } from './latest.js';
 import { givenPosition, startsCurrentStream } from './recovery.js';
 import type { Session } from './session.js';
 import type { SubscriptionRegistry } from './subscriptions.js';
@@ -86,12 +87,30 @@ export class ClientCommands {
     } else {
       await this.authorize(session, ch.name);
     }
+    if (params.key !== undefined && !isLatestValue(ch)) throw new HubError(107, 'key: only in latest-value namespaces (delivery: "latest")');
     const data = await hooks.publish(this.parts.context(session), ch.name, ch.options, params.data);
     const encoded = publisher.encode(data);
     this.takeBytes(session, ch.name, Buffer.byteLength(encoded));
-    const position = await publisher.publish(ch, encoded, params.idempotencyKey, { user: session.user, client: session.id });
+    const info = { user: session.user, client: session.id, ...(params.key !== undefined ? { key: params.key } : {}) };
+    const position = await publisher.publish(ch, encoded, params.idempotencyKey, info);
     await this.parts.published?.(ch, session, data, position);
     return position;
+  }
+
+  /**
+   * An ephemeral client event: to the channel's other subscribers on every node, never stored,
+   * no offset. The sender must be subscribed (its subscription was authorized, hook included)
+   * in a namespace with `clientEvents`; the publish hook does not run for events.
+   */
+  async emit(session: Session, params: Params<'emit'>): Promise<void> {
+    const sub = this.parts.registry.get(session, params.channel);
+    if (!sub?.active) throw new HubError(112, 'subscribe to the channel to emit in it');
+    const ch = sub.channel;
+    if (!ch.options.clientEvents) throw new HubError(108, 'client events are off in this namespace (clientEvents)');
+    if (ch.options.clientPublish === 'none') throw new HubError(103, 'clients may not publish in this namespace');
+    const data = this.parts.publisher.encode(params.data);
+    const event = { kind: 'emit' as const, user: session.user, client: session.id, data };
+    await this.parts.broker.publishEvent(ch.name, params.key === undefined ? event : { ...event, key: params.key });
   }
 
   /** Bytes of client publications, per session and per channel: past either rate, 111 (retry later). */
@@ -107,9 +126,11 @@ export class ClientCommands {
     if (!this.channelBytes.take(channel, now, bytes)) throw new HubError(111, 'channel takes too many bytes: limits.channelPublishBytesRate');
   }
 
-  async history(session: Session, params: Params<'history'>): Promise<HistoryResult> {
+  /** In a latest-value namespace, each page holds the latest publication per key (`latest: true`). */
+  async history(session: Session, params: Params<'history'>): Promise<HistoryResult & { latest?: true }> {
     const ch = await this.authorize(session, params.channel);
-    return this.readHistory(ch, params.since, params.limit);
+    const read = await this.readHistory(ch, params.since, params.limit);
+    return isLatestValue(ch) ? { ...read, publications: latestPerKey(read.publications), latest: true } : read;
   }
 
   /**

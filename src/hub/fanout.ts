@@ -99,9 +99,15 @@ export class Fanout {
   onEvent(channel: string, event: ChannelEvent): void {
     const subs = this.registry.subscribers(channel);
     if (!subs) return;
+    const frame = Buffer.from(encodeChannelEvent(channel, event));
+    if (event.kind === 'emit') {
+      // A client event reaches every other connection; the newest per sender and key wins.
+      const key = `e${channel}\0${event.client}\0${event.key ?? ''}`;
+      for (const sub of subs) if (sub.active && sub.session.id !== event.client) sub.session.push('emit', frame, key);
+      return;
+    }
     // A user does not see their own join or typing (from any of their connections).
     const from = event.kind === 'read' ? undefined : event.kind === 'typing' ? event.user : event.info.user;
-    const frame = Buffer.from(encodeChannelEvent(channel, event));
     for (const sub of subs) {
       if (sub.active && (from === undefined || from === '' || sub.session.user !== from)) sub.session.push(event.kind, frame);
     }

@@ -8,7 +8,7 @@ import type { Subscription } from './subscription.js';
  * Kinds of server pushes besides publications. `resubscribe` is an unsubscribe push that asks
  * the client to resubscribe at once with recovery (code 2001).
  */
-export type PushKind = 'join' | 'leave' | 'typing' | 'read' | 'unsubscribe' | 'resubscribe';
+export type PushKind = 'join' | 'leave' | 'typing' | 'read' | 'unsubscribe' | 'resubscribe' | 'emit';
 
 /**
  * What the Node sees of one client session, whatever its transport. The Node never touches
@@ -29,8 +29,12 @@ export interface Session {
   readonly queuedBytes: number;
   /** Queues a publication push of one of its subscriptions (`frame` is encoded once for all). */
   deliver(sub: Subscription, pub: Publication, frame: Buffer): void;
-  /** Queues a server push other than a publication. */
-  push(kind: PushKind, frame: Buffer): void;
+  /**
+   * Queues a server push other than a publication. `latestKey` (client events): under
+   * backpressure only the newest push per key is kept, and past limits.maxLatestEntries keys
+   * the push is dropped; it never counts towards a disconnect.
+   */
+  push(kind: PushKind, frame: Buffer, latestKey?: string): void;
   /** Heartbeat from the Node's one timer: deadlines, pings, token expiry, sustained lag. */
   beat(now: number): void;
   /** Closes the session (it tells the client why, then releases itself from the Node). */
@@ -58,4 +62,9 @@ export interface OpenedResult {
    * publications up to it that follow as pushes are recovered ones.
    */
   top?: { offset: number; epoch: string };
+  /**
+   * Present (true) in a latest-value namespace: the publications are the latest per key, not a
+   * replay, and `position` is the stream top.
+   */
+  latest?: true;
 }

@@ -5,6 +5,7 @@ import { CloseCode, UnsubscribeCode } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
 import type { StreamPosition } from '../stream/types.js';
 import { GAP_REASON, type Fanout } from './fanout.js';
+import { isLatestValue, recoverLatest } from './latest.js';
 import { exactFrom, isRecoverable, recover, startsCurrentStream, type RecoveryLimits } from './recovery.js';
 import type { OpenedResult, Session, SubscribeAnswer } from './session.js';
 import { Subscription } from './subscription.js';
@@ -57,7 +58,8 @@ export class SubscribeFlow {
     const marker = sub.overflows;
     let recovery;
     try {
-      recovery = await recover(this.parts.broker, ch, since, limits);
+      const latest = isLatestValue(ch);
+      recovery = latest ? await recoverLatest(this.parts.broker, ch, since !== undefined, limits) : await recover(this.parts.broker, ch, since, limits);
     } catch (err) {
       registry.remove(sub);
       throw err;
@@ -72,6 +74,7 @@ export class SubscribeFlow {
     sub.readAt = Date.now();
     const result: OpenedResult = { position: recovery.position, recoverable: isRecoverable(ch) };
     if (since) result.recovered = recovery.recovered === true;
+    if (isLatestValue(ch)) result.latest = true;
     if (recovery.recovered && recovery.position.offset < recovery.top.offset) result.top = recovery.top;
     answer.opened(sub, result, recovery.publications);
     if (sub.offset >= recovery.top.offset && sub.overflows === marker) this.goLive(sub);

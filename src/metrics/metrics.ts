@@ -15,6 +15,8 @@ export class Metrics {
   private readonly disconnects: Counter<'code'>;
   private readonly commands: Counter<'method'>;
   private readonly errors: Counter<'code'>;
+  private readonly latestDrops: Counter;
+  private readonly clientEventDrops: Counter;
 
   private readonly gauges: Record<keyof ReturnType<MetricsSource['stats']>, Gauge>;
 
@@ -60,6 +62,26 @@ export class Metrics {
       labelNames: ['code'],
       registers,
     });
+    this.latestDrops = new Counter({
+      name: 'switchboard_latest_dropped_total',
+      help: 'Latest-value publications and client events dropped: a slow connection held limits.maxLatestEntries keys',
+      registers,
+    });
+    this.clientEventDrops = new Counter({
+      name: 'switchboard_client_events_dropped_total',
+      help: 'Client events (emit) dropped at the sender, over limits.clientEventRate',
+      registers,
+    });
+  }
+
+  /** Latest-value frames dropped because a slow connection held maxLatestEntries keys already. */
+  latestDropped(): void {
+    this.latestDrops.inc();
+  }
+
+  /** Client events dropped at the sender's limits.clientEventRate. */
+  clientEventDropped(): void {
+    this.clientEventDrops.inc();
   }
 
   published(source: 'client' | 'server'): void {

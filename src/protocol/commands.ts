@@ -17,7 +17,9 @@ export const paramsSchemas = {
   refresh: z.object({ token: z.string().min(1).max(16_384) }).strict(),
   subscribe: z.object({ channel, since: position.optional() }).strict(),
   unsubscribe: z.object({ channel }).strict(),
-  publish: z.object({ channel, data: json, idempotencyKey: z.string().min(1).max(128).optional() }).strict(),
+  publish: z
+    .object({ channel, data: json, idempotencyKey: z.string().min(1).max(128).optional(), key: z.string().min(1).max(128).optional() })
+    .strict(),
   history: z.object({ channel, since: position.optional(), limit: z.number().int().nonnegative().optional() }).strict(),
   presence: z.object({ channel }).strict(),
   rpc: z.object({ method: z.string().min(1).max(128), data: z.unknown().optional() }).strict(),
@@ -27,6 +29,7 @@ export const paramsSchemas = {
   readState: z.object({ channel }).strict(),
   readers: z.object({ channel }).strict(),
   setStatus: z.object({ status: z.enum(['online', 'away', 'busy']) }).strict(),
+  emit: z.object({ channel, data: json, key: z.string().min(1).max(128).optional() }).strict(),
   statuses: z.object({ users: z.array(z.string().min(1).max(1024)).min(1).max(100) }).strict(),
 } as const;
 

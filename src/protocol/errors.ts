@@ -30,13 +30,14 @@ export const ERRORS = {
   113: { code: 113, name: 'ALREADY_CONNECTED', message: 'already connected', temporary: false, httpStatus: 409 },
   114: { code: 114, name: 'UNAVAILABLE', message: 'service temporarily unavailable', temporary: true, httpStatus: 503 },
   115: { code: 115, name: 'TIMEOUT', message: 'timed out', temporary: true, httpStatus: 504 },
+  116: { code: 116, name: 'BACKEND_REFUSED', message: 'refused by the backend', temporary: false, httpStatus: 403 },
+  117: { code: 117, name: 'BACKEND_INVALID', message: 'the backend answered an invalid response', temporary: true, httpStatus: 502 },
   120: { code: 120, name: 'DOCUMENT_READ_ONLY', message: 'document is read-only', temporary: false, httpStatus: 403 },
   121: { code: 121, name: 'DOCUMENT_TOO_LARGE', message: 'update or document too large', temporary: false, httpStatus: 413 },
   122: { code: 122, name: 'TOO_MANY_DOCUMENTS', message: 'too many documents open', temporary: true, httpStatus: 503 },
   123: { code: 123, name: 'DOCUMENT_UNAVAILABLE', message: 'document could not be loaded or stored', temporary: true, httpStatus: 503 },
   124: { code: 124, name: 'NOT_A_DOCUMENT', message: 'not a document namespace', temporary: false, httpStatus: 404 },
-  116: { code: 116, name: 'BACKEND_REFUSED', message: 'refused by the backend', temporary: false, httpStatus: 403 },
-  117: { code: 117, name: 'BACKEND_INVALID', message: 'the backend answered an invalid response', temporary: true, httpStatus: 502 },
+  125: { code: 125, name: 'UNSUPPORTED_SUBPROTOCOL', message: 'unsupported WebSocket subprotocol', temporary: false, httpStatus: 400 },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -48,6 +48,12 @@ export function encodeChannelEvent(channel: string, event: ChannelEvent): string
       return `{"push":"typing","channel":${ch},"user":${JSON.stringify(event.user)},"typing":${event.typing}}`;
     case 'read':
       return `{"push":"read","channel":${ch},"user":${JSON.stringify(event.user)},"offset":${event.offset}}`;
+    case 'emit': {
+      // `data` is JSON text already, spliced in like a publication's.
+      const info: { user: string; client: string; key?: string } = { user: event.user, client: event.client };
+      if (event.key !== undefined) info.key = event.key;
+      return `{"push":"emit","channel":${ch},"data":${event.data},"info":${JSON.stringify(info)}}`;
+    }
   }
 }
 

@@ -14,6 +14,11 @@ export interface StreamPosition {
 export interface ClientInfo {
   user: string;
   client: string;
+  /**
+   * The publisher's conflation key in a latest-value namespace (`delivery: "latest"`): only the
+   * newest publication per key matters. Absent: one key per channel.
+   */
+  key?: string;
 }
 
 export interface Publication {
@@ -65,4 +70,6 @@ export interface HistoryResult {
 export type ChannelEvent =
   | { kind: 'join' | 'leave'; info: ClientInfo & { connInfo?: unknown } }
   | { kind: 'typing'; user: string; client: string; typing: boolean }
-  | { kind: 'read'; user: string; offset: number };
+  | { kind: 'read'; user: string; offset: number }
+  /** An ephemeral client event (`emit`): `data` is JSON text; `key` (optional) conflates. */
+  | { kind: 'emit'; user: string; client: string; key?: string; data: string };

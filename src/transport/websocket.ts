@@ -10,6 +10,8 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
 import { Admission, requestToken } from './admission.js';
 import type { Transport } from '../connection/transport.js';
+import { chooseSubprotocol, SUBPROTOCOL_REFUSAL, type CodecName } from '../codec/codec.js';
+import { ERRORS } from '../protocol/errors.js';
 
 /** How long a close handshake may take before the socket is dropped. */
 const CLOSE_GRACE_MS = 2_000;
@@ -17,10 +19,14 @@ const CLOSE_GRACE_MS = 2_000;
 class WebSocketTransport implements Transport {
   readonly kind = 'websocket' as const;
 
-  constructor(private readonly ws: WebSocket) {}
+  constructor(
+    private readonly ws: WebSocket,
+    /** MessagePack connections get binary frames, JSON ones text frames. */
+    private readonly binary: boolean,
+  ) {}
 
   send(frame: Buffer): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: false });
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: this.binary });
   }
 
   get bufferedAmount(): number {
@@ -34,6 +40,20 @@ class WebSocketTransport implements Transport {
 
   terminate(): void {
     this.ws.terminate();
+  }
+
+  private drainWaiter: (() => void) | undefined;
+
+  /** The socket's `drain` (ws keeps its net.Socket as `_socket`); one listener at a time. */
+  onDrain(cb: () => void): void {
+    const socket = (this.ws as unknown as { _socket?: Duplex })._socket;
+    if (!socket || this.drainWaiter) return;
+    this.drainWaiter = cb;
+    socket.once('drain', () => {
+      const waiter = this.drainWaiter;
+      this.drainWaiter = undefined;
+      waiter?.();
+    });
   }
 }
 
@@ -56,6 +76,8 @@ export class WebSocketAcceptor {
       maxPayload: node.options.limits.maxMessageBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      // The subprotocol was chosen (or the upgrade refused) in handleUpgrade.
+      handleProtocols: (protocols) => chooseSubprotocol([...protocols].join(','))?.protocol ?? false,
     });
   }
 
@@ -66,32 +88,38 @@ export class WebSocketAcceptor {
       reject(socket, refusal.status, refusal.message);
       return;
     }
+    const chosen = chooseSubprotocol(req.headers['sec-websocket-protocol']);
+    if (!chosen) {
+      reject(socket, ERRORS[125].httpStatus, SUBPROTOCOL_REFUSAL, 125);
+      return;
+    }
+    const codec = chosen.codec;
     const token = requestToken(req);
     if (token === undefined) {
-      this.upgrade(req, socket, head, undefined);
+      this.upgrade(req, socket, head, undefined, codec);
       return;
     }
     this.node.verifier.verify(token).then(
-      (identity) => this.upgrade(req, socket, head, identity),
+      (identity) => this.upgrade(req, socket, head, identity, codec),
       (err: unknown) => reject(socket, 401, err instanceof HubError ? err.message : 'unauthorized'),
     );
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity | undefined): void {
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity | undefined, codec: CodecName): void {
     // The token check awaited: the client may have left meanwhile.
     if (socket.destroyed || !socket.writable) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.sockets.add(ws);
       const conn = new Connection(
         this.node,
-        new WebSocketTransport(ws),
-        { ip: req.socket.remoteAddress ?? '', headers: req.headers, ...(identity ? { identity } : {}) },
+        new WebSocketTransport(ws, codec === 'msgpack'),
+        { ip: req.socket.remoteAddress ?? '', headers: req.headers, codec, ...(identity ? { identity } : {}) },
         this.scheduler,
       );
       this.node.register(conn);
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         try {
-          if (isBinary) conn.rejectBinary(data);
+          if (isBinary) conn.handleBinary(data);
           else conn.handleFrame(data.toString('utf8'));
         } catch (err) {
           // A bug in handling one frame must not take the process down: end this session only.
@@ -116,9 +144,9 @@ export class WebSocketAcceptor {
   }
 }
 
-function reject(socket: Duplex, status: number, message: string): void {
+function reject(socket: Duplex, status: number, message: string, code?: number): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({ error: message });
+  const body = JSON.stringify(code === undefined ? { error: message } : { error: message, code });
   socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
@@ -127,6 +155,7 @@ function reject(socket: Duplex, status: number, message: string): void {
 }
 
 const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   429: 'Too Many Requests',
