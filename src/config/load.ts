@@ -8,6 +8,7 @@ export const ENV = {
   tokenSecret: 'SWITCHBOARD_TOKEN_SECRET',
   apiKey: 'SWITCHBOARD_API_KEY',
   redisUrl: 'SWITCHBOARD_REDIS_URL',
+  adminPassword: 'SWITCHBOARD_ADMIN_PASSWORD',
 } as const;
 
 export const DEFAULT_DATA_DIR = './.switchboard';
@@ -50,5 +51,6 @@ export function applyEnv(config: HubOptionsInput, env: NodeJS.ProcessEnv = proce
   if (env[ENV.tokenSecret]) out.auth = { ...out.auth, secret: env[ENV.tokenSecret] };
   if (env[ENV.apiKey]) out.apiKey = env[ENV.apiKey];
   if (env[ENV.redisUrl]) out.redisUrl = env[ENV.redisUrl];
+  if (env[ENV.adminPassword]) out.adminPassword = env[ENV.adminPassword];
   return out;
 }

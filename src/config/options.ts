@@ -259,6 +259,13 @@ export const hubOptionsSchema = z
     metricsPath: z.string().startsWith('/').nullable().default('/metrics'),
     /** Serve the demo pages and client bundle from this directory; null serves none. */
     webDir: z.string().nullable().default(null),
+    /**
+     * The admin web UI at /admin (on the admin listener when `adminPort` is set): logging in takes
+     * the API key or this password. Without either, /admin serves only its login page.
+     */
+    adminPassword: z.string().min(12, 'must be at least 12 characters').optional(),
+    /** How long an admin session (its cookie) lasts after login. */
+    adminSessionTtlSeconds: positiveInt.max(7 * 86_400).default(8 * 3600),
   })
   .strict()
   .superRefine((o, ctx) => {

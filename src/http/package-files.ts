@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Root of the switchboard package (this file sits at src/http or dist/http in it). */
@@ -7,3 +8,16 @@ export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLIENT_BUNDLE_DIR = `${PACKAGE_ROOT}dist/browser`;
 export const CLIENT_BUNDLE_PATH = '/client.js';
 export const CLIENT_BUNDLE_FILE = 'switchboard-client.js';
+
+let version: string | undefined;
+/** The package's version, from its package.json ('unknown' when unreadable). */
+export function packageVersion(): string {
+  if (version === undefined) {
+    try {
+      version = String((JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version?: unknown }).version);
+    } catch {
+      version = 'unknown';
+    }
+  }
+  return version;
+}

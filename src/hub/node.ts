@@ -181,7 +181,7 @@ export class Node implements BrokerEventHandler {
     } finally {
       for (const sub of this.registry.removeAll(session)) {
         try {
-          this.afterRemoval(sub);
+          this.afterRemoval(sub, code);
         } catch (err) {
           this.logger.warn({ err, channel: sub.channel.name }, 'subscription teardown failed');
         }
@@ -263,9 +263,13 @@ export class Node implements BrokerEventHandler {
     this.background(this.broker.restartEpoch(channel, epoch));
   }
 
-  /** Presence leave and typing stop for a subscription just removed from the registry. */
-  private afterRemoval(sub: Subscription): void {
-    if (sub.channel.options.presence && sub.active) this.background(this.leave(sub.session, sub.channel));
+  /**
+   * Presence leave and typing stop for a subscription just removed from the registry. A session
+   * closed by a graceful shutdown (4000) leaves presence without a `leave` push: its user did not
+   * leave, and reconnects elsewhere in a moment.
+   */
+  private afterRemoval(sub: Subscription, code?: CloseCodeValue): void {
+    if (sub.channel.options.presence && sub.active) this.background(this.leave(sub.session, sub.channel, code !== CloseCode.SHUTDOWN));
     if (sub.channel.options.typing) {
       const stop = this.typingThrottle.forget(sub.channel.name, sub.session.user);
       if (stop) this.background(this.commands.sendTyping(stop));
@@ -340,10 +344,10 @@ export class Node implements BrokerEventHandler {
   }
 
   /** Presence leave; the leave push goes out only when a user's last session left. */
-  private async leave(session: Session, ch: ResolvedChannel): Promise<void> {
+  private async leave(session: Session, ch: ResolvedChannel, announce = true): Promise<void> {
     const info = { user: session.user, client: session.id };
     const { userLeft } = await this.presenceStore.remove(ch.name, info);
-    if (ch.options.joinLeave && userLeft && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'leave', info });
+    if (announce && ch.options.joinLeave && userLeft && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'leave', info });
   }
 
   /**

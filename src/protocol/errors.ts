@@ -30,6 +30,8 @@ export const ERRORS = {
   113: { code: 113, name: 'ALREADY_CONNECTED', message: 'already connected', temporary: false, httpStatus: 409 },
   114: { code: 114, name: 'UNAVAILABLE', message: 'service temporarily unavailable', temporary: true, httpStatus: 503 },
   115: { code: 115, name: 'TIMEOUT', message: 'timed out', temporary: true, httpStatus: 504 },
+  136: { code: 136, name: 'ADMIN_CSRF_REJECTED', message: 'cross-site request refused', temporary: false, httpStatus: 403 },
+  137: { code: 137, name: 'ADMIN_LOGIN_THROTTLED', message: 'too many login attempts', temporary: true, httpStatus: 429 },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -80,6 +80,11 @@ export class Storage {
           : new MemoryStore({ retentionMs }));
   }
 
+  /** The Redis connection presence, store and directory share, when the hub uses Redis. */
+  get sharedRedis(): Redis | undefined {
+    return this.redis;
+  }
+
   /** Channel listings across nodes (Redis snapshots) or of this node alone. */
   openDirectory(counts: () => Map<string, number>): ChannelDirectory {
     const o = this.options;

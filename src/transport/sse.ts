@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Identity } from '../auth/verifier.js';
 import type { ResolvedChannel } from '../channels/channels.js';
 import type { FlushScheduler } from '../connection/outbound-queue.js';
 import { SseConnection } from '../connection/sse-connection.js';
@@ -47,7 +48,8 @@ export class SseAcceptor {
     private readonly logger: Logger,
   ) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /** `identity`: already established by the caller (the admin UI's live tail); no token is read then. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL, identity?: Identity): Promise<void> {
     // The answer depends on the Origin whether or not it is allowed: caches must key on it.
     res.setHeader('Vary', 'Origin');
     const origin = this.admission.corsOrigin(req);
@@ -82,7 +84,7 @@ export class SseAcceptor {
       conn?.transportClosed();
     });
     try {
-      const identity = await this.node.verifier.verify(requestToken(req, this.node.options.sse.cookieName));
+      identity ??= await this.node.verifier.verify(requestToken(req, this.node.options.sse.cookieName));
       if (gone) return;
       const names = this.channels(url);
       conn = new SseConnection(
