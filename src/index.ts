@@ -9,3 +9,4 @@ export type { Broker, BrokerEventHandler, HealthChecker, PublishOptions, Publish
 export type { ClientInfo, HistoryOptions, HistoryResult, Publication, StreamPosition } from './stream/types.js';
 export { MemoryBroker } from './broker/memory.js';
 export type { PresenceStore, PresenceEntry } from './presence/presence-store.js';
+export { FeatureStatusRegistry, type FeatureStatus, type FeatureStatusProvider } from './admin/features.js';
