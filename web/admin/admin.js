@@ -77,7 +77,14 @@ function makeChart(target, title, series, unit) {
     scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     axes: [
       { space: 70, values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })) },
-      { label: unit, size: 60, values: (u, vals) => vals.map((v) => String(+v.toFixed(1))) }],
+      {
+        label: unit,
+        size: 60,
+        values: (u, vals) => vals.map((v) => String(+v.toFixed(1))),
+        // Counts are whole numbers: no 2.5 ticks.
+        ...(unit === 'count' ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6] } : {}),
+      },
+    ],
     series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2, value: (u, v) => (v == null ? '–' : `${v} ${unit}`) }))],
   };
   const chart = new uPlot(opts, [[], ...series.map(() => [])], target);
@@ -116,12 +123,12 @@ async function loadOverview() {
         el(
           'tr',
           {},
-          el('td', { textContent: n.id + (n.id === overview.node ? ' (this)' : '') }),
-          el('td', { textContent: n.version }),
-          el('td', { textContent: duration(n.uptimeSeconds) }),
-          el('td', { textContent: String(n.sample.connections) }),
-          el('td', { textContent: String(n.sample.publicationsPerSecond) }),
-          el('td', { textContent: String(n.sample.deliveriesPerSecond) }),
+          el('td', { className: 'user', textContent: n.id + (n.id === overview.node ? ' (this)' : '') }),
+          labelled('version', n.version),
+          labelled('uptime', duration(n.uptimeSeconds)),
+          labelled('connections', String(n.sample.connections)),
+          labelled('publications/s', String(n.sample.publicationsPerSecond)),
+          labelled('deliveries/s', String(n.sample.deliveriesPerSecond)),
         ),
       ),
     );
