@@ -12,3 +12,4 @@ export type { PresenceStore, PresenceEntry } from './presence/presence-store.js'
 export { MemoryDocStore, type DocStore, type StoredDocument } from './collab/doc-store.js';
 export type { DocumentHooks } from './collab/host.js';
 export type { CanEdit } from './collab/access.js';
+export { FeatureStatusRegistry, type FeatureStatus, type FeatureStatusProvider } from './admin/features.js';

@@ -35,7 +35,9 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'switchboard_commands_total{method="subscribe"}')).toBe(2);
     expect(sample(text, 'switchboard_command_errors_total{code="104"}')).toBe(1);
     expect(sample(text, 'switchboard_disconnects_total{code="1001"}')).toBe(1);
-    expect(text).toContain('switchboard_process_');
+    expect(text).toContain('switchboard_process_cpu_seconds_total');
+    expect(text).toContain('switchboard_nodejs_eventloop_lag_seconds');
+    expect(text).not.toMatch(/switchboard_process_process_|switchboard_process_nodejs_/);
   });
 
   it('moves to the admin port when one is set, and health answers on both', async () => {

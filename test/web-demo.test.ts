@@ -39,12 +39,12 @@ describe('demo pages', () => {
     await ann.fill('#text', 'hello b');
     await ben.waitForFunction(() => document.querySelector('#typing')!.textContent!.includes('ann is typing'));
     await ann.press('#text', 'Enter');
-    await ben.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.textContent === 'annhello b'));
-    await ann.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.textContent === 'annhello b'));
+    await ben.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b'));
+    await ann.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b'));
 
     const again = await browser.newPage();
     await again.goto(`${server.httpUrl}/chat.html?name=cat`);
-    await again.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.textContent === 'annhello b'));
+    await again.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b'));
     expect(errors).toEqual([]);
   });
 

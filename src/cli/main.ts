@@ -3,6 +3,8 @@ import { OptionsError } from '../config/options.js';
 import { ConfigError } from '../config/load.js';
 import { UsageError } from './args.js';
 import { migrateCommand, MIGRATE_USAGE } from './migrate.js';
+import { COMMAND_HELP } from './help.js';
+import { packageVersion } from '../http/package-files.js';
 import { publishCommand, PUBLISH_USAGE } from './publish.js';
 import { serveCommand, SERVE_USAGE } from './serve.js';
 import { tailCommand, TAIL_USAGE } from './tail.js';
@@ -17,7 +19,10 @@ const USAGE = `usage:
 
 environment: SWITCHBOARD_PORT, SWITCHBOARD_DATA_DIR (default ./.switchboard), SWITCHBOARD_TOKEN_SECRET,
 SWITCHBOARD_API_KEY, SWITCHBOARD_REDIS_URL, SWITCHBOARD_REDIS_CLUSTER (host:port,…), SWITCHBOARD_POSTGRES_URL,
-SWITCHBOARD_LOG_LEVEL`;
+SWITCHBOARD_ADMIN_PASSWORD, SWITCHBOARD_LOG_LEVEL
+
+switchboard COMMAND --help   what a command does and its options
+switchboard --version        the version`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   serve: serveCommand,
@@ -29,9 +34,20 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help' || rest.includes('--help')) {
-    process.stdout.write(`${USAGE}\n`);
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`switchboard ${packageVersion()}\n`);
+    return 0;
+  }
+  const help = (n: string | undefined): boolean => n === '--help' || n === '-h';
+  if (name === undefined || help(name) || name === 'help') {
+    // `switchboard help serve` is `switchboard serve --help`.
+    const topic = name === 'help' ? rest[0] : undefined;
+    process.stdout.write(`${(topic && COMMAND_HELP[topic]) || USAGE}\n`);
     return name === undefined ? 2 : 0;
+  }
+  if (rest.some(help) && COMMAND_HELP[name]) {
+    process.stdout.write(`${COMMAND_HELP[name]}\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command: ${name} (serve, token, tail, publish, migrate)`);

@@ -75,7 +75,15 @@ export async function serveCommand(args: string[]): Promise<void> {
   const hub = createHub({ ...config, logger });
   const demo = values.demo && config.auth?.secret ? startDemo(hub, config.auth.secret) : undefined;
   if (demo) hub.use((req, res) => demo.handle(req, res));
-  const { url, httpUrl, adminUrl } = await hub.listen();
+  let listening;
+  try {
+    listening = await hub.listen();
+  } catch (err) {
+    demo?.close();
+    await hub.close().catch(() => undefined);
+    throw listenError(err, hub.options.port, hub.options.adminPort);
+  }
+  const { url, httpUrl, adminUrl } = listening;
 
   const lines = [
     `switchboard listening (${config.redisUrl ? 'Redis' : config.redisCluster ? 'Redis Cluster' : config.redisSentinel ? 'Redis through Sentinel' : values.memory ? 'memory only' : `history in ${dataDir}`})`,
@@ -86,7 +94,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (hub.options.webDir !== null) lines.push(`  pages      ${httpUrl}/`);
   const pg = hub.options.postgres;
   if (pg.url !== null && pg.outbox.enabled) lines.push(`  outbox     ${pg.schema}.${pg.outbox.table} (PostgreSQL)`);
-  if (adminUrl) lines.push(`  admin      ${adminUrl}  (metrics, health)`);
+  if (adminUrl) lines.push(`  admin      ${adminUrl}  (metrics, health, admin UI at /admin)`);
+  else lines.push(`  admin UI   ${httpUrl}/admin  (log in with the API key or adminPassword)`);
   if (demo) lines.push('  demo mode: anyone may get a token for any name at /demo/token — local use only');
   if (isWorker()) reportListening(lines);
   else process.stdout.write(`${lines.join('\n')}\n`);
@@ -102,4 +111,19 @@ export async function serveCommand(args: string[]): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** A listen failure in words: a port in use says how to pick another. */
+function listenError(err: unknown, port: number, adminPort: number | null): Error {
+  const e = err as NodeJS.ErrnoException & { port?: number };
+  if (e.code === 'EADDRINUSE') {
+    const which = e.port !== undefined && e.port === adminPort && adminPort !== port ? 'admin port' : 'port';
+    const hint =
+      which === 'port'
+        ? 'stop the other server, or choose another port with --port N or SWITCHBOARD_PORT=N (--port 0 picks a free one)'
+        : 'choose another with --admin-port N';
+    return new Error(`${which} ${e.port ?? port} is already in use (EADDRINUSE): ${hint}`);
+  }
+  if (e.code === 'EACCES') return new Error(`not allowed to listen on port ${e.port ?? port} (EACCES): use a port above 1023 with --port N`);
+  return err instanceof Error ? err : new Error(String(err));
 }

@@ -10,6 +10,7 @@ export const ENV = {
   redisUrl: 'SWITCHBOARD_REDIS_URL',
   postgresUrl: 'SWITCHBOARD_POSTGRES_URL',
   redisCluster: 'SWITCHBOARD_REDIS_CLUSTER',
+  adminPassword: 'SWITCHBOARD_ADMIN_PASSWORD',
 } as const;
 
 export const DEFAULT_DATA_DIR = './.switchboard';
@@ -55,6 +56,7 @@ export function applyEnv(config: HubOptionsInput, env: NodeJS.ProcessEnv = proce
   if (env[ENV.postgresUrl]) out.postgres = { ...out.postgres, url: env[ENV.postgresUrl] };
   const cluster = env[ENV.redisCluster];
   if (cluster) out.redisCluster = splitList(cluster);
+  if (env[ENV.adminPassword]) out.adminPassword = env[ENV.adminPassword];
   return out;
 }
 

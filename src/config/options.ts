@@ -448,6 +448,13 @@ export const hubOptionsSchema = z
     proxy: proxySchema.optional(),
     /** Webhooks: events POSTed to a backend, at least once, in order (docs/backend.md). */
     webhooks: webhooksSchema.optional(),
+    /**
+     * The admin web UI at /admin (on the admin listener when `adminPort` is set): logging in takes
+     * the API key or this password. Without either, /admin serves only its login page.
+     */
+    adminPassword: z.string().min(12, 'must be at least 12 characters').optional(),
+    /** How long an admin session (its cookie) lasts after login. */
+    adminSessionTtlSeconds: positiveInt.max(7 * 86_400).default(8 * 3600),
   })
   .strict()
   .superRefine((o, ctx) => {

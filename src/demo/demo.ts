@@ -37,9 +37,12 @@ export function startDemo(hub: Hub, secret: string): Demo {
     lastCpu = process.cpuUsage();
     lastAt = now;
     const stats = hub.stats();
+    const rates = hub.lastSample();
     const sample = {
       connections: stats.connections,
       channels: stats.channels,
+      publicationsPerSecond: rates?.publicationsPerSecond ?? 0,
+      deliveriesPerSecond: rates?.deliveriesPerSecond ?? 0,
       rssMb: Math.round(process.memoryUsage().rss / 1e5) / 10,
       cpuPercent,
       at: now,

@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -9,7 +8,7 @@ import { PROTOCOL_VERSION } from '../protocol/commands.js';
 import { HubError, toWireError } from '../protocol/errors.js';
 import { encodePublication } from '../protocol/pushes.js';
 import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
-import { PACKAGE_ROOT } from './package-files.js';
+import { packageVersion } from './package-files.js';
 import type { ChannelDirectory } from '../stats/channel-directory.js';
 import { presenceUsers } from '../presence/presence-store.js';
 import { readJsonBody, sendError, sendJson } from './respond.js';
@@ -163,16 +162,8 @@ interface Route extends RouteDoc {
   handle(req: IncomingMessage, url: URL): Promise<unknown>;
 }
 
-let packageVersion: string | undefined;
 function readVersion(): string {
-  if (packageVersion === undefined) {
-    try {
-      packageVersion = String((JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version?: unknown }).version);
-    } catch {
-      packageVersion = 'unknown';
-    }
-  }
-  return packageVersion;
+  return packageVersion();
 }
 
 /**
@@ -399,12 +390,15 @@ export class HttpApi {
     for (const route of list) this.routes.set(route.path, route);
   }
 
-  /** Handles /api and /api/* requests; resolves false for any other path. */
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+  /**
+   * Handles /api and /api/* requests; resolves false for any other path. `trusted`: the caller
+   * (the admin UI, behind its own login) already authorized the request, so no API key is asked.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL, trusted = false): Promise<boolean> {
     if (url.pathname !== '/api' && !url.pathname.startsWith('/api/')) return false;
     try {
       const route = this.routes.get(url.pathname);
-      if (route?.auth !== false) {
+      if (!trusted && route?.auth !== false) {
         const refusal = this.refusal(req);
         if (refusal !== undefined) {
           res.setHeader('WWW-Authenticate', 'apikey');

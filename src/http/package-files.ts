@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Root of the switchboard package (this file sits at src/http or dist/http in it). */
@@ -11,3 +12,15 @@ export const CLIENT_BUNDLE_FILE = 'switchboard-client.js';
 /** The collaborative-editing browser bundle (Yjs, Awareness, DocumentProvider), served at /collab-client.js. */
 export const COLLAB_BUNDLE_PATH = '/collab-client.js';
 export const COLLAB_BUNDLE_FILE = 'switchboard-collab.js';
+let version: string | undefined;
+/** The package's version, from its package.json ('unknown' when unreadable). */
+export function packageVersion(): string {
+  if (version === undefined) {
+    try {
+      version = String((JSON.parse(readFileSync(`${PACKAGE_ROOT}package.json`, 'utf8')) as { version?: unknown }).version);
+    } catch {
+      version = 'unknown';
+    }
+  }
+  return version;
+}

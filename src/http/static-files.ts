@@ -15,8 +15,16 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 };
 
-/** Serves files under one directory (demo pages, client bundle); never outside it. */
-export async function serveStatic(root: string, pathname: string, res: ServerResponse): Promise<boolean> {
+/** GET, or HEAD (answered without a body); anything else is not a static-file request. */
+export function staticMethod(method: string | undefined): 'GET' | 'HEAD' | undefined {
+  return method === 'GET' || method === 'HEAD' ? method : undefined;
+}
+
+/**
+ * Serves files under one directory (demo pages, client bundle); never outside it. `head`: answer
+ * a HEAD request, with the headers a GET would get and no body.
+ */
+export async function serveStatic(root: string, pathname: string, res: ServerResponse, head = false): Promise<boolean> {
   let rel: string;
   try {
     rel = decodeURIComponent(pathname);
@@ -34,6 +42,7 @@ export async function serveStatic(root: string, pathname: string, res: ServerRes
     'Cache-Control': 'no-cache',
     'X-Content-Type-Options': 'nosniff',
   });
-  createReadStream(file).pipe(res);
+  if (head) res.end();
+  else createReadStream(file).pipe(res);
   return true;
 }

@@ -201,7 +201,7 @@ export class Node implements BrokerEventHandler {
     } finally {
       for (const sub of this.registry.removeAll(session)) {
         try {
-          this.afterRemoval(sub);
+          this.afterRemoval(sub, code);
         } catch (err) {
           this.logger.warn({ err, channel: sub.channel.name }, 'subscription teardown failed');
         }
@@ -283,11 +283,17 @@ export class Node implements BrokerEventHandler {
     this.background(this.broker.restartEpoch(channel, epoch));
   }
 
-  /** Presence leave and typing stop for a subscription just removed from the registry. */
-  private afterRemoval(sub: Subscription): void {
+  /**
+   * Presence leave and typing stop for a subscription just removed from the registry. A session
+   * closed by a graceful shutdown (4000) leaves presence without a `leave` push: its user did not
+   * leave, and reconnects elsewhere in a moment. (The presence.leave webhook still goes out, so a
+   * backend's join/leave stays paired when the user comes back on another node.)
+   */
+  private afterRemoval(sub: Subscription, code?: CloseCodeValue): void {
     // channel.vacated is queued after the presence.leave it comes with.
     if (sub.channel.options.presence && sub.active) {
-      this.background(this.leave(sub.session, sub.channel).finally(() => this.webhooks?.channelGone(sub.channel.name)));
+      const announce = code !== CloseCode.SHUTDOWN;
+      this.background(this.leave(sub.session, sub.channel, announce).finally(() => this.webhooks?.channelGone(sub.channel.name)));
     } else if (sub.active) this.webhooks?.channelGone(sub.channel.name);
     if (sub.channel.options.typing) {
       const stop = this.typingThrottle.forget(sub.channel.name, sub.session.user);
@@ -369,11 +375,11 @@ export class Node implements BrokerEventHandler {
   }
 
   /** Presence leave; the leave push goes out only when a user's last session left. */
-  private async leave(session: Session, ch: ResolvedChannel): Promise<void> {
+  private async leave(session: Session, ch: ResolvedChannel, announce = true): Promise<void> {
     const info = { user: session.user, client: session.id };
     const { userLeft } = await this.presenceStore.remove(ch.name, info);
     if (userLeft) await this.webhooks?.presence('leave', ch.name, session.user, session.id);
-    if (ch.options.joinLeave && userLeft && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'leave', info });
+    if (announce && ch.options.joinLeave && userLeft && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'leave', info });
   }
 
   /**

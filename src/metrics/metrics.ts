@@ -22,7 +22,7 @@ export class Metrics {
 
   constructor(private readonly source: MetricsSource) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
     // One stats() walk per scrape sets all three (it visits every connection).
     this.gauges = {
       connections: new Gauge({ name: 'switchboard_connections', help: 'Open client connections on this node', registers }),
@@ -118,6 +118,19 @@ export class Metrics {
 
   webhooksFailed(count: number): void {
     this.webhookEvents.inc({ outcome: 'failed' }, count);
+  }
+
+  /** Running totals for the admin UI's rates (summed over labels). */
+  async totals(): Promise<{ publications: number; deliveries: number; errors: number; slowConsumers: number; disconnects: number }> {
+    const sum = async (c: Counter<string>, only?: (labels: Record<string, unknown>) => boolean): Promise<number> =>
+      (await c.get()).values.filter((v) => !only || only(v.labels)).reduce((n, v) => n + v.value, 0);
+    return {
+      publications: await sum(this.publications),
+      deliveries: await sum(this.deliveries),
+      errors: await sum(this.errors),
+      slowConsumers: await sum(this.disconnects, (l) => l.code === '4001'),
+      disconnects: await sum(this.disconnects),
+    };
   }
 
   async text(): Promise<{ contentType: string; body: string }> {

@@ -38,6 +38,8 @@ export const ERRORS = {
   123: { code: 123, name: 'DOCUMENT_UNAVAILABLE', message: 'document could not be loaded or stored', temporary: true, httpStatus: 503 },
   124: { code: 124, name: 'NOT_A_DOCUMENT', message: 'not a document namespace', temporary: false, httpStatus: 404 },
   125: { code: 125, name: 'UNSUPPORTED_SUBPROTOCOL', message: 'unsupported WebSocket subprotocol', temporary: false, httpStatus: 400 },
+  136: { code: 136, name: 'ADMIN_CSRF_REJECTED', message: 'cross-site request refused', temporary: false, httpStatus: 403 },
+  137: { code: 137, name: 'ADMIN_LOGIN_THROTTLED', message: 'too many login attempts', temporary: true, httpStatus: 429 },
 } as const satisfies Record<number, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -31,6 +31,12 @@ import { DocumentHost, type DocumentHooks } from '../collab/host.js';
 import { DocumentRoutes } from '../collab/http-routes.js';
 import { CollabAcceptor } from '../transport/collab-websocket.js';
 import { Webhooks } from '../webhooks/webhooks.js';
+import { AdminUi, UPLOT_DIR } from '../admin/admin-ui.js';
+import { FeatureStatusRegistry } from '../admin/features.js';
+import { NodeStats, type Sample } from '../admin/node-stats.js';
+import { AdminSessions } from '../admin/sessions.js';
+import { packageVersion } from '../http/package-files.js';
+import { staticMethod } from '../http/static-files.js';
 
 export interface CreateHubOptions extends Omit<HubOptionsInput, 'store'> {
   hooks?: HubHooks;
@@ -97,6 +103,14 @@ export class Hub {
   private readonly documents: DocumentHost;
   private readonly collab: CollabAcceptor;
   private readonly documentRoutes: DocumentRoutes;
+  /**
+   * Status providers shown in the admin UI's "features" panel: a feature registers
+   * `hub.features.register('webhooks', () => ({ queued: 3 }))` and calls the returned function when it stops.
+   */
+  readonly features = new FeatureStatusRegistry();
+  private readonly adminStats: NodeStats;
+  private readonly adminSessions: AdminSessions;
+  private readonly adminUi: AdminUi;
 
   constructor(input: CreateHubOptions) {
     const { hooks, logger, broker, presence, store: storeOption, documentHooks, documentStore, ...rest } = input;
@@ -165,6 +179,26 @@ export class Hub {
     });
     this.collab = new CollabAcceptor(this.node, this.admission, this.documents, { hub: hooks ?? {}, ...(canEdit ? { canEdit } : {}) }, this.logger);
     this.documentRoutes = new DocumentRoutes(this.documents, this.node.resolver, this.options.apiKey, this.options.collab.maxUpdateBytes);
+    this.adminStats = new NodeStats(
+      this.node,
+      this.metrics,
+      packageVersion(),
+      this.storage.sharedRedis,
+      this.options.redisPrefix,
+      this.options.redisCommandTimeoutMs,
+      this.logger,
+    );
+    this.adminSessions = new AdminSessions(
+      () => [this.options.apiKey, this.options.adminPassword].filter((s): s is string => s !== undefined),
+      this.options.adminSessionTtlSeconds * 1000,
+    );
+    this.adminUi = new AdminUi({
+      sessions: this.adminSessions,
+      stats: this.adminStats,
+      features: this.features,
+      api: (req, res, url) => this.api.handle(req, res, url, true),
+      tail: (req, res, url, identity) => this.sse.handle(req, res, url, identity),
+    });
   }
 
   /** Library access to documents: open (loading it) to read its Y.Doc, or apply an update as the server. */
@@ -246,7 +280,10 @@ export class Hub {
         sendJson(res, 400, { error: { code: 107, message: 'request target is not a valid URL' } });
         return;
       }
-      this.handleOps(req, res, url, true).then(
+      this.adminUi
+        .handle(req, res, url)
+        .then(async (handled) => handled || (await this.handleOps(req, res, url, true)))
+        .then(
         (handled) => {
           if (!handled) sendJson(res, 404, { error: { code: 104, message: 'not found' } });
         },
@@ -288,6 +325,12 @@ export class Hub {
     try {
       for (const handler of this.extraHandlers) if (await handler(req, res)) return true;
       if (await this.documentRoutes.handle(req, res, url)) return true;
+      if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) {
+        // With an admin port, the admin UI lives there only.
+        if (this.options.adminPort === null) return await this.adminUi.handle(req, res, url);
+        sendJson(res, 404, { error: { code: 104, message: 'not found: the admin UI is on the admin port' } });
+        return true;
+      }
       if (await this.api.handle(req, res, url)) return true;
       if (url.pathname === this.options.sse.path) {
         await this.sse.handle(req, res, url);
@@ -295,21 +338,19 @@ export class Hub {
       }
       // With an admin port, metrics live there only; health stays here too, for load balancers.
       if (await this.handleOps(req, res, url, this.options.adminPort === null)) return true;
-      if (
-        req.method === 'GET' &&
-        url.pathname === CLIENT_BUNDLE_PATH &&
-        (await serveStatic(CLIENT_BUNDLE_DIR, `/${CLIENT_BUNDLE_FILE}`, res))
-      ) {
+      const method = staticMethod(req.method);
+      if (method && url.pathname === CLIENT_BUNDLE_PATH && (await serveStatic(CLIENT_BUNDLE_DIR, `/${CLIENT_BUNDLE_FILE}`, res, method === 'HEAD'))) {
         return true;
       }
-      if (
-        req.method === 'GET' &&
-        url.pathname === COLLAB_BUNDLE_PATH &&
-        (await serveStatic(CLIENT_BUNDLE_DIR, `/${COLLAB_BUNDLE_FILE}`, res))
-      ) {
+      if (method && url.pathname === COLLAB_BUNDLE_PATH && (await serveStatic(CLIENT_BUNDLE_DIR, `/${COLLAB_BUNDLE_FILE}`, res, method === 'HEAD'))) {
         return true;
       }
-      if (this.options.webDir !== null && req.method === 'GET' && (await serveStatic(this.options.webDir, url.pathname, res))) return true;
+      if (this.options.webDir !== null && method) {
+        // The demo dashboard draws with uPlot, served from the package's dependency.
+        if (url.pathname.startsWith('/vendor/uplot/') && (await serveStatic(UPLOT_DIR, url.pathname.slice('/vendor/uplot'.length), res, method === 'HEAD')))
+          return true;
+        if (await serveStatic(this.options.webDir, url.pathname, res, method === 'HEAD')) return true;
+      }
     } catch (err) {
       this.logger.error({ err }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
@@ -368,6 +409,11 @@ export class Hub {
     return this.documents.openCount;
   }
 
+  /** This node's latest one-second sample: publications/s, deliveries/s, connections, users, … (the admin UI's). */
+  lastSample(): Sample | undefined {
+    return this.adminStats.history().at(-1);
+  }
+
   /**
    * Graceful shutdown: stops accepting, tells every client to reconnect elsewhere (close 4000)
    * with the closes spread over `limits.shutdownSpreadMs`, and drops whatever is still open at
@@ -421,6 +467,8 @@ export class Hub {
     } finally {
       this.node.stop();
       try {
+        this.adminSessions.stop();
+        await this.adminStats.stop();
         await this.webhooks?.stop();
       } finally {
         await this.storage.close(deadline);

@@ -116,6 +116,11 @@ export class Storage {
     this.postgres?.startOutbox(sink);
   }
 
+  /** The Redis connection presence, store and directory share, when the hub uses Redis. */
+  get sharedRedis(): RedisClient | undefined {
+    return this.redis;
+  }
+
   /** Channel listings across nodes (Redis snapshots) or of this node alone. */
   openDirectory(counts: () => Map<string, number>): ChannelDirectory {
     const o = this.options;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Identity } from '../auth/verifier.js';
 import type { ResolvedChannel } from '../channels/channels.js';
 import type { FlushScheduler } from '../connection/outbound-queue.js';
 import { SseConnection } from '../connection/sse-connection.js';
@@ -47,7 +48,8 @@ export class SseAcceptor {
     private readonly logger: Logger,
   ) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /** `given`: an identity already established by the caller (the admin UI's live tail); no token is read then. */
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL, given?: Identity): Promise<void> {
     // The answer depends on the Origin whether or not it is allowed: caches must key on it.
     res.setHeader('Vary', 'Origin');
     const origin = this.admission.corsOrigin(req);
@@ -83,9 +85,16 @@ export class SseAcceptor {
     });
     try {
       const names = this.channels(url);
-      conn = new SseConnection(this.node, new SseTransport(res), { ip: req.socket.remoteAddress ?? '', headers: req.headers }, this.scheduler, names);
-      // The token, or the connect proxy with the request's cookies (docs/backend.md).
-      const identity = await this.node.identify(conn, requestToken(req, this.node.options.sse.cookieName));
+      conn = new SseConnection(
+        this.node,
+        new SseTransport(res),
+        { ip: req.socket.remoteAddress ?? '', headers: req.headers, ...(given ? { identity: given } : {}) },
+        this.scheduler,
+        names,
+      );
+      // An identity given by the caller (the admin UI's live tail), else the token, or the
+      // connect proxy with the request's cookies (docs/backend.md).
+      const identity = given ?? (await this.node.identify(conn, requestToken(req, this.node.options.sse.cookieName)));
       if (gone) return;
       conn.identity = identity;
       // Permission failures answer with an HTTP error before the stream starts.

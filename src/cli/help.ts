@@ -1,0 +1,44 @@
+import { PUBLISH_USAGE } from './publish.js';
+import { SERVE_USAGE } from './serve.js';
+import { TAIL_USAGE } from './tail.js';
+import { TOKEN_USAGE } from './token.js';
+
+/** `switchboard COMMAND --help`: the command's usage, what it does, and its options. */
+export const COMMAND_HELP: Record<string, string> = {
+  serve: `usage: ${SERVE_USAGE}
+
+Runs a Switchboard server: WebSocket at /ws, SSE at /sse, the HTTP API at /api, the pages and the
+admin UI at /admin. Configuration: the --config file, then SWITCHBOARD_* variables, then flags.
+Without a token secret or API key it creates both once in <data dir>/secrets.json.
+
+  --port N          port to listen on (default 7070; 0 picks a free one); also SWITCHBOARD_PORT
+  --host H          interface (default all; 127.0.0.1 keeps it local)
+  --config FILE     a JSON file of options (docs/operations.md)
+  --memory          keep history in memory only (nothing under the data directory)
+  --redis URL       scale out over Redis (broker, presence, store); also SWITCHBOARD_REDIS_URL
+  --demo            demo mode: demo tokens for any name at /demo/token — local use only
+  --admin-port N    a second listener (127.0.0.1) for /metrics, health and the admin UI`,
+  token: `usage: ${TOKEN_USAGE}
+
+Prints a connection token (JWT, HS256) for a user, signed with SWITCHBOARD_TOKEN_SECRET or the
+data directory's secret.
+
+  --user ID         the user (JWT sub); required
+  --ttl T           lifetime: 90 (seconds), 30m, 1h (default) or 7d
+  --channels a,b    a channels claim: channels or namespace:* patterns the token grants`,
+  tail: `usage: ${TAIL_USAGE}
+
+Subscribes to a channel and prints each publication's data as one JSON line; reconnects and
+recovers missed publications by itself, and says on stderr when it cannot connect.
+
+  --url URL         the server's WebSocket (or http) URL (default ws://127.0.0.1:7070)
+  --user ID         the user to sign a token for (default cli)
+  --token JWT       a token to use instead of signing one`,
+  publish: `usage: ${PUBLISH_USAGE}
+
+Publishes JSON to a channel through the HTTP API (with SWITCHBOARD_API_KEY or the data
+directory's key) and prints the resulting position {"offset","epoch"}.
+
+  --url URL                 the server's HTTP URL (default http://127.0.0.1:7070)
+  --idempotency-key KEY     a retry with the same key is applied once`,
+};
