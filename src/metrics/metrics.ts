@@ -15,6 +15,7 @@ export class Metrics {
   private readonly disconnects: Counter<'code'>;
   private readonly commands: Counter<'method'>;
   private readonly errors: Counter<'code'>;
+  private readonly outbox: Counter<'outcome'>;
 
   private readonly gauges: Record<keyof ReturnType<MetricsSource['stats']>, Gauge>;
 
@@ -60,6 +61,17 @@ export class Metrics {
       labelNames: ['code'],
       registers,
     });
+    this.outbox = new Counter({
+      name: 'switchboard_outbox_rows_total',
+      help: 'PostgreSQL outbox rows consumed by this node: published, or failed (refused for good)',
+      labelNames: ['outcome'],
+      registers,
+    });
+  }
+
+  /** Outbox rows published, or refused for good (marked failed). */
+  outboxRows(outcome: 'published' | 'failed', count: number): void {
+    this.outbox.inc({ outcome }, count);
   }
 
   published(source: 'client' | 'server'): void {

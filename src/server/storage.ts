@@ -94,8 +94,8 @@ export class Storage {
   }
 
   /** Starts the outbox consumer, when PostgreSQL is configured, publishing through `sink`. */
-  startOutbox(sink: OutboxSink): void {
-    this.postgres?.startOutbox(sink);
+  startOutbox(sink: OutboxSink, onRows?: (outcome: 'published' | 'failed', count: number) => void): void {
+    this.postgres?.startOutbox(sink, onRows);
   }
 
   /** Channel listings across nodes (Redis snapshots) or of this node alone. */
