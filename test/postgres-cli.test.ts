@@ -76,7 +76,7 @@ describe('switchboard migrate', () => {
     const schema = testSchema();
     const first = run(['migrate', '--postgres', PG_URL, '--schema', schema]);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(new RegExp(`applied store-1, outbox-1:switchboard_outbox in schema ${schema}`));
+    expect(first.stdout).toMatch(new RegExp(`applied store-1, history-1, outbox-1:switchboard_outbox in schema ${schema}`));
     const again = run(['migrate', '--schema', schema], { SWITCHBOARD_POSTGRES_URL: PG_URL });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/is up to date/);
@@ -94,7 +94,7 @@ describe('switchboard migrate', () => {
     const noUrl = run(['migrate']);
     expect(noUrl.code).toBe(2);
     expect(noUrl.stderr).toMatch(/--postgres URL/);
-  });
+  }, 120_000);
 });
 
 describe('switchboard serve --postgres', () => {
@@ -115,7 +115,7 @@ describe('switchboard serve --postgres', () => {
     writeFileSync(config, JSON.stringify(options));
     // A node that only reads (outbox off) creates the schema; the rows are all committed before any consumer runs.
     const reader = await createTestServer({ ...options, postgres: { url: PG_URL, schema, outbox: { enabled: false } } });
-    const total = 1_500;
+    const total = 1_000;
     await writeRows(PG_URL, schema, 'chat:kill', 0, total);
     const first = await serve(config, join(dir, 'data'));
     await until(async () => (await pending(PG_URL, schema)) < total - 100, 'some rows consumed');
@@ -134,5 +134,5 @@ describe('switchboard serve --postgres', () => {
     }
     expect(top.offset).toBe(total);
     expect(got).toEqual(range(0, total));
-  });
+  }, 120_000);
 });

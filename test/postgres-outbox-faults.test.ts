@@ -66,7 +66,11 @@ describe('outbox through faults', () => {
       }
     }
     expect(await pending(PG_URL, schema)).toBe(0);
-  });
+    // Claims are exclusive: the two nodes together published each row once (no repeat left for the idempotency window).
+    const published = async (url: string): Promise<number> =>
+      Number(/switchboard_outbox_rows_total\{outcome="published"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    expect((await published(a.httpUrl)) + (await published(b.httpUrl))).toBe(600);
+  }, 120_000);
 
   it('a PostgreSQL restart while consuming: consumption resumes by itself, nothing lost or repeated, LISTEN re-established', async () => {
     const cluster = await OwnPostgres.start();
@@ -95,5 +99,5 @@ describe('outbox through faults', () => {
     const pubs = sub.pubs('chat:pg');
     expect(pubs.map((m) => (m.data as { n: number }).n)).toEqual(range(0, 601));
     expect(pubs.map((m) => m.offset)).toEqual(range(1, 602));
-  });
+  }, 120_000);
 });

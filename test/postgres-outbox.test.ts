@@ -114,7 +114,11 @@ describe('outbox consumer', () => {
       const failed = (await db.query(`SELECT channel, error FROM "${schema}".switchboard_outbox WHERE failed_at IS NOT NULL`)).rows;
       expect(failed).toHaveLength(1);
       expect(failed[0]).toMatchObject({ channel: 'no such namespace:x' });
-      expect(failed[0].error).toMatch(/./);
+      expect(failed[0].error).toMatch(/channel/);
+      // Rows this node consumed: three published (the repeated key answered by the hub), one failed.
+      const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+      expect(metrics).toMatch(/switchboard_outbox_rows_total\{outcome="published"\} 3/);
+      expect(metrics).toMatch(/switchboard_outbox_rows_total\{outcome="failed"\} 1/);
     } finally {
       await db.end();
     }

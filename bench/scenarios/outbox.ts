@@ -37,7 +37,7 @@ const WRITERS = 4;
 const API_KEY = 'bench-api-key-0123456789';
 
 function windowMs(mode: Mode): number {
-  return mode === 'full' ? 10_000 : mode === 'quick' ? 5_000 : 1_000;
+  return mode === 'full' ? 10_000 : mode === 'quick' ? 5_000 : 400;
 }
 
 export async function runOutbox(ctx: RunContext): Promise<OutboxResult | null> {

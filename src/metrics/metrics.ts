@@ -17,6 +17,7 @@ export class Metrics {
   private readonly errors: Counter<'code'>;
   private readonly latestDrops: Counter;
   private readonly clientEventDrops: Counter;
+  private readonly outbox: Counter<'outcome'>;
 
   private readonly gauges: Record<keyof ReturnType<MetricsSource['stats']>, Gauge>;
 
@@ -72,6 +73,12 @@ export class Metrics {
       help: 'Client events (emit) dropped at the sender, over limits.clientEventRate',
       registers,
     });
+    this.outbox = new Counter({
+      name: 'switchboard_outbox_rows_total',
+      help: 'PostgreSQL outbox rows consumed by this node: published, or failed (refused for good)',
+      labelNames: ['outcome'],
+      registers,
+    });
   }
 
   /** Latest-value frames dropped because a slow connection held maxLatestEntries keys already. */
@@ -82,6 +89,11 @@ export class Metrics {
   /** Client events dropped at the sender's limits.clientEventRate. */
   clientEventDropped(): void {
     this.clientEventDrops.inc();
+  }
+
+  /** Outbox rows published, or refused for good (marked failed). */
+  outboxRows(outcome: 'published' | 'failed', count: number): void {
+    this.outbox.inc({ outcome }, count);
   }
 
   published(source: 'client' | 'server'): void {

@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import {
   isLossy,
@@ -12,7 +11,8 @@ import {
 } from '../broker/broker.js';
 import type { ChannelEvent, HistoryOptions, HistoryQuery, HistoryResult, Publication } from '../stream/types.js';
 import { PgHistory } from './history.js';
-import { ident, type PgPool } from './pool.js';
+import { PgListener } from './listener.js';
+import type { PgPool } from './pool.js';
 
 export interface DurableChannelsBrokerOptions {
   inner: Broker;
@@ -55,8 +55,7 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
   private readonly notifyChannel: string;
   private readonly now: () => number;
   private handler: BrokerEventHandler | undefined;
-  private listener: pg.Client | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly listener: PgListener;
   private readonly sweeper: NodeJS.Timeout;
   private delivering: Promise<void> = Promise.resolve();
   private closed = false;
@@ -64,6 +63,12 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
   constructor(private readonly options: DurableChannelsBrokerOptions) {
     this.log = new PgHistory(options.schema);
     this.notifyChannel = `${options.schema}.switchboard_pubs`;
+    this.listener = new PgListener({
+      pool: options.pool,
+      channel: this.notifyChannel,
+      logger: options.logger,
+      onNotification: (payload) => this.received(payload),
+    });
     this.now = options.now ?? Date.now;
     this.sweeper = setInterval(() => void this.log.sweep(options.pool, this.now()).catch(() => undefined), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
@@ -71,7 +76,7 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
 
   /** Opens the LISTEN connection (again after every loss, with backoff). */
   start(): void {
-    void this.listen(0);
+    this.listener.start();
   }
 
   setHandler(handler: BrokerEventHandler): void {
@@ -80,7 +85,8 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
   }
 
   async publish(channel: string, data: string, options: PublishOptions): Promise<PublishResult> {
-    if (!this.options.isDurable(channel)) return this.options.inner.publish(channel, data, options);
+    // Without history there is nothing to keep: the inner broker carries it as any other channel.
+    if (!this.options.isDurable(channel) || options.history.size <= 0) return this.options.inner.publish(channel, data, options);
     const key = options.idempotencyKey;
     return this.log.append(
       this.options.pool,
@@ -102,13 +108,16 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
     return this.options.inner.publishControl(command);
   }
 
-  async subscribe(channel: string): Promise<void> {
-    // Durable channels reach every node through its LISTEN connection.
-    if (!this.options.isDurable(channel)) await this.options.inner.subscribe(channel);
+  /**
+   * Publications of durable channels reach every node through its LISTEN connection; the inner
+   * broker still carries their channel events (join, leave, typing, read), so interest goes there.
+   */
+  subscribe(channel: string): Promise<void> {
+    return this.options.inner.subscribe(channel);
   }
 
-  async unsubscribe(channel: string): Promise<void> {
-    if (!this.options.isDurable(channel)) await this.options.inner.unsubscribe(channel);
+  unsubscribe(channel: string): Promise<void> {
+    return this.options.inner.unsubscribe(channel);
   }
 
   history(channel: string, query: HistoryQuery, options: HistoryOptions): Promise<HistoryResult> {
@@ -141,42 +150,11 @@ export class DurableChannelsBroker implements Broker, LossyDelivery, HealthCheck
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
-    clearTimeout(this.reconnectTimer);
-    const listener = this.listener;
-    this.listener = undefined;
     try {
       await this.options.inner.close();
     } finally {
-      if (listener) await listener.end().catch(() => undefined);
+      await this.listener.close();
     }
-  }
-
-  private async listen(attempt: number): Promise<void> {
-    if (this.closed) return;
-    let client: pg.Client;
-    try {
-      client = await this.options.pool.connectDedicated();
-      client.on('error', (err) => this.options.logger.warn({ err: err.message }, 'durable channels listen connection failed'));
-      client.on('notification', (msg) => this.received(msg.payload));
-      client.once('end', () => {
-        if (this.listener === client) this.listener = undefined;
-        this.scheduleListen(0);
-      });
-      await client.query(`LISTEN ${ident(this.notifyChannel)}`);
-    } catch (err) {
-      this.options.logger.warn({ err: (err as Error).message }, 'durable channels listen failed; retrying');
-      this.scheduleListen(attempt + 1);
-      return;
-    }
-    if (this.closed) await client.end().catch(() => undefined);
-    else this.listener = client;
-  }
-
-  private scheduleListen(attempt: number): void {
-    if (this.closed) return;
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => void this.listen(attempt), Math.min(5_000, 100 * 2 ** attempt));
-    this.reconnectTimer.unref();
   }
 
   /** One NOTIFY: delivered in arrival order (a payload without data waits for its read). */

@@ -1,8 +1,8 @@
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import { withTimeout } from '../limits/timeout.js';
 import { HubError } from '../protocol/errors.js';
 import { LOCK_SPACE, outboxNotifyChannel, type MigrationTarget } from './migrations.js';
+import { PgListener } from './listener.js';
 import { ident, type PgPool, type Queryable } from './pool.js';
 
 /** Where claimed rows go: the hub's server-side publish and notify. */
@@ -18,8 +18,8 @@ export interface OutboxConsumerOptions {
   logger: Logger;
   batchSize: number;
   pollIntervalMs: number;
-  /** Called after each row is published (tests, metrics). */
-  onPublished?: (count: number) => void;
+  /** Counts rows published and rows refused for good (metrics). */
+  onRows?: (outcome: 'published' | 'failed', count: number) => void;
 }
 
 interface OutboxRow {
@@ -56,10 +56,8 @@ export function outboxIdempotencyKey(row: Pick<OutboxRow, 'id' | 'idempotency_ke
  */
 export class OutboxConsumer {
   private readonly table: string;
-  private readonly notifyChannel: string;
-  private listener: pg.Client | undefined;
+  private readonly listener: PgListener;
   private pollTimer: NodeJS.Timeout | undefined;
-  private reconnectTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -69,13 +67,20 @@ export class OutboxConsumer {
 
   constructor(private readonly options: OutboxConsumerOptions) {
     this.table = `${ident(options.target.schema)}.${ident(options.target.table)}`;
-    this.notifyChannel = outboxNotifyChannel(options.target);
+    this.listener = new PgListener({
+      pool: options.pool,
+      channel: outboxNotifyChannel(options.target),
+      logger: options.logger,
+      onNotification: () => this.wake(),
+      // Whatever was committed while no LISTEN was in place.
+      onListening: () => this.wake(),
+    });
   }
 
   start(): void {
     this.pollTimer = setInterval(() => this.wake(), this.options.pollIntervalMs);
     this.pollTimer.unref();
-    void this.listen();
+    this.listener.start();
     this.wake();
   }
 
@@ -98,49 +103,12 @@ export class OutboxConsumer {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.pollTimer);
-    clearTimeout(this.reconnectTimer);
     clearTimeout(this.retryTimer);
-    const listener = this.listener;
-    this.listener = undefined;
     try {
       await this.running;
     } finally {
-      if (listener) await listener.end().catch(() => undefined);
+      await this.listener.close();
     }
-  }
-
-  /** One LISTEN connection; when it breaks it is opened again (with backoff) and the table is read at once. */
-  private async listen(attempt = 0): Promise<void> {
-    if (this.closed) return;
-    let client: pg.Client;
-    try {
-      client = await this.options.pool.connectDedicated();
-      client.on('error', (err) => this.options.logger.warn({ err: err.message }, 'outbox listen connection failed'));
-      client.on('notification', () => this.wake());
-      client.once('end', () => {
-        if (this.listener === client) this.listener = undefined;
-        this.scheduleListen(0);
-      });
-      await client.query(`LISTEN ${ident(this.notifyChannel)}`);
-    } catch (err) {
-      this.options.logger.warn({ err: (err as Error).message }, 'outbox listen failed; polling meanwhile');
-      this.scheduleListen(attempt + 1);
-      return;
-    }
-    if (this.closed) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.listener = client;
-    // Whatever was committed while no LISTEN was in place.
-    this.wake();
-  }
-
-  private scheduleListen(attempt: number): void {
-    if (this.closed) return;
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => void this.listen(attempt), Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt));
-    this.reconnectTimer.unref();
   }
 
   private async drain(): Promise<void> {
@@ -199,6 +167,7 @@ export class OutboxConsumer {
             } catch (err) {
               if (isPermanent(err)) {
                 failed.push({ id: row.id, error: (err as Error).message });
+                this.options.onRows?.('failed', 1);
                 this.options.logger.warn({ id: row.id, err: (err as Error).message }, 'outbox row refused; marked failed');
                 continue;
               }
@@ -225,7 +194,7 @@ export class OutboxConsumer {
     const { sink } = this.options;
     const publishing = row.notify_user !== null ? sink.notify(row.notify_user, row.data, key) : sink.publish(row.channel!, row.data, key);
     await withTimeout(publishing, this.options.pool.options.queryTimeoutMs, () => new HubError(114, `outbox publish of row ${row.id} timed out`));
-    this.options.onPublished?.(1);
+    this.options.onRows?.('published', 1);
   }
 
   private async finish(tx: Queryable, done: string[], failed: Array<{ id: string; error: string }>): Promise<void> {

@@ -4,7 +4,7 @@ import type { HubOptions } from '../config/options.js';
 import { HubError } from '../protocol/errors.js';
 import { DurableChannelsBroker } from './durable-broker.js';
 import { migrate } from './migrations.js';
-import { OutboxConsumer, type OutboxSink } from './outbox.js';
+import { OutboxConsumer, type OutboxConsumerOptions, type OutboxSink } from './outbox.js';
 import { PgPool } from './pool.js';
 import { PgStore } from './store.js';
 
@@ -71,7 +71,7 @@ export class PostgresService {
   }
 
   /** Starts consuming the outbox (when `postgres.outbox.enabled`) into `sink`. */
-  startOutbox(sink: OutboxSink): void {
+  startOutbox(sink: OutboxSink, onRows?: OutboxConsumerOptions['onRows']): void {
     const o = this.options.postgres.outbox;
     if (!o.enabled || this.consumer) return;
     this.consumer = new OutboxConsumer({
@@ -81,6 +81,7 @@ export class PostgresService {
       logger: this.logger,
       batchSize: o.batchSize,
       pollIntervalMs: o.pollIntervalMs,
+      ...(onRows ? { onRows } : {}),
     });
     this.consumer.start();
   }

@@ -155,10 +155,13 @@ export class Hub {
     this.sse = new SseAcceptor(this.node, this.admission, scheduler, this.logger);
     this.directory = this.storage.openDirectory(() => this.node.channelCounts());
     this.api = new HttpApi(this.node, this.directory, this.logger);
-    this.storage.startOutbox({
-      publish: (channel, data, key) => this.node.publish(channel, data, key),
-      notify: (user, data, key) => this.node.notify(user, data, key),
-    });
+    this.storage.startOutbox(
+      {
+        publish: (channel, data, key) => this.node.publish(channel, data, key),
+        notify: (user, data, key) => this.node.notify(user, data, key),
+      },
+      (outcome, count) => this.metrics.outboxRows(outcome, count),
+    );
     const { canEdit, ...docHooks } = documentHooks ?? {};
     this.documents = new DocumentHost(
       documentStore ?? this.storage.openDocStore(),

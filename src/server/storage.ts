@@ -112,8 +112,8 @@ export class Storage {
   }
 
   /** Starts the outbox consumer, when PostgreSQL is configured, publishing through `sink`. */
-  startOutbox(sink: OutboxSink): void {
-    this.postgres?.startOutbox(sink);
+  startOutbox(sink: OutboxSink, onRows?: (outcome: 'published' | 'failed', count: number) => void): void {
+    this.postgres?.startOutbox(sink, onRows);
   }
 
   /** The Redis connection presence, store and directory share, when the hub uses Redis. */
