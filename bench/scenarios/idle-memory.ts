@@ -6,7 +6,8 @@ import type { ServerHandle } from './servers.js';
 
 const IDLE_CHANNELS = Array.from({ length: 100 }, (_, i) => `idle.${i}`);
 
-async function settledStats(server: ServerHandle): Promise<ServerStats> {
+/** The server's memory after full collections (the process runs with --expose-gc). */
+export async function settledStats(server: ServerHandle): Promise<ServerStats> {
   await server.child.call('gc');
   await sleep(200);
   await server.child.call('gc');
