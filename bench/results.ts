@@ -72,6 +72,13 @@ export interface C18kResult {
   nodeElu: number;
   /** The busiest subscriber agent's event-loop busy share over the window. */
   subsElu: number;
+  /**
+   * Event-loop busy milliseconds per broadcast: the server's, and the busiest agent's (reading
+   * its share of the frames). Whichever is larger set the pace of a broadcast's deliveries.
+   */
+  serverBusyMsPerBroadcast: number;
+  subsBusyMsPerBroadcast: number;
+  pacedBy: PacedBy;
   bytesPerMsg: number;
   foreignCpuPct: number;
   closed: number;

@@ -111,6 +111,14 @@ function c18kRows(r: BenchResults): Row[] {
     { figure: `${title}: bytes per message`, values: col((t) => t.bytesPerMsg), format: num(0), ratios: false },
     { figure: `${title}: server CPU %`, values: col((t) => t.serverCpuPct), format: num(0), ratios: false },
     { figure: `${title}: busiest load-gen agent loop busy %`, values: col((t) => t.subsElu * 100), format: num(0), ratios: false },
+    { figure: `${title}: server busy ms per broadcast`, values: col((t) => t.serverBusyMsPerBroadcast), format: num(1), ratios: true },
+    {
+      figure: `${title}: busiest agent busy ms per broadcast`,
+      values: col((t) => t.subsBusyMsPerBroadcast),
+      format: num(1),
+      ratios: false,
+    },
+    { figure: `${title}: paced by`, values: col((t) => PACED.indexOf(t.pacedBy)), format: fmtPaced, ratios: false },
     { figure: `${title}: seconds to open`, values: col((t) => t.openS), format: num(1), ratios: false },
   ];
 }

@@ -69,5 +69,12 @@ export function paceNotes(r: BenchResults): string[] {
   for (const [w, per] of Object.entries(r.fanout)) note(`pace: fan-out in-flight ${w}`, per);
   note('pace: many channels', r.many);
   for (const [w, per] of Object.entries(r.cross)) note(`pace: cross-node in-flight ${w}`, per);
+  for (const [kind, t] of Object.entries(r.c18k) as Array<[ServerKind, BenchResults['c18k'][ServerKind]]>) {
+    if (!t) continue;
+    out.push(
+      `pace: ${t.connections} connections ${SERVER_LABEL[kind]}: ${t.bytesPerMsg} B per delivery; per broadcast the server was busy ` +
+        `${t.serverBusyMsPerBroadcast} ms, the busiest of ${t.agents} agents ${t.subsBusyMsPerBroadcast} ms (p99 ${t.p99Ms} ms): paced by ${t.pacedBy}`,
+    );
+  }
   return out;
 }

@@ -87,6 +87,9 @@ async function measureC18k(ctx: RunContext, server: ServerHandle, label: string)
     await ctx.pub.call('pubStop', { drainMs: 0 });
     const after = await settledStats(server);
     const allS = (m1.busy - m0.busy - (m1.softirq - m0.softirq)) / 100;
+    const perBroadcast = (ms: number) => (broadcasts > 0 ? round(ms / broadcasts, 1) : 0);
+    const serverBusy = perBroadcast(srv1.active - srv0.active);
+    const subsBusy = perBroadcast(Math.max(...subs1.map((e, i) => e.active - subs0[i]!.active)));
     return {
       connections: opened.opened,
       agents,
@@ -103,6 +106,9 @@ async function measureC18k(ctx: RunContext, server: ServerHandle, label: string)
       serverCpuPct: round((cpuS / windowS) * 100, 0),
       nodeElu: round(eluBetween(srv0, srv1), 2),
       subsElu: round(Math.max(...subs1.map((e, i) => eluBetween(subs0[i]!, e))), 2),
+      serverBusyMsPerBroadcast: serverBusy,
+      subsBusyMsPerBroadcast: subsBusy,
+      pacedBy: serverBusy >= subsBusy ? 'server' : 'load generator',
       bytesPerMsg: rep.deliveries > 0 ? Math.round(rep.bytes / rep.deliveries) : 0,
       foreignCpuPct: round(Math.max(0, (allS - oursS) / windowS) * 100, 0),
       closed: rep.closed,
