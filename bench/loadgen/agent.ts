@@ -14,6 +14,7 @@ serveRpc({
   elu: () => performance.eventLoopUtilization(),
   open: (spec: OpenSpec) => pool.open(spec),
   reset: () => pool.reset(),
+  delivered: () => pool.delivered,
   report: (opts?: { raw?: boolean }) => pool.report(opts),
   closeAll: () => pool.closeAll(),
   pubOpen: async (spec: PublisherSpec) => {

@@ -120,6 +120,11 @@ export class SubscriberPool {
     };
   }
 
+  /** Deliveries counted since the last reset (cheap: no latency summary). */
+  get delivered(): number {
+    return this.deliveries;
+  }
+
   reset(): void {
     this.deliveries = 0;
     this.frames = 0;

@@ -20,6 +20,7 @@ const RATIOS: Array<[ServerKind, ServerKind]> = [
   ['switchboard', 'ws-coalesce'],
   ['switchboard-sqlite', 'ws-coalesce'],
   ['switchboard-sqlite', 'switchboard'],
+  ['switchboard-redis', 'ws-coalesce'],
 ];
 
 /** Which side set the pace, as a number for the table (its format turns it back into words). */

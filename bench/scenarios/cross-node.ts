@@ -1,7 +1,7 @@
 import { CROSS_SERVERS } from '../config.js';
 import type { PerServer, ThroughputResult } from '../results.js';
 import { errorText, SERVER_LABEL, type RunContext } from './context.js';
-import { measureWindows, openPublisher, openSubscribers } from './measure.js';
+import { measureWindows, openLoad } from './measure.js';
 import { withServers } from './servers.js';
 
 /**
@@ -23,17 +23,11 @@ export async function runCrossNode(ctx: RunContext): Promise<Record<string, PerS
       await withServers(ctx, kind, 2, true, async ([a, b]) => {
         const open = async (agents: number) => {
           ctx.progress.step(`cross-node · ${label} · opening ${ctx.cfg.crossSubs} subscribers on node A`);
-          const spec = {
-            target: a!.target,
-            count: ctx.cfg.crossSubs,
-            channels: ['bench'],
-            perConn: 1,
-            userPrefix: 'x',
-            sampleEvery: ctx.cfg.sampleEvery,
-            concurrency: ctx.cfg.openConcurrency,
-          };
-          await openSubscribers(ctx, spec, 60_000, { agents });
-          await openPublisher(ctx, b!, a!, ['bench']);
+          await openLoad(
+            ctx,
+            { subNode: a!, pubNode: b!, count: ctx.cfg.crossSubs, channels: ['bench'], perConn: 1, userPrefix: 'x' },
+            agents,
+          );
           ctx.progress.step(`cross-node · ${label} · measuring`);
         };
         await measureWindows(ctx, [a!, b!], ctx.cfg.crossInFlight, open, (w, r) => {

@@ -1,6 +1,6 @@
 import type { PerServer, ThroughputResult } from '../results.js';
 import { errorText, SERVER_LABEL, type RunContext } from './context.js';
-import { measureWindows, openPublisher, openSubscribers } from './measure.js';
+import { measureWindows, openLoad } from './measure.js';
 import { withServers } from './servers.js';
 
 /**
@@ -19,17 +19,11 @@ export async function runFanout(ctx: RunContext): Promise<Record<string, PerServ
       await withServers(ctx, kind, 1, false, async ([server]) => {
         const open = async (agents: number) => {
           ctx.progress.step(`fan-out · ${label} · opening ${ctx.cfg.fanoutSubs} subscribers${agents > 1 ? ` over ${agents} agents` : ''}`);
-          const spec = {
-            target: server!.target,
-            count: ctx.cfg.fanoutSubs,
-            channels: ['bench'],
-            perConn: 1,
-            userPrefix: 'f',
-            sampleEvery: ctx.cfg.sampleEvery,
-            concurrency: ctx.cfg.openConcurrency,
-          };
-          await openSubscribers(ctx, spec, 60_000, { agents });
-          await openPublisher(ctx, server!, server!, ['bench']);
+          await openLoad(
+            ctx,
+            { subNode: server!, pubNode: server!, count: ctx.cfg.fanoutSubs, channels: ['bench'], perConn: 1, userPrefix: 'f' },
+            agents,
+          );
           ctx.progress.step(`fan-out · ${label} · measuring`);
         };
         await measureWindows(ctx, [server!], ctx.cfg.fanoutInFlight, open, (w, r) => {

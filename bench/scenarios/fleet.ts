@@ -87,6 +87,12 @@ export class SubscriberFleet {
     };
   }
 
+  /** Deliveries the active agents counted since the last reset. */
+  async delivered(): Promise<number> {
+    const counts = await Promise.all(this.active.map((c) => c.call<number>('delivered')));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
   /** CPU seconds of the active agents together. */
   cpuSeconds(): number {
     return this.active.reduce((a, c) => a + c.cpuSeconds(), 0);

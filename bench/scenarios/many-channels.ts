@@ -1,6 +1,6 @@
 import type { PerServer, ThroughputResult } from '../results.js';
 import { errorText, SERVER_LABEL, type RunContext } from './context.js';
-import { measureWindows, openPublisher, openSubscribers } from './measure.js';
+import { measureWindows, openLoad } from './measure.js';
 import { withServers } from './servers.js';
 
 /**
@@ -18,17 +18,11 @@ export async function runManyChannels(ctx: RunContext): Promise<PerServer<Throug
       await withServers(ctx, kind, 1, false, async ([server]) => {
         const open = async (agents: number) => {
           ctx.progress.step(`many channels · ${label} · opening ${manyConns} connections × ${manyPerConn} channels`);
-          const spec = {
-            target: server!.target,
-            count: manyConns,
-            channels,
-            perConn: manyPerConn,
-            userPrefix: 'm',
-            sampleEvery: ctx.cfg.sampleEvery,
-            concurrency: ctx.cfg.openConcurrency,
-          };
-          await openSubscribers(ctx, spec, 60_000, { agents });
-          await openPublisher(ctx, server!, server!, channels);
+          await openLoad(
+            ctx,
+            { subNode: server!, pubNode: server!, count: manyConns, channels, perConn: manyPerConn, userPrefix: 'm' },
+            agents,
+          );
           ctx.progress.step(`many channels · ${label} · in-flight ${manyInFlight} · measuring`);
         };
         await measureWindows(ctx, [server!], [manyInFlight], open, (_w, r) => {

@@ -55,6 +55,32 @@ export async function measureWindows(
   }
 }
 
+/** A publish/subscribe load: `count` subscribers on `subNode`, the publisher on `pubNode`. */
+export interface Load {
+  subNode: ServerHandle;
+  pubNode: ServerHandle;
+  count: number;
+  channels: string[];
+  perConn: number;
+  userPrefix: string;
+}
+
+/** Opens a load's subscribers over `agents` agents, then its publisher and sentinel (on the subscribers' node). */
+export async function openLoad(ctx: RunContext, load: Load, agents: number): Promise<void> {
+  const { subNode, pubNode, count, channels, perConn, userPrefix } = load;
+  const spec = {
+    target: subNode.target,
+    count,
+    channels,
+    perConn,
+    userPrefix,
+    sampleEvery: ctx.cfg.sampleEvery,
+    concurrency: ctx.cfg.openConcurrency,
+  };
+  await openSubscribers(ctx, spec, 60_000, { agents });
+  await openPublisher(ctx, pubNode, subNode, channels);
+}
+
 /** Opens the publisher (on `pubNode`) and its sentinel subscriber (on `sentinelNode`, subscribed after everyone). */
 export async function openPublisher(ctx: RunContext, pubNode: ServerHandle, sentinelNode: ServerHandle, channels: string[]): Promise<void> {
   await ctx.pub.call(
