@@ -29,6 +29,9 @@ async function main(): Promise<void> {
     out.table,
     '',
     ...(out.results.notes.length ? ['Notes:', ...out.results.notes.map((n) => `  - ${n}`), ''] : []),
+    ...(out.results.pace?.length
+      ? ['Pace (bytes and client CPU per delivery; which side was busy):', ...out.results.pace.map((n) => `  - ${n}`), '']
+      : []),
     `Wrote ${relative(REPO_ROOT, out.files.json)} and ${relative(REPO_ROOT, out.files.svg)}`,
     JSON.stringify(out.summary),
   ];

@@ -19,9 +19,19 @@ export interface ThroughputResult {
   nodeCpuS: number[];
   subsCpuS: number;
   pubCpuS: number;
-  /** Event-loop utilization (0–1) of each server node and of the subscriber agent: ~1 is the bottleneck. */
+  /** Event-loop utilization (0–1) of each server node and of the subscriber agent (the busiest, when split): ~1 is the bottleneck. */
   nodeElu: number[];
   subsElu: number;
+  /** Subscriber agent processes that held the connections in this window. */
+  subsAgents: number;
+  /** Load-generator (subscriber agents') CPU per delivered message, ns: the client's read cost. */
+  subsNsPerDelivery: number;
+  /** Which side's event loop was over the busy limit: it set the pace ('neither': the in-flight window did). */
+  pacedBy: PacedBy;
+  /** The subscriber agents were over the busy limit: the figure is the load generator's, not the server's. */
+  loadgenLimited: boolean;
+  /** Set when the window was measured again with the subscribers split: the first measurement's figures. */
+  beforeSplit?: { deliveriesPerSec: number; subsElu: number };
   /** All cores together: busy share and the share spent in softirq (loopback networking), percent. */
   machineBusyPct: number;
   machineSoftirqPct: number;
@@ -55,6 +65,43 @@ export interface WorkersResult {
   connections: number;
   published: number;
   errors: number;
+}
+
+export type PacedBy = 'server' | 'load generator' | 'both' | 'neither';
+
+/** 18k connections receiving one broadcast per interval (scenario c18k). */
+export interface C18kResult {
+  connections: number;
+  /** Load-generator agents and source addresses the connections came from. */
+  agents: number;
+  sourceAddresses: string[];
+  /** Seconds it took to open (connect, authenticate, subscribe) them all. */
+  openS: number;
+  broadcasts: number;
+  /** Deliveries counted ÷ (broadcasts sent in the window × connections), percent. */
+  deliveredPct: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  latencySamples: number;
+  /** Server RSS after a full GC with every connection open and after the broadcasts, MB; and its growth per connection, KB. */
+  rssMb: number;
+  kbPerConn: number;
+  /** Server CPU % (one core = 100) and event-loop busy share during the window. */
+  serverCpuPct: number;
+  nodeElu: number;
+  /** The busiest subscriber agent's event-loop busy share over the window. */
+  subsElu: number;
+  /**
+   * Event-loop busy milliseconds per broadcast: the server's, and the busiest agent's (reading
+   * its share of the frames). Whichever is larger set the pace of a broadcast's deliveries.
+   */
+  serverBusyMsPerBroadcast: number;
+  subsBusyMsPerBroadcast: number;
+  pacedBy: PacedBy;
+  bytesPerMsg: number;
+  foreignCpuPct: number;
+  closed: number;
 }
 
 export interface IdleResult {
@@ -109,5 +156,8 @@ export interface BenchResults {
   codec?: CodecResult[];
   /** The game room: Switchboard (latest-value, MessagePack) against Socket.IO (volatile, msgpack). */
   game?: GameResult[];
+  c18k: PerServer<C18kResult>;
   notes: string[];
+  /** Per Switchboard window: bytes and client CPU per delivery against ws+coalesce, and which side set the pace. */
+  pace?: string[];
 }

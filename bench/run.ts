@@ -2,17 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { configFor, type Mode, type ScenarioName, ALL_SCENARIOS, ALL_SERVERS } from './config.js';
+import { configFor, type BenchConfig, type Mode, type ScenarioName, ALL_SCENARIOS, ALL_SERVERS, QUICK_SKIPS } from './config.js';
 import { Child, REPO_ROOT } from './proc/child.js';
 import { machineTicks } from './proc/cpu.js';
 import { redisReachable } from './redis-check.js';
+import { deleteRunKeys } from './redis-cleanup.js';
 import { Progress } from './report/progress.js';
 import { summarize, type Summary } from './report/summary.js';
-import { measurementWarnings } from './report/warnings.js';
+import { measurementWarnings, paceNotes } from './report/warnings.js';
 import { renderTable } from './report/table.js';
 import { writeResults, type WrittenFiles } from './report/write.js';
 import type { BenchResults } from './results.js';
-import type { RunContext } from './scenarios/context.js';
+import { runC18k } from './scenarios/broadcast-18k.js';
+import { errorText, type RunContext } from './scenarios/context.js';
+import { SubscriberFleet } from './scenarios/fleet.js';
 import { runConnections } from './scenarios/connections.js';
 import { runCrossNode } from './scenarios/cross-node.js';
 import { runClusterCross } from './scenarios/cluster-cross.js';
@@ -34,6 +37,8 @@ export interface RunOptions {
   progress?: boolean;
   /** Run the servers with --cpu-prof, profiles under <outDir>/profiles. */
   profile?: boolean;
+  /** Settings that replace the mode's (tests force the load-generator split with these). */
+  config?: Partial<BenchConfig>;
 }
 
 export interface RunOutput {
@@ -44,13 +49,13 @@ export interface RunOutput {
 }
 
 /**
- * One benchmark run: starts the two load-generator agents, runs the chosen scenarios against
+ * One benchmark run: starts the load-generator agents, runs the chosen scenarios against
  * every chosen server in turn (each server in its own process, started fresh per scenario),
  * and writes the JSON and the chart. Every child process is ended before it returns or throws.
  */
 export async function runBench(opts: RunOptions): Promise<RunOutput> {
   const started = Date.now();
-  const cfg = configFor(opts.mode);
+  const cfg = configFor(opts.mode, opts.config);
   const scenarios = new Set(opts.scenarios ?? ALL_SCENARIOS);
   const outDir = opts.outDir ?? join(REPO_ROOT, 'bench', 'results');
   const progress = new Progress(opts.progress ?? true);
@@ -59,22 +64,28 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
     mkdirSync(join(outDir, 'profiles'), { recursive: true });
     writeFileSync(join(outDir, 'profiles', '.gitignore'), '*\n');
   }
-  const subs = Child.spawn('loadgen-subscribers', 'loadgen/agent.ts');
+  const subs = new SubscriberFleet();
   const pub = Child.spawn('loadgen-publisher', 'loadgen/agent.ts');
+  const runId = randomBytes(4).toString('hex');
+  const redisUrl = (await redisReachable()) ? 'redis://127.0.0.1:6379' : null;
   try {
-    const idleBefore = await foreignLoadPct(1000, [subs, pub]);
+    const idleBefore = await foreignLoadPct(1000, [...subs.children, pub]);
     const ctx: RunContext = {
       cfg,
       servers: opts.servers ?? ALL_SERVERS,
       secret: randomBytes(24).toString('hex'),
-      runId: randomBytes(4).toString('hex'),
-      redisUrl: (await redisReachable()) ? 'redis://127.0.0.1:6379' : null,
+      runId,
+      redisUrl,
       subs,
       pub,
       progress,
       notes: [],
       ...(opts.profile ? { cpuProfDir: join(outDir, 'profiles') } : {}),
     };
+    const skipped = QUICK_SKIPS.filter((s) => !scenarios.has(s));
+    if (cfg.mode === 'quick' && skipped.length > 0 && scenarios.size + skipped.length === ALL_SCENARIOS.length) {
+      ctx.notes.push(`a quick run leaves out ${skipped.join(', ')}: run it with --only=${skipped.join(',')} (or run the full mode)`);
+    }
     if (idleBefore > 20) {
       ctx.notes.push(`before the run, other processes kept ${idleBefore}% of a core busy: expect skewed figures`);
       progress.step(`warning: the machine is already ${idleBefore}% of a core busy`);
@@ -94,6 +105,7 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
       idle: {},
       connect: {},
       cross: {},
+      c18k: {},
       notes: ctx.notes,
     };
     if (scenarios.has('fanout')) results.fanout = await runFanout(ctx);
@@ -111,7 +123,9 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
     if (scenarios.has('proxy')) results.proxy = await runProxy(ctx);
     if (scenarios.has('codec')) results.codec = await runCodec(ctx);
     if (scenarios.has('game')) results.game = await runGame(ctx);
+    if (scenarios.has('c18k')) results.c18k = await runC18k(ctx);
     ctx.notes.push(...measurementWarnings(results));
+    results.pace = paceNotes(results);
     results.meta.busyBeforePct = idleBefore;
     results.meta.durationS = Math.round((Date.now() - started) / 100) / 10;
     progress.done();
@@ -122,6 +136,8 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
   } finally {
     progress.done();
     await Promise.allSettled([subs.kill(), pub.kill()]);
+    if (redisUrl)
+      await deleteRunKeys(redisUrl, `bench-${runId}`).catch((err: unknown) => progress.step(`Redis cleanup failed: ${errorText(err)}`));
   }
 }
 

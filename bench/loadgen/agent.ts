@@ -14,7 +14,8 @@ serveRpc({
   elu: () => performance.eventLoopUtilization(),
   open: (spec: OpenSpec) => pool.open(spec),
   reset: () => pool.reset(),
-  report: () => pool.report(),
+  delivered: () => pool.delivered,
+  report: (opts?: { raw?: boolean }) => pool.report(opts),
   closeAll: () => pool.closeAll(),
   pubOpen: async (spec: PublisherSpec) => {
     publisher?.close();
@@ -23,6 +24,8 @@ serveRpc({
     return {};
   },
   pubStart: ({ inFlight }: { inFlight: number }) => publisher?.start(inFlight),
+  pubPaced: ({ intervalMs }: { intervalMs: number }) => publisher?.startPaced(intervalMs),
+  pubStats: () => publisher?.currentStats(),
   pubStop: ({ drainMs }: { drainMs: number }) => publisher?.stop(drainMs),
   pubClose: () => {
     publisher?.close();

@@ -76,6 +76,29 @@ export class Publisher {
     this.pump();
   }
 
+  /**
+   * Paced instead of windowed: one publish every `intervalMs` on the first channel, whatever is
+   * in flight (the 18k-connection broadcast); the sentinel only counts.
+   */
+  startPaced(intervalMs: number): void {
+    this.window = 0;
+    this.running = true;
+    this.stats = { sent: 0, received: 0, errors: 0, stalls: 0 };
+    const send = () => {
+      const pub = this.pub;
+      if (!this.running || !pub || !this.dialect) return;
+      const seq = this.seq++;
+      pub.ws.sendText(this.dialect.publishFrame(this.channels[0]!, makePayload(seq, nowUs()), seq));
+      this.stats.sent += 1;
+    };
+    this.watchdog = setInterval(send, intervalMs);
+    send();
+  }
+
+  currentStats(): PublisherStats {
+    return { ...this.stats };
+  }
+
   /** Stops sending, waits (bounded) for what is in flight, and returns the counts. */
   async stop(drainMs: number): Promise<PublisherStats> {
     this.running = false;

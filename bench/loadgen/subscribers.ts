@@ -1,6 +1,6 @@
 import { BenchClient, type Target } from './client.js';
 import { signHs256 } from './jwt.js';
-import { LatencyReservoir, type LatencySummary } from './latency.js';
+import { LatencyReservoir, type LatencyExport, type LatencySummary } from './latency.js';
 import { MARKER_BYTE, countMarkers, nowUs, readStamp } from './payload.js';
 
 export interface OpenSpec {
@@ -19,6 +19,11 @@ export interface OpenSpec {
   timeoutMs: number;
   /** Source addresses to spread connections over (127.0.0.x), to widen the ephemeral port space. */
   localAddresses?: string[];
+  /**
+   * Index of this agent's first connection when one load is split over several agents: names,
+   * channels and sampling follow the global index, so a split load is the same load.
+   */
+  offset?: number;
 }
 
 export interface OpenResult {
@@ -37,6 +42,8 @@ export interface PoolReport {
   closed: number;
   connections: number;
   latency: LatencySummary | null;
+  /** With `report({ raw: true })`: the latency samples, to merge several agents' reports. */
+  raw?: LatencyExport;
 }
 
 /** The subscriber side of the load: many connections that count and sample what arrives. */
@@ -57,17 +64,19 @@ export class SubscriberPool {
     let opened = 0;
     let failed = 0;
     let firstError: string | undefined;
+    const offset = spec.offset ?? 0;
     const tokens: string[] = [];
-    for (let i = 0; i < spec.count; i++) tokens.push(signHs256(spec.secret, `${spec.userPrefix}${i}`));
+    for (let i = 0; i < spec.count; i++) tokens.push(signHs256(spec.secret, `${spec.userPrefix}${offset + i}`));
     const worker = async () => {
       while (next < spec.count && Date.now() < deadline) {
-        const i = next++;
+        const j = next++;
+        const i = offset + j;
         const channels: string[] = [];
         for (let k = 0; k < spec.perConn; k++) channels.push(spec.channels[(i * spec.perConn + k) % spec.channels.length]!);
-        const client = new BenchClient(spec.target, tokens[i]!, channels, this.counter((base + i) % spec.sampleEvery === 0), () => {
+        const client = new BenchClient(spec.target, tokens[j]!, channels, this.counter((base + i) % spec.sampleEvery === 0), () => {
           this.closed += 1;
         });
-        const local = spec.localAddresses?.length ? spec.localAddresses[i % spec.localAddresses.length] : undefined;
+        const local = spec.localAddresses?.length ? spec.localAddresses[j % spec.localAddresses.length] : undefined;
         try {
           await client.open(Math.max(1, deadline - Date.now()), local);
           this.clients.push(client);
@@ -111,6 +120,11 @@ export class SubscriberPool {
     };
   }
 
+  /** Deliveries counted since the last reset (cheap: no latency summary). */
+  get delivered(): number {
+    return this.deliveries;
+  }
+
   reset(): void {
     this.deliveries = 0;
     this.frames = 0;
@@ -120,8 +134,9 @@ export class SubscriberPool {
     this.startedAt = Date.now();
   }
 
-  report(): PoolReport {
+  report(opts: { raw?: boolean } = {}): PoolReport {
     return {
+      ...(opts.raw ? { raw: this.latency.export() } : {}),
       deliveries: this.deliveries,
       frames: this.frames,
       bytes: this.bytes,

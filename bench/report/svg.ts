@@ -3,7 +3,7 @@ import type { BenchResults, PerServer } from '../results.js';
 import { SERVER_LABEL } from '../scenarios/context.js';
 import type { ServerKind } from '../servers/types.js';
 import { fmtNum, fmtRate } from './format.js';
-import { headlineWindow } from './summary.js';
+import { headlineWindow } from './pick.js';
 
 interface Panel {
   title: string;
@@ -13,6 +13,9 @@ interface Panel {
 
 const COLORS: Record<ServerKind, string> = {
   switchboard: '#2563eb',
+  'switchboard-memory': '#60a5fa',
+  'switchboard-sqlite': '#1e3a8a',
+  'switchboard-redis': '#7c3aed',
   socketio: '#f59e0b',
   ws: '#9ca3af',
   'ws-coalesce': '#10b981',
@@ -70,6 +73,19 @@ function panels(r: BenchResults): Panel[] {
       title: `Cross-node via Redis deliveries/s (in-flight ${w})`,
       values: values(per, (t) => t.deliveriesPerSec),
       format: fmtRate,
+    });
+  }
+  if (Object.keys(r.c18k).length) {
+    const n = r.meta.config.c18kConns;
+    out.push({
+      title: `${n} connections, 1 broadcast/s: p99 ms (lower is better)`,
+      values: values(r.c18k, (t) => t.p99Ms),
+      format: (v) => fmtNum(v),
+    });
+    out.push({
+      title: `${n} connections: server RSS KB per connection`,
+      values: values(r.c18k, (t) => t.kbPerConn),
+      format: (v) => fmtNum(v),
     });
   }
   return out;

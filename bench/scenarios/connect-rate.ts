@@ -12,8 +12,7 @@ import type { ServerHandle } from './servers.js';
 export async function measureConnectRate(ctx: RunContext, server: ServerHandle): Promise<ConnectResult> {
   const n = ctx.cfg.connectConns;
   const cpu0 = server.child.cpuSeconds();
-  const res = await ctx.subs.call<OpenResult>(
-    'open',
+  const res: OpenResult = await ctx.subs.open(
     {
       target: server.target,
       count: n,
@@ -25,6 +24,7 @@ export async function measureConnectRate(ctx: RunContext, server: ServerHandle):
       concurrency: ctx.cfg.connectConcurrency,
       timeoutMs: 60_000,
     },
+    {},
     70_000,
   );
   const cpu = server.child.cpuSeconds() - cpu0;

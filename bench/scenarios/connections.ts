@@ -1,3 +1,4 @@
+import { CONNECTION_SERVERS } from '../config.js';
 import type { ConnectResult, IdleResult, PerServer } from '../results.js';
 import { errorText, SERVER_LABEL, type RunContext } from './context.js';
 import { measureConnectRate } from './connect-rate.js';
@@ -15,7 +16,7 @@ export async function runConnections(
 ): Promise<{ idle: PerServer<IdleResult>; connect: PerServer<ConnectResult> }> {
   const idle: PerServer<IdleResult> = {};
   const connect: PerServer<ConnectResult> = {};
-  for (const kind of ctx.servers) {
+  for (const kind of CONNECTION_SERVERS.filter((k) => ctx.servers.includes(k))) {
     const label = SERVER_LABEL[kind];
     await withServers(ctx, kind, 1, false, async ([server]) => {
       if (which.idle) {
@@ -26,7 +27,7 @@ export async function runConnections(
           ctx.notes.push(`idle memory ${label}: failed: ${errorText(err)}`);
           idle[kind] = null;
         }
-        await ctx.subs.call('closeAll', undefined, 60_000);
+        await ctx.subs.closeAll();
       }
       if (which.connect) {
         try {

@@ -2,8 +2,9 @@ import type { BenchConfig } from '../config.js';
 import type { Child } from '../proc/child.js';
 import type { Progress } from '../report/progress.js';
 import type { ServerKind } from '../servers/types.js';
+import type { SubscriberFleet } from './fleet.js';
 
-/** What every scenario gets: the configuration, the two load-generator agents, and a notebook. */
+/** What every scenario gets: the configuration, the load-generator agents, and a notebook. */
 export interface RunContext {
   cfg: BenchConfig;
   servers: readonly ServerKind[];
@@ -12,7 +13,7 @@ export interface RunContext {
   runId: string;
   /** null when Redis is not reachable. */
   redisUrl: string | null;
-  subs: Child;
+  subs: SubscriberFleet;
   pub: Child;
   progress: Progress;
   notes: string[];
@@ -22,6 +23,9 @@ export interface RunContext {
 
 export const SERVER_LABEL: Record<ServerKind, string> = {
   switchboard: 'Switchboard',
+  'switchboard-memory': 'SB+memory',
+  'switchboard-sqlite': 'SB+SQLite',
+  'switchboard-redis': 'SB+Redis',
   socketio: 'Socket.IO',
   ws: 'ws',
   'ws-coalesce': 'ws+coalesce',

@@ -1,7 +1,7 @@
 import { CROSS_SERVERS } from '../config.js';
 import type { PerServer, ThroughputResult } from '../results.js';
 import { errorText, SERVER_LABEL, type RunContext } from './context.js';
-import { measureThroughput, openPublisher, openSubscribers } from './measure.js';
+import { measureWindows, openLoad } from './measure.js';
 import { withServers } from './servers.js';
 
 /**
@@ -21,25 +21,22 @@ export async function runCrossNode(ctx: RunContext): Promise<Record<string, PerS
     const label = SERVER_LABEL[kind];
     try {
       await withServers(ctx, kind, 2, true, async ([a, b]) => {
-        ctx.progress.step(`cross-node · ${label} · opening ${ctx.cfg.crossSubs} subscribers on node A`);
-        await openSubscribers(ctx, {
-          target: a!.target,
-          count: ctx.cfg.crossSubs,
-          channels: ['bench'],
-          perConn: 1,
-          userPrefix: 'x',
-          sampleEvery: ctx.cfg.sampleEvery,
-          concurrency: ctx.cfg.openConcurrency,
+        const open = async (agents: number) => {
+          ctx.progress.step(`cross-node · ${label} · opening ${ctx.cfg.crossSubs} subscribers on node A`);
+          await openLoad(
+            ctx,
+            { subNode: a!, pubNode: b!, count: ctx.cfg.crossSubs, channels: ['bench'], perConn: 1, userPrefix: 'x' },
+            agents,
+          );
+          ctx.progress.step(`cross-node · ${label} · measuring`);
+        };
+        await measureWindows(ctx, [a!, b!], ctx.cfg.crossInFlight, open, (w, r) => {
+          out[w]![kind] = r;
         });
-        await openPublisher(ctx, b!, a!, ['bench']);
-        for (const [i, w] of ctx.cfg.crossInFlight.entries()) {
-          ctx.progress.step(`cross-node · ${label} · in-flight ${w} · measuring`);
-          out[w]![kind] = await measureThroughput(ctx, [a!, b!], w, { last: i === ctx.cfg.crossInFlight.length - 1 });
-        }
       });
     } catch (err) {
       const msg = errorText(err);
-      if (kind === 'switchboard' && /OptionsError|redisUrl/.test(msg)) {
+      if (kind.startsWith('switchboard') && /OptionsError|redisUrl/.test(msg)) {
         ctx.notes.push('cross-node Switchboard: Switchboard Redis broker not available yet');
       } else ctx.notes.push(`cross-node ${label}: failed: ${msg}`);
       for (const w of ctx.cfg.crossInFlight) out[w]![kind] ??= null;

@@ -6,11 +6,12 @@ import type { ServerHandle } from './servers.js';
 
 const IDLE_CHANNELS = Array.from({ length: 100 }, (_, i) => `idle.${i}`);
 
-async function settledStats(server: ServerHandle): Promise<ServerStats> {
-  await server.child.call('gc');
+/** The server's memory after full collections (the process runs with --expose-gc). */
+export async function settledStats(server: ServerHandle, timeoutMs = 30_000): Promise<ServerStats> {
+  await server.child.call('gc', undefined, timeoutMs);
   await sleep(200);
-  await server.child.call('gc');
-  return server.child.call<ServerStats>('stats');
+  await server.child.call('gc', undefined, timeoutMs);
+  return server.child.call<ServerStats>('stats', undefined, timeoutMs);
 }
 
 /**

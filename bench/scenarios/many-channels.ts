@@ -1,6 +1,6 @@
 import type { PerServer, ThroughputResult } from '../results.js';
 import { errorText, SERVER_LABEL, type RunContext } from './context.js';
-import { measureThroughput, openPublisher, openSubscribers } from './measure.js';
+import { measureWindows, openLoad } from './measure.js';
 import { withServers } from './servers.js';
 
 /**
@@ -16,19 +16,18 @@ export async function runManyChannels(ctx: RunContext): Promise<PerServer<Throug
     const label = SERVER_LABEL[kind];
     try {
       await withServers(ctx, kind, 1, false, async ([server]) => {
-        ctx.progress.step(`many channels · ${label} · opening ${manyConns} connections × ${manyPerConn} channels`);
-        await openSubscribers(ctx, {
-          target: server!.target,
-          count: manyConns,
-          channels,
-          perConn: manyPerConn,
-          userPrefix: 'm',
-          sampleEvery: ctx.cfg.sampleEvery,
-          concurrency: ctx.cfg.openConcurrency,
+        const open = async (agents: number) => {
+          ctx.progress.step(`many channels · ${label} · opening ${manyConns} connections × ${manyPerConn} channels`);
+          await openLoad(
+            ctx,
+            { subNode: server!, pubNode: server!, count: manyConns, channels, perConn: manyPerConn, userPrefix: 'm' },
+            agents,
+          );
+          ctx.progress.step(`many channels · ${label} · in-flight ${manyInFlight} · measuring`);
+        };
+        await measureWindows(ctx, [server!], [manyInFlight], open, (_w, r) => {
+          out[kind] = r;
         });
-        await openPublisher(ctx, server!, server!, channels);
-        ctx.progress.step(`many channels · ${label} · in-flight ${manyInFlight} · measuring`);
-        out[kind] = await measureThroughput(ctx, [server!], manyInFlight, { last: true });
       });
     } catch (err) {
       ctx.notes.push(`many channels ${label}: failed: ${errorText(err)}`);

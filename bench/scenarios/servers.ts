@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Child } from '../proc/child.js';
 import type { Target } from '../loadgen/client.js';
 import type { DialectName } from '../loadgen/dialects.js';
@@ -13,6 +16,9 @@ export interface ServerHandle {
 
 const DIALECT_OF: Record<ServerKind, DialectName> = {
   switchboard: 'switchboard',
+  'switchboard-memory': 'switchboard',
+  'switchboard-sqlite': 'switchboard',
+  'switchboard-redis': 'switchboard',
   socketio: 'socketio',
   ws: 'wsjson',
   'ws-coalesce': 'wsjson',
@@ -22,8 +28,9 @@ const DIALECT_OF: Record<ServerKind, DialectName> = {
 };
 
 /**
- * Starts `nodes` processes of one server kind (joined through Redis when `redis`), runs `fn`,
- * and always tears down: load-generator connections first, then the server processes.
+ * Starts `nodes` processes of one server kind (joined through Redis when `redis`, and always for
+ * switchboard-redis; switchboard-sqlite gets a fresh temporary dataDir per node), runs `fn`, and
+ * always tears down: load-generator connections first, then the server processes, then the dataDirs.
  */
 export async function withServers<T>(
   ctx: RunContext,
@@ -36,26 +43,36 @@ export async function withServers<T>(
 ): Promise<T> {
   const handles: ServerHandle[] = [];
   const children: Child[] = [];
+  const dataDirs: string[] = [];
   try {
-    const options: ServerOptions = {
-      secret: ctx.secret,
-      ...(redis && ctx.redisUrl ? { redisUrl: ctx.redisUrl, redisPrefix: `bench-${ctx.runId}` } : {}),
-      ...extra,
+    const useRedis = redis || kind === 'switchboard-redis';
+    if (useRedis && !ctx.redisUrl) throw new Error('Redis not reachable at 127.0.0.1:6379');
+    const options = (i: number): ServerOptions => {
+      if (kind === 'switchboard-sqlite') dataDirs[i] ??= mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
+      return {
+        secret: ctx.secret,
+        ...(useRedis && ctx.redisUrl ? { redisUrl: ctx.redisUrl, redisPrefix: `bench-${ctx.runId}` } : {}),
+        ...(dataDirs[i] ? { dataDir: dataDirs[i] } : {}),
+        ...extra,
+      };
     };
     for (let i = 0; i < nodes; i++) {
       children.push(
         Child.spawn(`${kind}#${i}`, 'servers/entry.ts', [], { exposeGc: true, ...(ctx.cpuProfDir ? { cpuProf: ctx.cpuProfDir } : {}) }),
       );
     }
-    const started = await Promise.all(children.map((child) => child.call<RunningServer>('start', { kind, options }, 30_000)));
+    const started = await Promise.all(
+      children.map((child, i) => child.call<RunningServer>('start', { kind, options: options(i) }, 30_000)),
+    );
     started.forEach(({ port }, i) =>
       handles.push({ kind, child: children[i]!, port, target: { host: '127.0.0.1', port, dialect: DIALECT_OF[kind] } }),
     );
     return await fn(handles);
   } finally {
     ctx.progress.step(`${kind} · closing`);
-    await Promise.allSettled([ctx.pub.call('pubClose'), ctx.subs.call('closeAll', undefined, 60_000)]);
+    await Promise.allSettled([ctx.pub.call('pubClose'), ctx.subs.closeAll()]);
     // A profiled server must exit normally to write its profile; the others are simply killed.
     await Promise.allSettled(children.map((c) => c.kill(ctx.cpuProfDir ? 5000 : 0)));
+    for (const dir of dataDirs) if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -63,7 +63,7 @@ export async function runWorkers(ctx: RunContext): Promise<Record<string, Worker
         ctx.notes.push(`workers ${label}: failed: ${errorText(err)}`);
         out[label] = null;
       } finally {
-        await Promise.allSettled([ctx.pub.call('pubClose'), ctx.subs.call('closeAll', undefined, 60_000)]);
+        await Promise.allSettled([ctx.pub.call('pubClose'), ctx.subs.closeAll()]);
         for (const s of served) for (const pid of s.pids().reverse()) killQuietly(pid);
         rmSync(dir, { recursive: true, force: true });
       }
@@ -116,9 +116,9 @@ async function measure(ctx: RunContext, served: Served[], workers: number, inFli
     await sleep(ctx.cfg.warmupMs);
     const m0 = machineTicks();
     const cpu0 = cpu();
-    await ctx.subs.call('reset');
+    await ctx.subs.reset();
     await sleep(ctx.cfg.windowMs);
-    const reportP = ctx.subs.call<PoolReport>('report');
+    const reportP = ctx.subs.report();
     const m1 = machineTicks();
     const serverCpuS = cpu() - cpu0;
     const rep = await reportP;

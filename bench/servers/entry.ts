@@ -12,7 +12,13 @@ let running: RunningServer | undefined;
 async function startKind(kind: ServerKind, o: ServerOptions): Promise<RunningServer> {
   switch (kind) {
     case 'switchboard':
-      return (await import('./switchboard.js')).start(o);
+      return (await import('./switchboard.js')).start(o, 'off');
+    case 'switchboard-memory':
+      return (await import('./switchboard.js')).start(o, 'memory');
+    case 'switchboard-sqlite':
+      return (await import('./switchboard.js')).start(o, 'sqlite');
+    case 'switchboard-redis':
+      return (await import('./switchboard.js')).start(o, 'redis');
     case 'socketio':
       return (await import('./socketio.js')).start(o);
     case 'ws':

@@ -1,16 +1,23 @@
 import type { RunningServer, ServerOptions } from './types.js';
 
+/** Where a Switchboard server of the bench keeps its history. */
+export type HistoryMode = 'off' | 'memory' | 'sqlite' | 'redis';
+
 /**
- * Switchboard as a user would configure it for a broadcast workload: no history (offsets off),
- * client publishing allowed, and the per-IP, per-user and per-connection command and publish
- * byte limits opened up, because the load generator is one IP and one publisher. Everything else is the default,
- * including the 1 MiB per-connection queue and write coalescing.
+ * Switchboard as a user would configure it for a broadcast workload: client publishing allowed,
+ * and the per-IP, per-user and per-connection command and publish byte limits opened up,
+ * because the load generator is one IP and one publisher. History is off (`off`: offsets off,
+ * the baseline) or the default (100 publications per channel, 600 s) kept in memory, in SQLite
+ * under `dataDir` (what `switchboard serve` runs), or in Redis (`redisUrl`). Everything else is
+ * the default, including the 1 MiB per-connection queue and write coalescing.
  */
-export async function start(o: ServerOptions): Promise<RunningServer> {
+export async function start(o: ServerOptions, history: HistoryMode): Promise<RunningServer> {
   const { createHub } = await import('../../src/index.js');
+  if (history === 'sqlite' && !o.dataDir) throw new Error('switchboard-sqlite needs a dataDir');
+  if (history === 'redis' && !o.redisUrl) throw new Error('switchboard-redis needs Redis');
   const hub = createHub({
     auth: { secret: o.secret },
-    defaultNamespace: { history: { size: 0 }, clientPublish: 'any' },
+    defaultNamespace: history === 'off' ? { history: { size: 0 }, clientPublish: 'any' } : { clientPublish: 'any' },
     limits: {
       maxConnections: 1_000_000,
       maxConnectionsPerUser: 1_000_000,
@@ -21,6 +28,7 @@ export async function start(o: ServerOptions): Promise<RunningServer> {
       publishBytesRate: { perSecond: 1e12, burst: 1e12 },
       channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
     },
+    ...(history === 'sqlite' ? { dataDir: o.dataDir } : {}),
     ...(o.redisUrl ? { redisUrl: o.redisUrl, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
     ...(o.redisCluster ? { redisCluster: o.redisCluster, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
   });
