@@ -186,7 +186,9 @@ describe('webhooks from two nodes on Redis', () => {
 
   beforeAll(async () => {
     backend = await startPythonBackend();
+    // A longer grace period here: the reload below must fit in it even on a busy machine.
     const cfg = config(backend, { redisUrl: REDIS_URL, redisPrefix: `sbwh-${randomUUID().slice(0, 8)}`, presenceTtlSeconds: 2 });
+    (cfg.webhooks as Record<string, unknown>).graceMs = 2_500;
     [a, b] = await Promise.all([startServe(dir, cfg), startServe(dir, { ...cfg, dataDir: join(dir, `data-${randomUUID()}`) })]);
   }, 30_000);
 

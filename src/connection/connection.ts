@@ -352,7 +352,8 @@ export class Connection implements Session {
   private async connect(params: Params<'connect'>): Promise<Record<string, unknown>> {
     if (this.state !== 'connecting') throw new HubError(113);
     let identity = this.handshake.identity;
-    if (params.token !== undefined || !identity) {
+    // With proxy.connectMode "always", the backend decides even when the handshake carried a token.
+    if (params.token !== undefined || !identity || this.node.proxy?.authenticates(true)) {
       if (params.name !== undefined) this.clientName = params.name;
       try {
         identity = await this.node.identify(this, params.token);

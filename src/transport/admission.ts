@@ -123,10 +123,19 @@ export function requestToken(req: IncomingMessage, cookieName?: string): string 
   if (cookieName !== undefined && req.headers.cookie) {
     for (const part of req.headers.cookie.split(';')) {
       const eq = part.indexOf('=');
-      if (eq !== -1 && part.slice(0, eq).trim() === cookieName) return decodeURIComponent(part.slice(eq + 1).trim());
+      if (eq !== -1 && part.slice(0, eq).trim() === cookieName) return decodeCookie(part.slice(eq + 1).trim());
     }
   }
   const q = req.url?.indexOf('?') ?? -1;
   if (q === -1) return undefined;
   return new URLSearchParams(req.url!.slice(q + 1)).get('token') ?? undefined;
+}
+
+/** A cookie value, percent-decoded; one that does not decode (`%zz`) is taken as it is (and fails as a token). */
+function decodeCookie(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
