@@ -9,6 +9,7 @@ import type { DocPeer, HostedDocument } from '../collab/document.js';
 import type { DocumentHost } from '../collab/host.js';
 import type { HubHooks } from '../hub/hooks.js';
 import type { Node } from '../hub/node.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { ERRORS, HubError } from '../protocol/errors.js';
 import { Admission, requestToken } from './admission.js';
 
@@ -80,7 +81,7 @@ export class CollabAcceptor {
         documentAccess(this.node.resolver, name, id, client, req.headers, { ...this.hooks, timeoutMs: this.node.options.limits.hookTimeoutMs }),
       )
       .then(
-        (access) => this.upgrade(req, socket, head, access.name, access.ctx.user, client, access.readOnly),
+        (access) => this.upgrade(req, socket, head, access.name, access.ctx.user, client, access.readOnly, access.expires),
         (err: unknown) => {
           const e = err instanceof HubError ? err : new HubError(100, 'internal server error');
           if (!(err instanceof HubError)) this.logger.error({ err }, 'collab admission failed');
@@ -89,10 +90,23 @@ export class CollabAcceptor {
       );
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, name: string, user: string, client: string, readOnly: boolean): void {
+  private upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    name: string,
+    user: string,
+    client: string,
+    readOnly: boolean,
+    expires: number | undefined,
+  ): void {
     if (socket.destroyed || !socket.writable) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.sockets.add(ws);
+      // The token's exp ends the socket (4003); the provider reconnects with a fresh token.
+      const expiry =
+        expires !== undefined ? setTimeout(() => ws.close(CloseCode.TOKEN_EXPIRED, 'token expired'), Math.max(0, expires * 1000 - Date.now())) : undefined;
+      expiry?.unref();
       const peer = new SocketPeer(ws, user, client, readOnly, this.node.options.limits.maxQueueBytes);
       let doc: HostedDocument | undefined;
       let closed = false;
@@ -115,6 +129,7 @@ export class CollabAcceptor {
         else early.push(bytes);
       });
       ws.on('close', () => {
+        clearTimeout(expiry);
         closed = true;
         this.sockets.delete(ws);
         if (doc) this.host.leave(doc, peer);
