@@ -12,6 +12,7 @@ import type { Node } from '../hub/node.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ERRORS, HubError } from '../protocol/errors.js';
 import { Admission, requestToken } from './admission.js';
+import { reject } from './websocket.js';
 
 class SocketPeer implements DocPeer {
   constructor(
@@ -160,14 +161,4 @@ export class CollabAcceptor {
     this.sockets.clear();
     this.wss.close();
   }
-}
-
-function reject(socket: Duplex, status: number, message: string): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({ error: message });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} Error\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

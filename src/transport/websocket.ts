@@ -116,7 +116,8 @@ export class WebSocketAcceptor {
   }
 }
 
-function reject(socket: Duplex, status: number, message: string): void {
+/** Answers an upgrade with an HTTP error and closes the socket (also used by the collab endpoint). */
+export function reject(socket: Duplex, status: number, message: string): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: message });
   socket.once('finish', () => socket.destroy());
