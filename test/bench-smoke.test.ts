@@ -41,5 +41,5 @@ describe('bench (smoke)', () => {
 
     expect(readFileSync(out.files.svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*<\/svg>\s*$/);
     expect(out.table).toContain('deliveries/s');
-  }, 180_000);
+  }, 300_000);
 });
