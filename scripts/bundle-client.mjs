@@ -20,6 +20,21 @@ const noWs = {
   },
 };
 
+/** Options both browser bundles share. */
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2020'],
+  sourcemap: true,
+  legalComments: 'none',
+  minify: true,
+  plugins: [noWs],
+  metafile: true,
+  logLevel: 'warning',
+};
+
 const result = await build({
   absWorkingDir: root,
   entryPoints: ['src/client/index.ts'],
@@ -46,19 +61,9 @@ console.log(`bundle-client: dist/browser/switchboard-client.js (${out.bytes} byt
 
 // The collaborative-editing bundle (Yjs + Awareness + DocumentProvider), served at /collab-client.js.
 const collab = await build({
-  absWorkingDir: root,
+  ...common,
   entryPoints: ['src/client/collab-browser.ts'],
   outfile: 'dist/browser/switchboard-collab.js',
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: ['es2020'],
-  sourcemap: true,
-  legalComments: 'none',
-  minify: true,
-  plugins: [noWs],
-  metafile: true,
-  logLevel: 'warning',
 });
 const yjsCopies = new Set(Object.keys(collab.metafile.inputs).filter((p) => /node_modules\/yjs\/dist\/yjs\.mjs$/.test(p)));
 if (yjsCopies.size !== 1) {

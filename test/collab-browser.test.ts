@@ -69,5 +69,5 @@ describe('collaborative editor demo', () => {
     await ann.screenshot({ path: `${SHOTS}collab-desktop.png` });
     await ben.screenshot({ path: `${SHOTS}collab-390.png`, fullPage: true });
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 });

@@ -106,5 +106,9 @@ describe('collab: y-websocket compatible documents', () => {
     expect(await status(`${base}/collab/docs:x`)).toBe(401);
     expect(await status(`${base}/collab/docs:x?token=garbage`)).toBe(401);
     expect(await status(`${base}/collab/docs:x?token=${await server.token('a')}`)).toBe(101);
+    // A token's exp ends the socket with 4003 (the provider reconnects with a fresh token).
+    const expiring = new ws.WebSocket(`${base}/collab/docs:x?token=${await server.token('a', { ttl: 1 })}`);
+    const code = await new Promise<number>((resolve) => expiring.on('close', (c) => resolve(c)));
+    expect(code).toBe(4003);
   });
 });

@@ -22,9 +22,26 @@ const LABEL: Record<CollabServerKind, string> = { switchboard: 'Switchboard', ho
 
 export async function runCollab(cfg: BenchConfig, progress: Progress, notes: string[]): Promise<Record<string, CollabResult | null>> {
   const out: Record<string, CollabResult | null> = {};
-  for (const kind of COLLAB_SERVERS) {
+  // One editors process for every server (it closes its sockets between them).
+  const editors = Child.spawn('collab-editors', 'collab/editors.ts');
+  try {
+    for (const kind of COLLAB_SERVERS) await runOne(kind, editors, cfg, progress, notes, out);
+  } finally {
+    await editors.kill();
+  }
+  return out;
+}
+
+async function runOne(
+  kind: CollabServerKind,
+  editors: Child,
+  cfg: BenchConfig,
+  progress: Progress,
+  notes: string[],
+  out: Record<string, CollabResult | null>,
+): Promise<void> {
+  {
     const server = Child.spawn(`collab-${kind}`, 'collab/server.ts', [], { exposeGc: true });
-    const editors = Child.spawn('collab-editors', 'collab/editors.ts');
     try {
       const { port } = await server.call<{ port: number }>('start', { kind });
       const url = kind === 'switchboard' ? `ws://127.0.0.1:${port}/collab` : `ws://127.0.0.1:${port}`;
@@ -53,11 +70,11 @@ export async function runCollab(cfg: BenchConfig, progress: Progress, notes: str
     } catch (err) {
       notes.push(`collab ${LABEL[kind]}: failed: ${err instanceof Error ? err.message : String(err)}`);
       out[kind] = null;
+      await editors.call('close').catch(() => undefined);
     } finally {
-      await Promise.allSettled([server.kill(), editors.kill()]);
+      await server.kill();
     }
   }
-  return out;
 }
 
 /** The collab table, with ratios against Switchboard. */

@@ -106,10 +106,15 @@ export const ServerErrorCode = {
   UNAVAILABLE: 114,
   TIMEOUT: 115,
   UNSUPPORTED_SUBPROTOCOL: 125,
+  DOCUMENT_READ_ONLY: 120,
+  DOCUMENT_TOO_LARGE: 121,
+  TOO_MANY_DOCUMENTS: 122,
+  DOCUMENT_UNAVAILABLE: 123,
+  NOT_A_DOCUMENT: 124,
 } as const;
 
 /**
- * Errors raised by the client itself (never sent by the server, which uses 100–115 and ≥ 1000).
+ * Errors raised by the client itself (never sent by the server, which uses 100–124 and ≥ 1000).
  */
 export const ClientErrorCode = {
   /** The connection dropped (or was never up) before the reply came. Temporary. */
@@ -139,7 +144,7 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = Object.freeze({
 });
 
 /** Server codes that are worth retrying (the server also flags them `temporary`). */
-export const TEMPORARY_SERVER_CODES: ReadonlySet<number> = new Set([100, 111, 114, 115]);
+export const TEMPORARY_SERVER_CODES: ReadonlySet<number> = new Set([100, 111, 114, 115, 122, 123]);
 
 /** Defaults of every option (docs/client.md lists them). */
 export const DEFAULTS = {

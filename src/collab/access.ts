@@ -10,6 +10,8 @@ export interface DocumentAccess {
   name: string;
   readOnly: boolean;
   ctx: ClientContext;
+  /** The token's exp (Unix seconds), when it has one. */
+  expires?: number;
 }
 
 export type CanEdit = (ctx: ClientContext, name: string) => boolean | Promise<boolean>;
@@ -44,5 +46,5 @@ export async function documentAccess(
   if (!readOnly && canEdit) {
     readOnly = !(await withTimeout(Promise.resolve(canEdit(ctx, name)), timeoutMs, () => new HubError(115, 'canEdit timed out')));
   }
-  return { name, readOnly, ctx };
+  return { name, readOnly, ctx, ...(identity.expires !== undefined ? { expires: identity.expires } : {}) };
 }

@@ -140,6 +140,9 @@ export class DocumentHost {
       doc.bytes = stored.bytes;
       if (this.closed) throw new HubError(114, 'server shutting down');
       this.docs.set(name, doc);
+      // An update stored by another node while we read was delivered before the document was
+      // in the map (and dropped): read once more past what we loaded.
+      if (this.shared) void this.resync(doc);
       return doc;
     } catch (err) {
       // Never keep (or later store) a document that did not load: it would look empty.

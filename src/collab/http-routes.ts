@@ -28,7 +28,12 @@ export class DocumentRoutes {
     try {
       const refusal = this.refusal(req);
       if (refusal) throw new HubError(101, refusal);
-      let rest = decodeURIComponent(url.pathname.slice(PREFIX.length));
+      let rest: string;
+      try {
+        rest = decodeURIComponent(url.pathname.slice(PREFIX.length));
+      } catch {
+        throw new HubError(107, 'document name: malformed percent-encoding');
+      }
       let action: 'read' | 'state' | 'update' = 'read';
       if (rest.endsWith('/state')) {
         action = 'state';

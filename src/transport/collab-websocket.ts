@@ -9,8 +9,10 @@ import type { DocPeer, HostedDocument } from '../collab/document.js';
 import type { DocumentHost } from '../collab/host.js';
 import type { HubHooks } from '../hub/hooks.js';
 import type { Node } from '../hub/node.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { ERRORS, HubError } from '../protocol/errors.js';
 import { Admission, requestToken } from './admission.js';
+import { reject } from './websocket.js';
 
 class SocketPeer implements DocPeer {
   constructor(
@@ -80,7 +82,7 @@ export class CollabAcceptor {
         documentAccess(this.node.resolver, name, id, client, req.headers, { ...this.hooks, timeoutMs: this.node.options.limits.hookTimeoutMs }),
       )
       .then(
-        (access) => this.upgrade(req, socket, head, access.name, access.ctx.user, client, access.readOnly),
+        (access) => this.upgrade(req, socket, head, access.name, access.ctx.user, client, access.readOnly, access.expires),
         (err: unknown) => {
           const e = err instanceof HubError ? err : new HubError(100, 'internal server error');
           if (!(err instanceof HubError)) this.logger.error({ err }, 'collab admission failed');
@@ -89,10 +91,23 @@ export class CollabAcceptor {
       );
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, name: string, user: string, client: string, readOnly: boolean): void {
+  private upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    name: string,
+    user: string,
+    client: string,
+    readOnly: boolean,
+    expires: number | undefined,
+  ): void {
     if (socket.destroyed || !socket.writable) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.sockets.add(ws);
+      // The token's exp ends the socket (4003); the provider reconnects with a fresh token.
+      const expiry =
+        expires !== undefined ? setTimeout(() => ws.close(CloseCode.TOKEN_EXPIRED, 'token expired'), Math.max(0, expires * 1000 - Date.now())) : undefined;
+      expiry?.unref();
       const peer = new SocketPeer(ws, user, client, readOnly, this.node.options.limits.maxQueueBytes);
       let doc: HostedDocument | undefined;
       let closed = false;
@@ -115,6 +130,7 @@ export class CollabAcceptor {
         else early.push(bytes);
       });
       ws.on('close', () => {
+        clearTimeout(expiry);
         closed = true;
         this.sockets.delete(ws);
         if (doc) this.host.leave(doc, peer);
@@ -145,14 +161,4 @@ export class CollabAcceptor {
     this.sockets.clear();
     this.wss.close();
   }
-}
-
-function reject(socket: Duplex, status: number, message: string): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({ error: message });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} Error\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }

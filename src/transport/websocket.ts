@@ -144,7 +144,8 @@ export class WebSocketAcceptor {
   }
 }
 
-function reject(socket: Duplex, status: number, message: string, code?: number): void {
+/** Answers an upgrade with an HTTP error and closes the socket (also used by the collab endpoint). */
+export function reject(socket: Duplex, status: number, message: string, code?: number): void {
   if (socket.destroyed) return;
   const body = JSON.stringify(code === undefined ? { error: message } : { error: message, code });
   socket.once('finish', () => socket.destroy());
