@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { encode } from '@msgpack/msgpack';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAllServers, createTestServer } from './support/harness.js';
+import { jsonToMsgpack } from '../src/codec/msgpack.js';
 import { MsgpackClient } from './support/msgpack-client.js';
 import { HandshakeError, ProtocolClient } from './support/protocol-client.js';
 
@@ -103,6 +104,11 @@ describe('MessagePack codec', () => {
     const [x, y] = await Promise.all([m1, m2].map((c) => c.waitFor((m) => m.push === 'pub' && m.offset === 1)));
     expect(x).toEqual(y);
     expect(x!.data).toEqual({ a: 1, s: 'é' });
+    // The transcoding is memoized per shared JSON frame: every MessagePack receiver gets the same bytes.
+    const frame = Buffer.from('{"push":"pub","channel":"c","offset":1,"data":{"$binary":"AAE="}}');
+    const once = jsonToMsgpack(frame);
+    expect(jsonToMsgpack(frame)).toBe(once);
+    expect(jsonToMsgpack(Buffer.from(frame))).not.toBe(once);
   });
 
   it('no subprotocol and switchboard.v1.json speak JSON; an unknown one is refused with 400 and code 125', async () => {

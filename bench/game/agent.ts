@@ -11,6 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { Packr, Unpackr } from 'msgpackr';
 import { WebSocket } from 'ws';
+import { countOf as count } from '../loadgen/dialects.js';
 import { LatencyReservoir } from '../loadgen/latency.js';
 import { signHs256 } from '../loadgen/jwt.js';
 import { serveRpc } from '../proc/rpc.js';
@@ -50,16 +51,6 @@ const NEEDLES: Record<string, Buffer> = {
 };
 
 const MSGPACK_PING = Buffer.from([0xa4, 0x70, 0x75, 0x73, 0x68, 0xa4, 0x70, 0x69, 0x6e, 0x67]);
-
-function count(frame: Buffer, needle: Buffer): number {
-  let n = 0;
-  let p = frame.indexOf(needle);
-  while (p !== -1) {
-    n += 1;
-    p = frame.indexOf(needle, p + needle.length);
-  }
-  return n;
-}
 
 class Conn {
   ready = false;

@@ -53,7 +53,8 @@ function hasSwitchboardPing(frame: Buffer): boolean {
 }
 const SB_ERROR = Buffer.from('"error"');
 
-function countOf(frame: Buffer, needle: Buffer): number {
+/** Occurrences of `needle` in `frame` (no decoding). */
+export function countOf(frame: Buffer, needle: Buffer): number {
   let n = 0;
   let p = frame.indexOf(needle);
   while (p !== -1) {

@@ -33,11 +33,6 @@ export function jsonToMsgpack(json: Buffer): Buffer {
   return packed;
 }
 
-/** Packs a value as it is (used for constants such as the ping push). */
-export function packValue(value: unknown): Buffer {
-  return packr.pack(value);
-}
-
 /** `{"$binary": base64}` objects become bytes, everything else stays. */
 function reviveBinary(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;

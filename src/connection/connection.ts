@@ -23,8 +23,8 @@ import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-q
 import { TokenBucket } from '../limits/token-bucket.js';
 import type { Transport } from './transport.js';
 import type { CodecName } from '../codec/codec.js';
-import { decodeMsgpackFrame, jsonToMsgpack, packValue } from '../codec/msgpack.js';
-import { LatestValues } from './latest-values.js';
+import { decodeMsgpackFrame, jsonToMsgpack } from '../codec/msgpack.js';
+import { LatestOutbox, type LatestHost } from './latest-values.js';
 
 /** Commands accepted but not yet answered; more are refused with 111. */
 const MAX_PENDING_COMMANDS = 256;
@@ -32,9 +32,6 @@ const MAX_PENDING_COMMANDS = 256;
 const MAX_CLOSE_REASON_BYTES = 123;
 
 const PING_FRAME = Buffer.from(PING_PUSH);
-/** How often a connection holding latest values checks its socket, besides the drain event. */
-const LATEST_POLL_MS = 50;
-const MSGPACK_PING = packValue(JSON.parse(PING_PUSH));
 const NEWLINE = Buffer.from('\n');
 const NO_SEPARATOR = Buffer.alloc(0);
 
@@ -77,8 +74,7 @@ export class Connection implements Session {
   private readonly bucket: TokenBucket;
   private readonly eventBucket: TokenBucket;
   /** Latest values held back while the socket is backed up (latest-value channels, client events). */
-  private latest: LatestValues | undefined;
-  private latestTimer: NodeJS.Timeout | undefined;
+  private latest: LatestOutbox | undefined;
   private violations = 0;
   private commands: Promise<void> = Promise.resolve();
   private pendingCommands = 0;
@@ -447,45 +443,30 @@ export class Connection implements Session {
     else this.enqueue(frame);
   }
 
-  /** Half the queue cap: latest values never take a connection near a disconnect. */
-  private get latestBound(): number {
-    return this.limits.maxQueueBytes / 2;
-  }
-
   /**
-   * A latest-value frame: queued when the connection keeps up; otherwise held as the newest of
-   * its key until the socket drains (nothing older of that key is sent after it).
+   * A latest-value frame: queued while the connection keeps up (below half the queue cap, so
+   * they never take it near a disconnect); otherwise held as the newest of its key until the
+   * socket drains (nothing older of that key is sent after it).
    */
   private offerLatest(key: string, frame: Buffer): void {
     if (this.state === 'closed') return;
-    if ((this.latest === undefined || this.latest.size === 0) && this.queuedBytes + frame.length <= this.latestBound) {
-      this.enqueue(frame);
-      return;
-    }
-    this.latest ??= new LatestValues(this.limits.maxLatestEntries);
-    if (!this.latest.offer(key, this.encodeOut(frame))) this.node.metrics.latestDropped();
-    this.awaitDrain();
+    const latest = (this.latest ??= new LatestOutbox(this.latestHost(), this.limits.maxQueueBytes / 2, this.limits.maxLatestEntries));
+    if (latest.holding || this.queuedBytes + frame.length > latest.bound) latest.hold(key, this.encodeOut(frame));
+    else this.enqueue(frame);
   }
 
-  private awaitDrain(): void {
-    if (this.latestTimer !== undefined) return;
-    this.latestTimer = setTimeout(this.releaseLatest, LATEST_POLL_MS);
-    this.transport.onDrain?.(this.releaseLatest);
+  private latestHost(): LatestHost {
+    return {
+      queued: () => this.queuedBytes,
+      isClosed: () => this.closed,
+      queueEncoded: (frame) => {
+        this.queue.push(frame);
+        this.scheduleFlush();
+      },
+      ...(this.transport.onDrain ? { onDrain: (cb: () => void) => this.transport.onDrain!(cb) } : {}),
+      dropped: () => this.node.metrics.latestDropped(),
+    };
   }
-
-  /** Moves held latest values to the queue while it stays under the bound. */
-  private readonly releaseLatest = (): void => {
-    clearTimeout(this.latestTimer);
-    this.latestTimer = undefined;
-    const latest = this.latest;
-    if (this.state === 'closed' || !latest || latest.size === 0) return;
-    const more = latest.drainInto(
-      (frame) => this.queue.push(frame),
-      () => this.queuedBytes <= this.latestBound,
-    );
-    if (!this.queue.empty) this.scheduleFlush();
-    if (more) this.awaitDrain();
-  };
 
   /** Heartbeat: connect deadline, pong deadline, token expiry, sustained lag, then a ping. */
   beat(now: number): void {
@@ -596,7 +577,7 @@ export class Connection implements Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.clear();
-    this.dropLatest();
+    this.latest?.clear();
     const clamped = clampReason(reason);
     try {
       if (code === CloseCode.SLOW_CONSUMER) {
@@ -621,14 +602,8 @@ export class Connection implements Session {
    * broadcast is transcoded once for all MessagePack receivers (codec/msgpack.ts).
    */
   private encodeOut(frame: Buffer): Buffer {
-    if (this.codec !== 'msgpack') return frame;
-    return frame === PING_FRAME ? MSGPACK_PING : jsonToMsgpack(frame);
-  }
-
-  private dropLatest(): void {
-    clearTimeout(this.latestTimer);
-    this.latestTimer = undefined;
-    this.latest?.clear();
+    // Memoized per Buffer: shared frames (broadcasts, the ping) are transcoded once.
+    return this.codec === 'msgpack' ? jsonToMsgpack(frame) : frame;
   }
 
   protected encodeDisconnect(code: CloseCodeValue, reason: string): Buffer {
@@ -640,7 +615,7 @@ export class Connection implements Session {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.queue.clear();
-    this.dropLatest();
+    this.latest?.clear();
     this.node.release(this, CloseCode.GOING_AWAY);
   }
 }

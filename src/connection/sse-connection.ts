@@ -70,6 +70,8 @@ export class SseConnection extends Connection {
   }
 
   override push(kind: PushKind, frame: Buffer): void {
+    // A client event is dropped, never queued, while the stream is backed up (at most once).
+    if (kind === 'emit' && this.queuedBytes > this.limits.maxQueueBytes / 2) return;
     if (kind !== 'resubscribe') {
       this.sendEvent(kind, frame.toString('utf8'), null);
       return;
