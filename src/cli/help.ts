@@ -1,7 +1,8 @@
-import { PUBLISH_USAGE } from './publish.js';
-import { SERVE_USAGE } from './serve.js';
-import { TAIL_USAGE } from './tail.js';
-import { TOKEN_USAGE } from './token.js';
+// Usage lines live here, apart from the commands, so `--help` and `--version` load none of the server.
+export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--demo] [--admin-port N]';
+export const TOKEN_USAGE = 'switchboard token --user ID [--ttl 1h] [--channels a,b]';
+export const TAIL_USAGE = 'switchboard tail CHANNEL [--url ws://127.0.0.1:7070] [--user ID] [--token JWT]';
+export const PUBLISH_USAGE = 'switchboard publish CHANNEL JSON [--url http://127.0.0.1:7070] [--idempotency-key KEY]';
 
 /** `switchboard COMMAND --help`: the command's usage, what it does, and its options. */
 export const COMMAND_HELP: Record<string, string> = {

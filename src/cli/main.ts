@@ -4,10 +4,7 @@ import { ConfigError } from '../config/load.js';
 import { UsageError } from './args.js';
 import { COMMAND_HELP } from './help.js';
 import { packageVersion } from '../http/package-files.js';
-import { publishCommand, PUBLISH_USAGE } from './publish.js';
-import { serveCommand, SERVE_USAGE } from './serve.js';
-import { tailCommand, TAIL_USAGE } from './tail.js';
-import { tokenCommand, TOKEN_USAGE } from './token.js';
+import { PUBLISH_USAGE, SERVE_USAGE, TAIL_USAGE, TOKEN_USAGE } from './help.js';
 
 const USAGE = `usage:
   ${SERVE_USAGE}
@@ -21,11 +18,12 @@ SWITCHBOARD_API_KEY, SWITCHBOARD_REDIS_URL, SWITCHBOARD_ADMIN_PASSWORD, SWITCHBO
 switchboard COMMAND --help   what a command does and its options
 switchboard --version        the version`;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
-  serve: serveCommand,
-  token: tokenCommand,
-  tail: tailCommand,
-  publish: publishCommand,
+/** Loaded on use: help and usage errors never load the server. */
+const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  token: async () => (await import('./token.js')).tokenCommand,
+  tail: async () => (await import('./tail.js')).tailCommand,
+  publish: async () => (await import('./publish.js')).publishCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -47,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command: ${name} (serve, token, tail, publish)`);
-  await command(rest);
+  await (await command())(rest);
   return 0;
 }
 

@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from '../http/package-files.js';
 import { intArg, parse } from './args.js';
 import { ensureSecrets, secretsFile } from './secrets.js';
 
-export const SERVE_USAGE = 'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--demo] [--admin-port N]';
+export { SERVE_USAGE } from './help.js';
 
 /**
  * Runs a server: the config file, then SWITCHBOARD_* variables, then flags. With no token

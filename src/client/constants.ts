@@ -105,10 +105,14 @@ export const ServerErrorCode = {
   ALREADY_CONNECTED: 113,
   UNAVAILABLE: 114,
   TIMEOUT: 115,
+  /** HTTP only (the admin UI): a state-changing request without its CSRF token. */
+  ADMIN_CSRF_REJECTED: 136,
+  /** HTTP only (the admin UI): too many failed logins. */
+  ADMIN_LOGIN_THROTTLED: 137,
 } as const;
 
 /**
- * Errors raised by the client itself (never sent by the server, which uses 100–115 and ≥ 1000).
+ * Errors raised by the client itself (never sent by the server, which uses 100–115, 136–137 over HTTP, and ≥ 1000).
  */
 export const ClientErrorCode = {
   /** The connection dropped (or was never up) before the reply came. Temporary. */
@@ -138,7 +142,7 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = Object.freeze({
 });
 
 /** Server codes that are worth retrying (the server also flags them `temporary`). */
-export const TEMPORARY_SERVER_CODES: ReadonlySet<number> = new Set([100, 111, 114, 115]);
+export const TEMPORARY_SERVER_CODES: ReadonlySet<number> = new Set([100, 111, 114, 115, 137]);
 
 /** Defaults of every option (docs/client.md lists them). */
 export const DEFAULTS = {
