@@ -48,7 +48,7 @@ describe('CLI: help, version, tail, port conflicts', () => {
     expect(texts.size).toBe(4);
     const version = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
     expect(run(['--version'])).toMatchObject({ code: 0, stdout: `switchboard ${version}\n` });
-  });
+  }, 60_000);
 
   it('a port in use: one line naming --port and SWITCHBOARD_PORT', async () => {
     const blocker: Server = createServer();

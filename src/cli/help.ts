@@ -1,7 +1,10 @@
-import { PUBLISH_USAGE } from './publish.js';
-import { SERVE_USAGE } from './serve.js';
-import { TAIL_USAGE } from './tail.js';
-import { TOKEN_USAGE } from './token.js';
+// Usage lines live here, apart from the commands, so `--help` and `--version` load none of the server.
+export const SERVE_USAGE =
+  'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--redis-cluster HOST:PORT,…] [--postgres URL] [--workers N|auto] [--demo] [--admin-port N]';
+export const TOKEN_USAGE = 'switchboard token --user ID [--ttl 1h] [--channels a,b]';
+export const TAIL_USAGE = 'switchboard tail CHANNEL [--url ws://127.0.0.1:7070] [--user ID] [--token JWT]';
+export const PUBLISH_USAGE = 'switchboard publish CHANNEL JSON [--url http://127.0.0.1:7070] [--idempotency-key KEY]';
+export const MIGRATE_USAGE = 'switchboard migrate [--config FILE] [--postgres URL] [--schema NAME] [--table NAME]';
 
 /** `switchboard COMMAND --help`: the command's usage, what it does, and its options. */
 export const COMMAND_HELP: Record<string, string> = {
@@ -16,6 +19,10 @@ Without a token secret or API key it creates both once in <data dir>/secrets.jso
   --config FILE     a JSON file of options (docs/operations.md)
   --memory          keep history in memory only (nothing under the data directory)
   --redis URL       scale out over Redis (broker, presence, store); also SWITCHBOARD_REDIS_URL
+  --redis-cluster HOST:PORT,…
+                    scale out over a Redis Cluster (seed nodes; sharded pub/sub); also SWITCHBOARD_REDIS_CLUSTER
+  --postgres URL    consume the PostgreSQL outbox (docs/postgres.md); also SWITCHBOARD_POSTGRES_URL
+  --workers N|auto  run N processes sharing the port (auto: one per core); needs Redis
   --demo            demo mode: demo tokens for any name at /demo/token — local use only
   --admin-port N    a second listener (127.0.0.1) for /metrics, health and the admin UI`,
   token: `usage: ${TOKEN_USAGE}
@@ -41,4 +48,13 @@ directory's key) and prints the resulting position {"offset","epoch"}.
 
   --url URL                 the server's HTTP URL (default http://127.0.0.1:7070)
   --idempotency-key KEY     a retry with the same key is applied once`,
+  migrate: `usage: ${MIGRATE_USAGE}
+
+Creates or updates the PostgreSQL outbox table, its functions and the store tables (every
+\`serve\` with PostgreSQL does it too). See docs/postgres.md.
+
+  --config FILE     a JSON file of options (its postgres section)
+  --postgres URL    the database (also SWITCHBOARD_POSTGRES_URL)
+  --schema NAME     the schema (default public)
+  --table NAME      the outbox table (default switchboard_outbox)`,
 };

@@ -2,13 +2,9 @@
 import { OptionsError } from '../config/options.js';
 import { ConfigError } from '../config/load.js';
 import { UsageError } from './args.js';
-import { migrateCommand, MIGRATE_USAGE } from './migrate.js';
 import { COMMAND_HELP } from './help.js';
 import { packageVersion } from '../http/package-files.js';
-import { publishCommand, PUBLISH_USAGE } from './publish.js';
-import { serveCommand, SERVE_USAGE } from './serve.js';
-import { tailCommand, TAIL_USAGE } from './tail.js';
-import { tokenCommand, TOKEN_USAGE } from './token.js';
+import { MIGRATE_USAGE, PUBLISH_USAGE, SERVE_USAGE, TAIL_USAGE, TOKEN_USAGE } from './help.js';
 
 const USAGE = `usage:
   ${SERVE_USAGE}
@@ -24,12 +20,13 @@ SWITCHBOARD_ADMIN_PASSWORD, SWITCHBOARD_LOG_LEVEL
 switchboard COMMAND --help   what a command does and its options
 switchboard --version        the version`;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
-  serve: serveCommand,
-  token: tokenCommand,
-  tail: tailCommand,
-  publish: publishCommand,
-  migrate: migrateCommand,
+/** Loaded on use: help and usage errors never load the server. */
+const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<void>>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  token: async () => (await import('./token.js')).tokenCommand,
+  tail: async () => (await import('./tail.js')).tailCommand,
+  publish: async () => (await import('./publish.js')).publishCommand,
+  migrate: async () => (await import('./migrate.js')).migrateCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -51,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command: ${name} (serve, token, tail, publish, migrate)`);
-  await command(rest);
+  await (await command())(rest);
   return 0;
 }
 

@@ -5,7 +5,7 @@ import { migrate } from '../postgres/migrations.js';
 import { PgPool } from '../postgres/pool.js';
 import { parse, UsageError } from './args.js';
 
-export const MIGRATE_USAGE = 'switchboard migrate [--config FILE] [--postgres URL] [--schema NAME] [--table NAME]';
+import { MIGRATE_USAGE } from './help.js';
 
 /**
  * Brings the PostgreSQL schema up to date (the outbox table and functions, the store tables),

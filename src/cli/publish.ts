@@ -1,7 +1,8 @@
 import { parse, UsageError } from './args.js';
 import { apiKey } from './credentials.js';
+import { PUBLISH_USAGE } from './help.js';
 
-export const PUBLISH_USAGE = 'switchboard publish CHANNEL JSON [--url http://127.0.0.1:7070] [--idempotency-key KEY]';
+export { PUBLISH_USAGE } from './help.js';
 
 /** Publishes through the HTTP API and prints the resulting position as compact JSON. */
 export async function publishCommand(args: string[]): Promise<void> {

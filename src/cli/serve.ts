@@ -11,8 +11,7 @@ import { redisTargetOf } from '../redis/target.js';
 import { isWorker, reportListening, runWorkers, workerCount } from './workers.js';
 import { ensureSecrets, secretsFile } from './secrets.js';
 
-export const SERVE_USAGE =
-  'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--redis-cluster HOST:PORT,…] [--postgres URL] [--workers N|auto] [--demo] [--admin-port N]';
+export { SERVE_USAGE } from './help.js';
 
 /**
  * Runs a server: the config file, then SWITCHBOARD_* variables, then flags. With no token

@@ -3,8 +3,9 @@ import { ClientError, SwitchboardClient } from '../client/index.js';
 import { shouldReconnect } from '../client/constants.js';
 import { parse, UsageError } from './args.js';
 import { tokenSecret } from './credentials.js';
+import { TAIL_USAGE } from './help.js';
 
-export const TAIL_USAGE = 'switchboard tail CHANNEL [--url ws://127.0.0.1:7070] [--user ID] [--token JWT]';
+export { TAIL_USAGE } from './help.js';
 
 /**
  * Subscribes with the client SDK (reconnects and recovers by itself) and prints each

@@ -2,7 +2,7 @@ import { signToken } from '../auth/token.js';
 import { parse, UsageError } from './args.js';
 import { tokenSecret } from './credentials.js';
 
-export const TOKEN_USAGE = 'switchboard token --user ID [--ttl 1h] [--channels a,b]';
+export { TOKEN_USAGE } from './help.js';
 
 /** Prints a JWT for a user, signed with the server's secret. */
 export async function tokenCommand(args: string[]): Promise<void> {

@@ -105,16 +105,22 @@ export const ServerErrorCode = {
   ALREADY_CONNECTED: 113,
   UNAVAILABLE: 114,
   TIMEOUT: 115,
-  UNSUPPORTED_SUBPROTOCOL: 125,
+  BACKEND_REFUSED: 116,
+  BACKEND_INVALID: 117,
   DOCUMENT_READ_ONLY: 120,
   DOCUMENT_TOO_LARGE: 121,
   TOO_MANY_DOCUMENTS: 122,
   DOCUMENT_UNAVAILABLE: 123,
   NOT_A_DOCUMENT: 124,
+  UNSUPPORTED_SUBPROTOCOL: 125,
+  /** HTTP only (the admin UI): a state-changing request without its CSRF token. */
+  ADMIN_CSRF_REJECTED: 136,
+  /** HTTP only (the admin UI): too many failed logins. */
+  ADMIN_LOGIN_THROTTLED: 137,
 } as const;
 
 /**
- * Errors raised by the client itself (never sent by the server, which uses 100–124 and ≥ 1000).
+ * Errors raised by the client itself (never sent by the server, which uses 100–137 and ≥ 1000).
  */
 export const ClientErrorCode = {
   /** The connection dropped (or was never up) before the reply came. Temporary. */
@@ -144,7 +150,7 @@ export const ERROR_NAMES: Readonly<Record<number, string>> = Object.freeze({
 });
 
 /** Server codes that are worth retrying (the server also flags them `temporary`). */
-export const TEMPORARY_SERVER_CODES: ReadonlySet<number> = new Set([100, 111, 114, 115, 122, 123]);
+export const TEMPORARY_SERVER_CODES: ReadonlySet<number> = new Set([100, 111, 114, 115, 117, 122, 123, 137]);
 
 /** Defaults of every option (docs/client.md lists them). */
 export const DEFAULTS = {
