@@ -6,21 +6,25 @@ import type { RunningServer, ServerOptions } from './types.js';
  * byte limits opened up, because the load generator is one IP and one publisher. Everything else is the default,
  * including the 1 MiB per-connection queue and write coalescing.
  */
+export const BENCH_HUB_OPTIONS = {
+  defaultNamespace: { history: { size: 0 }, clientPublish: 'any' },
+  limits: {
+    maxConnections: 1_000_000,
+    maxConnectionsPerUser: 1_000_000,
+    maxChannelsPerConnection: 1000,
+    connectionRatePerIp: { perSecond: 1_000_000, burst: 1_000_000 },
+    commandRate: { perSecond: 1_000_000, burst: 1_000_000 },
+    // One publisher carries the whole load: its byte rates are opened up like its command rate.
+    publishBytesRate: { perSecond: 1e12, burst: 1e12 },
+    channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
+  },
+} as const;
+
 export async function start(o: ServerOptions): Promise<RunningServer> {
   const { createHub } = await import('../../src/index.js');
   const hub = createHub({
     auth: { secret: o.secret },
-    defaultNamespace: { history: { size: 0 }, clientPublish: 'any' },
-    limits: {
-      maxConnections: 1_000_000,
-      maxConnectionsPerUser: 1_000_000,
-      maxChannelsPerConnection: 1000,
-      connectionRatePerIp: { perSecond: 1_000_000, burst: 1_000_000 },
-      commandRate: { perSecond: 1_000_000, burst: 1_000_000 },
-      // One publisher carries the whole load: its byte rates are opened up like its command rate.
-      publishBytesRate: { perSecond: 1e12, burst: 1e12 },
-      channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
-    },
+    ...BENCH_HUB_OPTIONS,
     ...(o.redisUrl ? { redisUrl: o.redisUrl, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
     ...(o.redisCluster ? { redisCluster: o.redisCluster, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
   });
