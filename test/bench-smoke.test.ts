@@ -68,6 +68,11 @@ describe('bench (smoke)', () => {
     // Cross-node needs Redis: present as a figure or as null with a note, never missing.
     const cross = json.cross[String(json.meta.config.crossInFlight[0])];
     for (const kind of ['switchboard', 'switchboard-redis', 'socketio', 'ws-coalesce']) expect(cross).toHaveProperty(kind);
+    // Beside it, in the same run: cross-node through a Redis Cluster (started by the bench) and serve --workers 1 vs 2.
+    for (const key of THROUGHPUT_KEYS) expect(json.cluster[String(json.meta.config.crossInFlight[0])].switchboard).toHaveProperty(key);
+    expect(Object.keys(json.workers)).toHaveLength(4);
+    for (const result of Object.values(json.workers)) expect(result).toHaveProperty('deliveriesPerSec');
+    expect(out.table).toContain('Redis Cluster (3 masters)');
 
     // The crowd scenario: every connection opened from several agents and source addresses, and counted.
     for (const kind of ['switchboard-sqlite', 'ws-coalesce']) {

@@ -5,7 +5,9 @@
  * recovery, presence, stores, cross-node commands, listings and the position check on the
  * cluster, and a master killed while publishing.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchboardClient, type Publication, type RecoveryFailedContext } from '../src/client/index.js';
@@ -155,6 +157,35 @@ describe('nodes joined by a Redis Cluster', () => {
     const a = await createTestServer(onCluster());
     await until(async () => (await fetch(`${a.httpUrl}/readyz`)).status === 200, 'ready on the cluster');
   });
+});
+
+describe('switchboard serve on a cluster', () => {
+  it('takes the seeds from --redis-cluster or SWITCHBOARD_REDIS_CLUSTER and is ready on the cluster', async () => {
+    const cli = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+    const base: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_TOKEN_SECRET: 'cluster-cli-secret-0123456789abcdef', SWITCHBOARD_API_KEY: 'cluster-cli-api-key-0123', SWITCHBOARD_LOG_LEVEL: 'warn' };
+    delete base.SWITCHBOARD_REDIS_URL;
+    const runs: Array<{ args: string[]; env: NodeJS.ProcessEnv }> = [
+      { args: ['--redis-cluster', cluster.seeds.slice(0, 2).join(',')], env: base },
+      { args: [], env: { ...base, SWITCHBOARD_REDIS_CLUSTER: cluster.seeds.slice(1, 3).join(',') } },
+    ];
+    const children: ChildProcess[] = [];
+    try {
+      await Promise.all(
+        runs.map(async ({ args, env }) => {
+          const child = spawn(process.execPath, [cli, 'serve', '--memory', '--port', '0', '--host', '127.0.0.1', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+          children.push(child);
+          let out = '';
+          child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+          await until(() => /HTTP API/.test(out), 'the listening lines', 30_000);
+          expect(out).toMatch(/switchboard listening \(Redis Cluster\)/);
+          const http = /HTTP API\s+(\S+)\/api/.exec(out)![1]!;
+          await until(async () => (await fetch(`${http}/readyz`)).status === 200, 'ready on the cluster', 30_000);
+        }),
+      );
+    } finally {
+      for (const c of children) c.kill('SIGKILL');
+    }
+  }, 60_000);
 });
 
 describe('a master killed while publishing', () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Target } from '../loadgen/client.js';
 import type { PublisherStats } from '../loadgen/publisher.js';
-import type { PoolReport } from '../loadgen/subscribers.js';
 import { REPO_ROOT } from '../proc/child.js';
+import { BENCH_HUB_OPTIONS } from '../servers/switchboard.js';
 import { cpuSeconds, machineTicks } from '../proc/cpu.js';
 import type { WorkersResult } from '../results.js';
 import { errorText, sleep, type RunContext } from './context.js';
@@ -80,16 +80,7 @@ async function serve(ctx: RunContext, dir: string, workers: number, prefix: stri
       auth: { secret: ctx.secret },
       apiKey: 'bench-workers-api-key-0123',
       redisPrefix: prefix,
-      defaultNamespace: { history: { size: 0 }, clientPublish: 'any' },
-      limits: {
-        maxConnections: 1_000_000,
-        maxConnectionsPerUser: 1_000_000,
-        maxChannelsPerConnection: 1000,
-        connectionRatePerIp: { perSecond: 1_000_000, burst: 1_000_000 },
-        commandRate: { perSecond: 1_000_000, burst: 1_000_000 },
-        publishBytesRate: { perSecond: 1e12, burst: 1e12 },
-        channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
-      },
+      ...BENCH_HUB_OPTIONS,
     }),
   );
   const args = [...cliEntry(), 'serve', '--workers', String(workers), '--memory', '--port', '0', '--host', '127.0.0.1', '--redis', ctx.redisUrl!, '--config', config];

@@ -11,23 +11,29 @@ export type HistoryMode = 'off' | 'memory' | 'sqlite' | 'redis';
  * under `dataDir` (what `switchboard serve` runs), or in Redis (`redisUrl`). Everything else is
  * the default, including the 1 MiB per-connection queue and write coalescing.
  */
+/** The limits opened up, history off: also what `serve --workers` runs in the workers scenario. */
+export const BENCH_HUB_OPTIONS = {
+  defaultNamespace: { history: { size: 0 }, clientPublish: 'any' },
+  limits: {
+    maxConnections: 1_000_000,
+    maxConnectionsPerUser: 1_000_000,
+    maxChannelsPerConnection: 1000,
+    connectionRatePerIp: { perSecond: 1_000_000, burst: 1_000_000 },
+    commandRate: { perSecond: 1_000_000, burst: 1_000_000 },
+    // One publisher carries the whole load: its byte rates are opened up like its command rate.
+    publishBytesRate: { perSecond: 1e12, burst: 1e12 },
+    channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
+  },
+} as const;
+
 export async function start(o: ServerOptions, history: HistoryMode): Promise<RunningServer> {
   const { createHub } = await import('../../src/index.js');
   if (history === 'sqlite' && !o.dataDir) throw new Error('switchboard-sqlite needs a dataDir');
   if (history === 'redis' && !o.redisUrl) throw new Error('switchboard-redis needs Redis');
   const hub = createHub({
     auth: { secret: o.secret },
-    defaultNamespace: history === 'off' ? { history: { size: 0 }, clientPublish: 'any' } : { clientPublish: 'any' },
-    limits: {
-      maxConnections: 1_000_000,
-      maxConnectionsPerUser: 1_000_000,
-      maxChannelsPerConnection: 1000,
-      connectionRatePerIp: { perSecond: 1_000_000, burst: 1_000_000 },
-      commandRate: { perSecond: 1_000_000, burst: 1_000_000 },
-      // One publisher carries the whole load: its byte rates are opened up like its command rate.
-      publishBytesRate: { perSecond: 1e12, burst: 1e12 },
-      channelPublishBytesRate: { perSecond: 1e12, burst: 1e12 },
-    },
+    ...BENCH_HUB_OPTIONS,
+    ...(history === 'off' ? {} : { defaultNamespace: { clientPublish: 'any' as const } }),
     ...(history === 'sqlite' ? { dataDir: o.dataDir } : {}),
     ...(o.redisUrl ? { redisUrl: o.redisUrl, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
     ...(o.redisCluster ? { redisCluster: o.redisCluster, redisPrefix: o.redisPrefix ?? 'bench' } : {}),

@@ -5,7 +5,6 @@ import { migrate } from '../postgres/migrations.js';
 import { PgPool } from '../postgres/pool.js';
 import { parse, UsageError } from './args.js';
 
-import { MIGRATE_USAGE } from './help.js';
 
 /**
  * Brings the PostgreSQL schema up to date (the outbox table and functions, the store tables),

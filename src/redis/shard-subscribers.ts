@@ -45,6 +45,8 @@ export class ShardSubscribers {
   private readonly shards = new Map<string, Shard>();
   /** Channel → the master it is subscribed on (or being subscribed on). */
   private readonly owner = new Map<string, string>();
+  /** Channel → its slot (CRC16 once per channel, not on every check). */
+  private readonly slots = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private readonly onRefresh = (): void => this.reconcile();
   private closed = false;
@@ -59,7 +61,7 @@ export class ShardSubscribers {
   async subscribe(channel: string): Promise<void> {
     if (this.closed) throw new Error('subscribers are closed');
     await firstReady(this.o.cluster, this.o.timeoutMs);
-    const node = masterOf(this.o.cluster, slotOf(channel));
+    const node = masterOf(this.o.cluster, this.slot(channel));
     if (node === undefined) throw new Error('no master known for the channel');
     const shard = this.assign(channel, node, false);
     try {
@@ -86,7 +88,7 @@ export class ShardSubscribers {
     for (const [channel, node] of this.owner) {
       const shard = this.shards.get(node);
       if (!shard || shard.conn.status !== 'ready' || !shard.confirmed.has(channel)) return false;
-      if (masterOf(this.o.cluster, slotOf(channel)) !== node) return false;
+      if (masterOf(this.o.cluster, this.slot(channel)) !== node) return false;
     }
     return true;
   }
@@ -103,6 +105,7 @@ export class ShardSubscribers {
     const shards = [...this.shards.values()];
     this.shards.clear();
     this.owner.clear();
+    this.slots.clear();
     await Promise.all(shards.map((s) => this.drop(s, bound)));
   }
 
@@ -111,7 +114,7 @@ export class ShardSubscribers {
     if (this.closed || this.o.cluster.status !== 'ready') return;
     const moved: Array<[string, string]> = [];
     for (const [channel, node] of this.owner) {
-      const now = masterOf(this.o.cluster, slotOf(channel));
+      const now = masterOf(this.o.cluster, this.slot(channel));
       if (now !== undefined && now !== node) moved.push([channel, now]);
     }
     if (moved.length === 0) return;
@@ -125,7 +128,7 @@ export class ShardSubscribers {
       void this.drop(shard, this.o.timeoutMs);
       for (const channel of shard.channels) this.owner.delete(channel);
       for (const channel of shard.channels) {
-        const to = masterOf(this.o.cluster, slotOf(channel)) ?? node;
+        const to = masterOf(this.o.cluster, this.slot(channel)) ?? node;
         this.o.logger?.info({ channel, from: node, to }, 'shard channel moves to its new master');
         this.assign(channel, to, true);
       }
@@ -144,9 +147,16 @@ export class ShardSubscribers {
     return shard;
   }
 
+  private slot(channel: string): number {
+    let slot = this.slots.get(channel);
+    if (slot === undefined) this.slots.set(channel, (slot = slotOf(channel)));
+    return slot;
+  }
+
   private release(channel: string): Shard | undefined {
     const node = this.owner.get(channel);
     this.owner.delete(channel);
+    this.slots.delete(channel);
     const shard = node === undefined ? undefined : this.shards.get(node);
     if (!shard) return undefined;
     shard.channels.delete(channel);
