@@ -21,7 +21,7 @@ for (const [key, label] of METRICS) {
   cards.append(card);
 }
 
-const clock = (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+const clock = (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }));
 function chart(target, title, unit, series) {
   return new uPlot(
     {
@@ -29,7 +29,7 @@ function chart(target, title, unit, series) {
       width: Math.max(200, target.clientWidth),
       height: 200,
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-      axes: [{ space: 70, values: clock }, { label: unit, size: 56 }],
+      axes: [{ space: 90, values: clock }, { label: unit, size: 56 }],
       series: [{}, ...series.map(([label, stroke]) => ({ label, stroke, width: 2 }))],
     },
     [[], ...series.map(() => [])],
