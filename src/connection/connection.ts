@@ -3,33 +3,25 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/verifier.js';
 import type { Limits } from '../config/options.js';
 import type { Node } from '../hub/node.js';
-import type { OpenedResult, PushKind, Session, SubscribeAnswer } from '../hub/session.js';
+import type { PushKind, Session } from '../hub/session.js';
 import type { Subscription } from '../hub/subscription.js';
-import { presenceUsers } from '../presence/presence-store.js';
 import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '../protocol/close-codes.js';
-import { isMethod, parseCommandLine, parseParams, readEnvelope, type Envelope, type Method, type Params } from '../protocol/commands.js';
-import { HubError, toWireError } from '../protocol/errors.js';
-import {
-  encodeDisconnectPush,
-  encodeError,
-  encodePublicationPush,
-  encodeReply,
-  encodeReplyWithPublications,
-  PING_PUSH,
-} from '../protocol/pushes.js';
+import type { Method, Params } from '../protocol/commands.js';
+import { HubError } from '../protocol/errors.js';
+import { encodeDisconnectPush, encodeReply, PING_PUSH } from '../protocol/pushes.js';
 import type { Publication } from '../stream/types.js';
 import { connectResult } from './connect-reply.js';
 import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-queue.js';
-import { TokenBucket } from '../limits/token-bucket.js';
 import type { Transport } from './transport.js';
 import type { CodecName } from '../codec/codec.js';
-import { decodeMsgpackFrame, jsonToMsgpack } from '../codec/msgpack.js';
+import { jsonToMsgpack } from '../codec/msgpack.js';
 import { LatestOutbox, type LatestHost } from './latest-values.js';
+import { clampReason } from './close-reason.js';
+import { runHubCommand } from './command-table.js';
+import { CommandIntake } from './command-intake.js';
+import { readBinaryFrame, readTextFrame, refuseBinary } from './inbound-frames.js';
 
-/** Commands accepted but not yet answered; more are refused with 111. */
-const MAX_PENDING_COMMANDS = 256;
-/** RFC 6455 allows at most 123 bytes of close reason. */
-const MAX_CLOSE_REASON_BYTES = 123;
+export { clampReason };
 
 const PING_FRAME = Buffer.from(PING_PUSH);
 const NEWLINE = Buffer.from('\n');
@@ -71,15 +63,12 @@ export class Connection implements Session {
   private readonly queue: OutboundQueue;
   private flushScheduled = false;
   private pendingClose: CloseCodeValue | undefined;
-  private readonly bucket: TokenBucket;
-  private readonly eventBucket: TokenBucket;
   /** Latest values held back while the socket is backed up (latest-value channels, client events). */
   private latest: LatestOutbox | undefined;
-  private violations = 0;
-  private commands: Promise<void> = Promise.resolve();
-  private pendingCommands = 0;
   private refreshing = false;
   protected readonly limits: Limits;
+  /** Checks, orders and answers the commands inbound-frames.ts decodes. */
+  private readonly intake: CommandIntake;
 
   constructor(
     protected readonly node: Node,
@@ -92,8 +81,20 @@ export class Connection implements Session {
     this.queue = new OutboundQueue(this.codec === 'msgpack' ? NO_SEPARATOR : NEWLINE);
     const now = Date.now();
     this.connectDeadline = now + this.limits.connectTimeoutMs;
-    this.bucket = new TokenBucket(this.limits.commandRate.perSecond, this.limits.commandRate.burst, now);
-    this.eventBucket = new TokenBucket(this.limits.clientEventRate.perSecond, this.limits.clientEventRate.burst, now);
+    this.intake = new CommandIntake(
+      node,
+      this.limits,
+      {
+        session: this,
+        isConnected: () => this.state === 'connected',
+        pong: () => {
+          this.pongDeadline = 0;
+        },
+        run: (method, params, id) => this.run(method, params, id),
+        closeAfterReply: (code) => this.closeAfterReply(code),
+      },
+      now,
+    );
   }
 
   get user(): string {
@@ -118,44 +119,18 @@ export class Connection implements Session {
 
   // ---- inbound ---------------------------------------------------------------------------
 
-  /** Handles one inbound text frame: one or more `\n`-separated JSON commands. */
+  /** Handles one inbound text frame: one or more `\n`-separated JSON commands (inbound-frames.ts). */
   handleFrame(text: string): void {
     if (this.state === 'closed') return;
-    let start = 0;
-    while (start <= text.length) {
-      let end = text.indexOf('\n', start);
-      if (end === -1) end = text.length;
-      const line = text.slice(start, end).trim();
-      start = end + 1;
-      if (line !== '') this.handleLine(line);
-      if (this.closed) return;
-    }
+    readTextFrame(text, this.codec, this.limits.maxJsonDepth, this.intake);
   }
 
   /**
-   * A binary frame, which the protocol does not allow: each command in it that carries an id
-   * is answered with 107, so a client never waits for a reply that cannot come.
+   * A binary frame, which the JSON protocol does not allow: each command in it that carries an
+   * id is answered with 107, so a client never waits for a reply that cannot come.
    */
   rejectBinary(data: Buffer): void {
-    const text = data.toString('utf8');
-    let answered = false;
-    for (const line of text.split('\n')) {
-      const id = /"id"\s*:\s*(\d{1,15})/.exec(line)?.[1];
-      if (id === undefined) continue;
-      answered = true;
-      this.violation(
-        CloseCode.PROTOCOL_ERROR,
-        Number(id),
-        new HubError(107, 'binary frames are not supported: send commands as text frames'),
-      );
-      if (this.closed) return;
-    }
-    if (!answered)
-      this.violation(
-        CloseCode.PROTOCOL_ERROR,
-        undefined,
-        new HubError(107, 'binary frames are not supported: send commands as text frames'),
-      );
+    refuseBinary(data, this.intake);
   }
 
   /**
@@ -164,185 +139,14 @@ export class Connection implements Session {
    */
   handleBinary(data: Buffer): void {
     if (this.state === 'closed') return;
-    if (this.codec !== 'msgpack') {
-      this.rejectBinary(data);
-      return;
-    }
-    for (const decoded of decodeMsgpackFrame(data, this.limits.maxJsonDepth)) {
-      if (decoded.ok) this.handleCommand(decoded.value);
-      else this.violation(CloseCode.PROTOCOL_ERROR, undefined, decoded.error);
-      if (this.closed) return;
-    }
+    readBinaryFrame(data, this.codec, this.limits.maxJsonDepth, this.intake);
   }
 
-  private handleLine(line: string): void {
-    if (this.codec === 'msgpack') {
-      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'text frames are not supported with switchboard.v1.msgpack'));
-      return;
-    }
-    const decoded = parseCommandLine(line, this.limits.maxJsonDepth);
-    if (!decoded.ok) {
-      this.violation(CloseCode.PROTOCOL_ERROR, decoded.id, decoded.error);
-      return;
-    }
-    this.handleCommand(decoded.value);
-  }
-
-  /** One decoded command (whatever the codec): checked, then queued behind the ones before it. */
-  private handleCommand(parsed: unknown): void {
-    const env = readEnvelope(parsed);
-    if (typeof env === 'string') {
-      const id = typeof (parsed as { id?: unknown })?.id === 'number' ? (parsed as { id: number }).id : undefined;
-      this.violation(CloseCode.PROTOCOL_ERROR, Number.isSafeInteger(id) && id! > 0 ? id : undefined, new HubError(107, env));
-      return;
-    }
-    if (env.method === 'pong' && env.id === undefined) {
-      this.pongDeadline = 0;
-      return;
-    }
-    if (env.method === 'emit' && env.id === undefined) {
-      // A client event: no reply, its own rate (past it, dropped), in order with the commands.
-      if (!this.eventBucket.take()) {
-        this.node.metrics.clientEventDropped();
-        return;
-      }
-      this.commands = this.commands.then(() => this.emitEvent(env.params));
-      return;
-    }
-    if (env.id === undefined) {
-      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'id: required for commands'));
-      return;
-    }
-    if (!this.bucket.take() || this.pendingCommands >= MAX_PENDING_COMMANDS) {
-      this.violation(CloseCode.RATE_LIMITED, env.id, new HubError(111));
-      return;
-    }
-    // Commands run one after another, in the order sent: a subscribe batched behind its
-    // connect sees the connection connected, and a client's publishes keep their order.
-    this.pendingCommands += 1;
-    const command = env as Envelope & { id: number };
-    this.commands = this.commands.then(async () => {
-      try {
-        await this.dispatch(command);
-      } finally {
-        this.pendingCommands -= 1;
-      }
-    });
-  }
-
-  /** Sends one client event; a refused one is answered by an id-less error. */
-  private async emitEvent(params: unknown): Promise<void> {
-    if (this.state !== 'connected') return;
-    const parsed = parseParams('emit', params);
-    if (!parsed.ok) {
-      this.violation(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, `emit: ${parsed.error}`));
-      return;
-    }
-    try {
-      await this.node.commands.emit(this, parsed.params);
-    } catch (err) {
-      if (this.closed) return;
-      if (!(err instanceof HubError)) this.node.commandFailed('emit', this.id, err);
-      this.sendText(encodeError(undefined, toWireError(err)));
-    }
-  }
-
-  /** Answers a rejected command; too many in a row close the connection. */
-  private violation(code: CloseCodeValue, id: number | undefined, err: HubError): void {
-    this.sendText(encodeError(id, err.toWire()));
-    this.violations += 1;
-    // The error replies go out first: a breach gets its errors, then the close.
-    if (this.violations >= this.limits.maxViolations) this.closeAfterReply(code);
-  }
-
-  private async dispatch(env: Envelope & { id: number }): Promise<void> {
-    const { id } = env;
-    try {
-      if (!isMethod(env.method)) throw new HubError(104, `method not found: ${env.method}`);
-      this.node.metrics.command(env.method);
-      const parsed = parseParams(env.method, env.params);
-      if (!parsed.ok) throw new HubError(107, parsed.error);
-      if (env.method !== 'connect' && this.state !== 'connected') throw new HubError(110);
-      const reply = await this.run(env.method, parsed.params, id);
-      this.violations = 0;
-      if (reply !== undefined && this.state !== 'closed') this.sendText(reply);
-    } catch (err) {
-      if (this.state === 'closed') return;
-      if (err instanceof HubError && (err.code === 107 || err.code === 104)) this.violations += 1;
-      const wire = toWireError(err);
-      // Anything but a HubError is a bug or a backend fault: the client gets 100, the log the details.
-      if (!(err instanceof HubError)) this.node.commandFailed(env.method, this.id, err);
-      this.node.metrics.error(wire.code);
-      this.sendText(encodeError(id, wire));
-      if (this.violations >= this.limits.maxViolations) this.closeAfterReply(CloseCode.PROTOCOL_ERROR);
-    }
-  }
-
-  /** Runs one command; returns the encoded reply (subscribe answers through its SubscribeAnswer). */
+  /** Runs one command; returns the encoded reply (the rest of the table: command-table.ts). */
   private async run(method: Method, params: Params<Method>, id: number): Promise<string | undefined> {
-    const node = this.node;
-    const commands = node.commands;
-    switch (method) {
-      case 'connect':
-        return encodeReply(id, await this.connect(params as Params<'connect'>));
-      case 'refresh':
-        return encodeReply(id, await this.refresh((params as Params<'refresh'>).token));
-      case 'subscribe': {
-        const p = params as Params<'subscribe'>;
-        await node.subscribe(this, p.channel, p.since, this.subscribeAnswer(id));
-        return undefined;
-      }
-      case 'unsubscribe':
-        node.unsubscribe(this, (params as Params<'unsubscribe'>).channel);
-        return encodeReply(id, {});
-      case 'publish':
-        return encodeReply(id, await commands.publish(this, params as Params<'publish'>));
-      case 'history': {
-        const read = await commands.history(this, params as Params<'history'>);
-        return encodeReplyWithPublications(id, read.latest ? { position: read.position, latest: true } : { position: read.position }, read.publications);
-      }
-      case 'presence': {
-        const clients = await commands.presence(this, (params as Params<'presence'>).channel);
-        return encodeReply(id, { clients, users: presenceUsers(clients) });
-      }
-      case 'typing':
-        await commands.typing(this, params as Params<'typing'>);
-        return encodeReply(id, {});
-      case 'markRead':
-        return encodeReply(id, await commands.markRead(this, params as Params<'markRead'>));
-      case 'readState':
-        return encodeReply(id, await commands.readState(this, (params as Params<'readState'>).channel));
-      case 'readers':
-        return encodeReply(id, { readers: await commands.readers(this, (params as Params<'readers'>).channel) });
-      case 'setStatus':
-        return encodeReply(id, await commands.setStatus(this, (params as Params<'setStatus'>).status));
-      case 'statuses':
-        return encodeReply(id, { users: await commands.statuses((params as Params<'statuses'>).users) });
-      case 'rpc': {
-        const p = params as Params<'rpc'>;
-        return encodeReply(id, { data: await commands.rpc(this, p.method, p.data) });
-      }
-      case 'ping':
-        return encodeReply(id, {});
-      case 'emit':
-        // With an id, a client event is acknowledged (the SDK sends them without).
-        await commands.emit(this, params as Params<'emit'>);
-        return encodeReply(id, {});
-    }
-  }
-
-  /** A subscribe is answered by one reply (with the first page), then pages as pushes. */
-  private subscribeAnswer(id: number): SubscribeAnswer {
-    return {
-      opened: (_sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
-        this.sendText(encodeReplyWithPublications(id, { ...result }, pubs));
-      },
-      page: (sub: Subscription, pubs: readonly Publication[]) => {
-        // As live: the first publication of a stream names its epoch.
-        for (const pub of pubs)
-          this.enqueue(Buffer.from(encodePublicationPush(sub.channel.name, pub, pub.offset === 1 ? sub.epoch : undefined)));
-      },
-    };
+    if (method === 'connect') return encodeReply(id, await this.connect(params as Params<'connect'>));
+    if (method === 'refresh') return encodeReply(id, await this.refresh((params as Params<'refresh'>).token));
+    return runHubCommand(this.node, this, method, params, id);
   }
 
   private async connect(params: Params<'connect'>): Promise<Record<string, unknown>> {
@@ -618,18 +422,4 @@ export class Connection implements Session {
     this.latest?.clear();
     this.node.release(this, CloseCode.GOING_AWAY);
   }
-}
-
-/** A close reason cut to 123 bytes of UTF-8, never inside a character. */
-export function clampReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
-  let out = '';
-  let bytes = 0;
-  for (const ch of reason) {
-    const n = Buffer.byteLength(ch);
-    if (bytes + n > MAX_CLOSE_REASON_BYTES) break;
-    out += ch;
-    bytes += n;
-  }
-  return out;
 }

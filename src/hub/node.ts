@@ -5,7 +5,7 @@ import { isLossy } from '../broker/broker.js';
 import { assertCanSubscribe, ChannelResolver, notificationsChannel, type ResolvedChannel } from '../channels/channels.js';
 import type { HubOptions } from '../config/options.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js';
+import type { PresenceStore } from '../presence/presence-store.js';
 import { UserStatusService } from '../presence/user-status.js';
 import { CloseCode, UnsubscribeCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
@@ -21,6 +21,7 @@ import { Fanout } from './fanout.js';
 import { GuardedHooks } from './guarded-hooks.js';
 import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
 import { PositionCheck } from './position-check.js';
+import { PresenceFlow } from './presence-flow.js';
 import { Publisher } from './publisher.js';
 import type { Session, SubscribeAnswer } from './session.js';
 import { SubscribeFlow } from './subscribe.js';
@@ -64,7 +65,7 @@ export class Node implements BrokerEventHandler {
   private readonly subscribing: SubscribeFlow;
   private readonly publisher: Publisher;
   private readonly hooks: GuardedHooks;
-  private readonly presenceStore: PresenceStore;
+  private readonly presence: PresenceFlow;
   private readonly typingThrottle: TypingThrottle;
   private readonly status: UserStatusService;
   private readonly logger: Logger;
@@ -83,7 +84,6 @@ export class Node implements BrokerEventHandler {
     this.options = options;
     this.broker = broker;
     this.verifier = parts.verifier;
-    this.presenceStore = parts.presence;
     this.webhooks = parts.webhooks;
     this.logger = logger;
     this.metrics = parts.metrics;
@@ -95,6 +95,16 @@ export class Node implements BrokerEventHandler {
     this.publisher = new Publisher(broker, l, parts.metrics);
     this.status = new UserStatusService(parts.presence, parts.store, (channel, data) => this.publish(channel, data));
     this.registry = new SubscriptionRegistry(broker, logger, options.redisCommandTimeoutMs * 2 + 1_000);
+    this.presence = new PresenceFlow({
+      presence: parts.presence,
+      broker,
+      registry: this.registry,
+      resolver: this.resolver,
+      webhooks: this.webhooks,
+      channelInfo: (session, channel) => this.commands.channelInfo(session, channel),
+      sessionsOf: (user) => this.sessionsOf(user),
+      background: (work) => this.background(work),
+    });
     const kick = this.kick.bind(this);
     // A catching-up subscription's buffer counts with its session's queue against limits.maxQueueBytes.
     const wentBack = this.wentBack.bind(this);
@@ -114,7 +124,7 @@ export class Node implements BrokerEventHandler {
       live: (sub) => {
         // channel.occupied is queued before the presence.join it comes with.
         const occupied = this.webhooks?.channelLive(sub.channel.name);
-        if (sub.channel.options.presence) this.background(this.join(sub.session, sub.channel, occupied));
+        if (sub.channel.options.presence) this.background(this.presence.join(sub.session, sub.channel, occupied));
       },
       background: (work) => this.background(work),
     });
@@ -144,7 +154,7 @@ export class Node implements BrokerEventHandler {
     }
     if (parts.presence.sweepExpired) {
       this.presenceSweep = setInterval(
-        () => this.background(this.sweepPresence()),
+        () => this.background(this.presence.sweep()),
         Math.max(1000, (options.presenceTtlSeconds * 1000) / 3),
       );
       this.presenceSweep.unref();
@@ -293,7 +303,7 @@ export class Node implements BrokerEventHandler {
     // channel.vacated is queued after the presence.leave it comes with.
     if (sub.channel.options.presence && sub.active) {
       const announce = code !== CloseCode.SHUTDOWN;
-      this.background(this.leave(sub.session, sub.channel, announce).finally(() => this.webhooks?.channelGone(sub.channel.name)));
+      this.background(this.presence.leave(sub.session, sub.channel, announce).finally(() => this.webhooks?.channelGone(sub.channel.name)));
     } else if (sub.active) this.webhooks?.channelGone(sub.channel.name);
     if (sub.channel.options.typing) {
       const stop = this.typingThrottle.forget(sub.channel.name, sub.session.user);
@@ -355,74 +365,17 @@ export class Node implements BrokerEventHandler {
 
   // ---- presence --------------------------------------------------------------------------
 
-  /** Presence join; the join push goes out only for a user's first session in the channel. */
-  private async join(session: Session, ch: ResolvedChannel, occupied?: Promise<void>): Promise<void> {
-    const entry: PresenceEntry = { user: session.user, client: session.id };
-    if (session.identity?.info !== undefined) entry.connInfo = session.identity.info;
-    const chanInfo = this.commands.channelInfo(session, ch.name);
-    if (chanInfo !== undefined) entry.chanInfo = chanInfo;
-    const { userJoined } = await this.presenceStore.add(ch.name, entry);
-    if (session.closed || !this.registry.get(session, ch.name)) {
-      // Left while the join was on its way: take it back.
-      await this.presenceStore.remove(ch.name, entry);
-      return;
-    }
-    if (userJoined && this.webhooks) {
-      await occupied;
-      await this.webhooks.presence('join', ch.name, session.user, session.id);
-    }
-    if (ch.options.joinLeave && userJoined && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'join', info: entry });
-  }
-
-  /** Presence leave; the leave push goes out only when a user's last session left. */
-  private async leave(session: Session, ch: ResolvedChannel, announce = true): Promise<void> {
-    const info = { user: session.user, client: session.id };
-    const { userLeft } = await this.presenceStore.remove(ch.name, info);
-    if (userLeft) await this.webhooks?.presence('leave', ch.name, session.user, session.id);
-    if (announce && ch.options.joinLeave && userLeft && session.user !== '') await this.broker.publishEvent(ch.name, { kind: 'leave', info });
-  }
-
   /**
    * Presence put back after Redis lost it (restart without persistence, outage past the TTL):
    * online users get their status stored and published again; users back in a channel's
-   * presence are announced with `join` (a sweep may have sent their `leave` meanwhile).
+   * presence are announced with `join` (hub/presence-flow.ts).
    */
   restored(kind: 'presence' | 'online', name: string, users: readonly string[]): void {
     if (kind === 'online') {
       for (const user of users) if (user !== '') this.background(this.status.restored(user));
       return;
     }
-    let ch: ResolvedChannel;
-    try {
-      ch = this.resolver.resolve(name);
-    } catch {
-      return;
-    }
-    if (!ch.options.joinLeave) return;
-    for (const user of users) {
-      const session = [...this.sessionsOf(user)].find((s) => this.registry.get(s, name)?.active);
-      if (!session || user === '') continue;
-      const info: PresenceEntry = { user, client: session.id };
-      if (session.identity?.info !== undefined) info.connInfo = session.identity.info;
-      this.background(this.broker.publishEvent(name, { kind: 'join', info }));
-    }
-  }
-
-  /** Leaves for the entries of crashed nodes that expired (each removal is reported to one node only). */
-  private async sweepPresence(): Promise<void> {
-    const gone = (await this.presenceStore.sweepExpired?.()) ?? [];
-    for (const { channel, info, userLeft } of gone) {
-      let ch: ResolvedChannel;
-      try {
-        ch = this.resolver.resolve(channel);
-      } catch {
-        continue;
-      }
-      if (userLeft) await this.webhooks?.presence('leave', channel, info.user, info.client);
-      if (ch.options.joinLeave && userLeft && info.user !== '') {
-        await this.broker.publishEvent(channel, { kind: 'leave', info: { user: info.user, client: info.client } });
-      }
-    }
+    this.presence.restored(name, users);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
