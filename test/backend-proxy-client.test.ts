@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifySignature } from '../src/backend-http/signed-post.js';
 import { resolveOptions } from '../src/config/options.js';
+import { HubError } from '../src/protocol/errors.js';
 import { ProxyClient } from '../src/proxy/proxy-client.js';
 import { waitFor } from './support/processes.js';
 
@@ -55,6 +56,7 @@ describe('proxy client', () => {
     expect(await Promise.all([a, b, c])).toEqual([{ data: 1 }, { data: 1 }, { data: 1 }]);
     answer = (_req, _body, res) => res.writeHead(200).end('{"result":{}}');
     expect(await proxy.call('rpc', rpc, 'c1', request)).toEqual({});
+    expect(proxy.stats.status()).toMatchObject({ inFlight: 0, calls: 6, errors: { limited: 2 }, byKind: { rpc: { calls: 6, errors: 2 } } });
   });
 
   it('signs the raw body and maps every kind of answer', async () => {
@@ -80,5 +82,27 @@ describe('proxy client', () => {
     await expect(proxy.call('rpc', rpc, 'c1', request)).rejects.toMatchObject({ code: 117 });
     answer = reply(200, '{"error":"text"}');
     await expect(proxy.call('rpc', rpc, 'c1', request)).rejects.toMatchObject({ code: 117 });
+    answer = reply(200, '{"result":{"user":7}}');
+    const parse = (result: Record<string, unknown>): string => {
+      if (typeof result.user !== 'string') throw new HubError(117, 'user is not a string');
+      return result.user;
+    };
+    await expect(proxy.call('connect', rpc, 'c1', request, parse)).rejects.toMatchObject({ code: 117 });
+    // Each answer counts under the outcome its mapping gave (a result of the wrong shape is invalid).
+    expect(proxy.stats.status()).toEqual({
+      inFlight: 0,
+      calls: 8,
+      errors: { timeout: 0, unavailable: 0, http_5xx: 1, refused: 3, invalid: 4, limited: 0 },
+      byKind: { rpc: { calls: 7, errors: 7 }, connect: { calls: 1, errors: 1 } },
+    });
+  });
+
+  it('counts a timeout and an unreachable backend apart', async () => {
+    answer = (_req, _body, res) => held.push(res);
+    const { proxy, endpoint } = client({ rpc: { url: `${base}/rpc`, timeoutMs: 100 }, subscribe: { url: 'http://127.0.0.1:1/subscribe', timeoutMs: 1_000 } });
+    await expect(proxy.call('rpc', endpoint!.rpc!, 'c1', request)).rejects.toMatchObject({ code: 114, message: 'backend rpc timed out' });
+    await expect(proxy.call('subscribe', endpoint!.subscribe!, 'c1', request)).rejects.toMatchObject({ code: 114, message: 'backend subscribe unreachable' });
+    for (const res of held.splice(0)) res.destroy();
+    expect(proxy.stats.status().errors).toMatchObject({ timeout: 1, unavailable: 1 });
   });
 });

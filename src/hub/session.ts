@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/verifier.js';
+import type { CodecName } from '../codec/codec.js';
 import type { CloseCodeValue } from '../protocol/close-codes.js';
 import type { Publication } from '../stream/types.js';
 import type { Subscription } from './subscription.js';
@@ -21,6 +22,8 @@ export interface Session {
   readonly user: string;
   readonly identity: Identity | undefined;
   readonly transportKind: 'websocket' | 'sse';
+  /** The frame codec a WebSocket session chose (JSON when absent). */
+  readonly codec?: CodecName;
   readonly headers: IncomingHttpHeaders;
   /** The `name` the client gave in `connect` (informational), if any. */
   readonly clientName: string | undefined;

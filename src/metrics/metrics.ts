@@ -132,6 +132,18 @@ export class Metrics {
     this.webhookEvents.inc({ outcome: 'failed' }, count);
   }
 
+  /** Proxy requests to the backend by kind (connect, refresh, subscribe, publish, rpc) and outcome (src/proxy/proxy-stats.ts). */
+  readonly proxyRequests = new Counter<'kind' | 'outcome'>({
+    name: 'switchboard_proxy_requests_total',
+    help: 'Proxy requests to the backend by kind and outcome: ok, timeout, unavailable, http_5xx, refused, invalid, limited',
+    labelNames: ['kind', 'outcome'],
+    registers: [this.registry],
+  });
+
+  proxyRequest(kind: string, outcome: string): void {
+    this.proxyRequests.inc({ kind, outcome });
+  }
+
   /** Running totals for the admin UI's rates (summed over labels). */
   async totals(): Promise<{ publications: number; deliveries: number; errors: number; slowConsumers: number; disconnects: number }> {
     const sum = async (c: Counter<string>, only?: (labels: Record<string, unknown>) => boolean): Promise<number> =>

@@ -5,6 +5,7 @@ import type { Identity } from '../auth/verifier.js';
 import type { NamespaceOptions, ProxyEndpoint, ProxyOptions } from '../config/options.js';
 import { HubError } from '../protocol/errors.js';
 import { ProxyClient, type ProxyKind, type ProxyRequest } from './proxy-client.js';
+import type { ProxyStats } from './proxy-stats.js';
 
 /** What the proxy needs to know of the connection that asks (a hub ClientContext fits). */
 export interface ProxyCaller {
@@ -41,6 +42,11 @@ export class ProxyHooks {
     this.client = new ProxyClient(options, logger);
   }
 
+  /** Requests by kind and outcome, and those in flight (the admin UI's; metrics observe it). */
+  get stats(): ProxyStats {
+    return this.client.stats;
+  }
+
   /** Whether a connection with (or without) a token is authenticated by the backend. */
   authenticates(hasToken: boolean): boolean {
     return this.options.connect !== undefined && (!hasToken || this.options.connectMode === 'always');
@@ -57,7 +63,7 @@ export class ProxyHooks {
   /** The identity the backend gives the connection; its `error` refuses the connection. */
   async connect(caller: ProxyCaller): Promise<Identity> {
     const endpoint = this.options.connect!;
-    const result = this.parse('connect', connectResult, await this.call('connect', endpoint, caller, {}));
+    const result = await this.call('connect', endpoint, caller, {}, (r) => this.parse('connect', connectResult, r));
     const identity: Identity = { user: result.user, channels: result.channels ?? [], proxied: true };
     if (result.expiresAt !== undefined) identity.expires = result.expiresAt;
     if (result.info !== undefined) identity.info = result.info;
@@ -72,7 +78,7 @@ export class ProxyHooks {
     const endpoint = this.options.refresh!;
     const body: Partial<ProxyRequest> = { user: caller.user };
     if (caller.info !== undefined) body.info = caller.info;
-    const result = this.parse('refresh', refreshResult, await this.call('refresh', endpoint, caller, body));
+    const result = await this.call('refresh', endpoint, caller, body, (r) => this.parse('refresh', refreshResult, r));
     const now = Math.floor(Date.now() / 1000);
     if (result.expired === true || result.expiresAt === undefined || result.expiresAt <= now) return undefined;
     return result.expiresAt;
@@ -103,7 +109,13 @@ export class ProxyHooks {
     return own === null ? undefined : (own ?? this.options[kind]);
   }
 
-  private call(kind: ProxyKind, endpoint: ProxyEndpoint, caller: ProxyCaller, extra: Partial<ProxyRequest>): Promise<Record<string, unknown>> {
+  private call<T = Record<string, unknown>>(
+    kind: ProxyKind,
+    endpoint: ProxyEndpoint,
+    caller: ProxyCaller,
+    extra: Partial<ProxyRequest>,
+    parse?: (result: Record<string, unknown>) => T,
+  ): Promise<T> {
     const request: ProxyRequest = {
       client: caller.client,
       transport: caller.transport,
@@ -111,7 +123,7 @@ export class ProxyHooks {
       ...extra,
     };
     if (caller.name !== undefined) request.name = caller.name;
-    return this.client.call(kind, endpoint, caller.client, request);
+    return this.client.call(kind, endpoint, caller.client, request, parse);
   }
 
   private parse<T>(kind: ProxyKind, schema: z.ZodType<T>, result: Record<string, unknown>): T {

@@ -33,6 +33,7 @@ import { CollabAcceptor } from '../transport/collab-websocket.js';
 import { Webhooks } from '../webhooks/webhooks.js';
 import { AdminUi, UPLOT_DIR } from '../admin/admin-ui.js';
 import { FeatureStatusRegistry } from '../admin/features.js';
+import { registerFeatureStatus } from './feature-status.js';
 import { NodeStats, type Sample } from '../admin/node-stats.js';
 import { AdminSessions } from '../admin/sessions.js';
 import { packageVersion } from '../http/package-files.js';
@@ -111,6 +112,7 @@ export class Hub {
   private readonly adminStats: NodeStats;
   private readonly adminSessions: AdminSessions;
   private readonly adminUi: AdminUi;
+  private readonly removeFeatureStatus: () => void;
 
   constructor(input: CreateHubOptions) {
     const { hooks, logger, broker, presence, store: storeOption, documentHooks, documentStore, ...rest } = input;
@@ -201,6 +203,14 @@ export class Hub {
       features: this.features,
       api: (req, res, url) => this.api.handle(req, res, url, true),
       tail: (req, res, url, identity) => this.sse.handle(req, res, url, identity),
+    });
+    this.removeFeatureStatus = registerFeatureStatus(this.features, {
+      options: this.options,
+      webhooks: this.webhooks,
+      proxy: this.node.proxy,
+      documents: this.documents,
+      sessions: this.node.sessions,
+      metrics: this.metrics,
     });
   }
 
@@ -470,6 +480,7 @@ export class Hub {
     } finally {
       this.node.stop();
       try {
+        this.removeFeatureStatus();
         this.adminSessions.stop();
         await this.adminStats.stop();
         await this.webhooks?.stop();

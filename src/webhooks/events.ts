@@ -54,4 +54,11 @@ export interface WebhookStore {
   failed(limit: number): Promise<FailedWebhookEvent[]>;
   /** Queues failed events again (all, or those with the given ids); resolves with how many. */
   retry(ids: readonly string[] | undefined): Promise<number>;
+  /** How many events wait in the queue, and how many were set aside as failed (across nodes). */
+  status(): Promise<WebhookQueueStatus>;
+}
+
+export interface WebhookQueueStatus {
+  queued: number;
+  failed: number;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebhookEventType } from '../config/options.js';
 import { runRedis, type RedisClient } from '../redis/connection.js';
-import type { FailedWebhookEvent, MemberKind, WebhookEvent, WebhookStore } from './events.js';
+import type { FailedWebhookEvent, MemberKind, WebhookEvent, WebhookQueueStatus, WebhookStore } from './events.js';
 
 /**
  * Every step is one script, so a state change and the events it causes are written together and
@@ -176,6 +176,13 @@ export class RedisWebhookStore implements WebhookStore {
 
   async retry(ids: readonly string[] | undefined): Promise<number> {
     return Number(await this.run('retry', Date.now(), ids ? '-' : '*', ...(ids ?? [])));
+  }
+
+  async status(): Promise<WebhookQueueStatus> {
+    const [queued, failed] = await runRedis(this.redis, this.timeoutMs, 'webhook queue', () =>
+      Promise.all([this.redis.llen(`${this.key}:queue`), this.redis.llen(`${this.key}:failed`)]),
+    );
+    return { queued, failed };
   }
 
   private run(op: string, now: number, ...args: Array<string | number>): Promise<unknown> {

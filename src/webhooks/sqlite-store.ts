@@ -1,6 +1,6 @@
 import type { WebhookEventType } from '../config/options.js';
 import type { SqliteDatabase } from '../store/sqlite-db.js';
-import { newEvent, type FailedWebhookEvent, type MemberKind, type WebhookEvent, type WebhookStore } from './events.js';
+import { newEvent, type FailedWebhookEvent, type MemberKind, type WebhookEvent, type WebhookQueueStatus, type WebhookStore } from './events.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS webhook_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL);
@@ -114,6 +114,13 @@ export class SqliteWebhookStore implements WebhookStore {
         moved += 1;
       }
     }).then(() => moved);
+  }
+
+  status(): Promise<WebhookQueueStatus> {
+    const row = this.db
+      .prepare('SELECT (SELECT COUNT(*) FROM webhook_queue) AS queued, (SELECT COUNT(*) FROM webhook_failed) AS failed')
+      .get() as WebhookQueueStatus;
+    return Promise.resolve({ queued: row.queued, failed: row.failed });
   }
 
   /** A membership just ended: a channel with no subscriber left is vacated; a user starts the grace period. */

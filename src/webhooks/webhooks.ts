@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { NamespaceOptions, WebhookEventType, WebhookOptions } from '../config/options.js';
 import { WebhookDelivery, type DeliveryCounters } from './delivery.js';
-import { newEvent, type FailedWebhookEvent, type MemberKind, type WebhookStore } from './events.js';
+import { newEvent, type FailedWebhookEvent, type MemberKind, type WebhookQueueStatus, type WebhookStore } from './events.js';
 
 /**
  * Webhooks of one node (docs/backend.md). The node reports what it sees (a user's first and last
@@ -21,6 +21,8 @@ export class Webhooks {
   private sweeping = false;
   private readonly tracksUsers: boolean;
   private readonly tracksChannels: boolean;
+  /** Events this node delivered, and set aside after their retries ran out, since it started. */
+  private readonly totals = { delivered: 0, failed: 0 };
 
   constructor(
     private readonly options: WebhookOptions,
@@ -28,10 +30,21 @@ export class Webhooks {
     counters: DeliveryCounters,
     private readonly logger: Logger,
   ) {
+    const totals = this.totals;
+    const counted: DeliveryCounters = {
+      delivered: (n) => {
+        totals.delivered += n;
+        counters.delivered(n);
+      },
+      failed: (n) => {
+        totals.failed += n;
+        counters.failed(n);
+      },
+    };
     this.enabled = new Set(options.events);
     this.tracksUsers = this.enabled.has('user.online') || this.enabled.has('user.offline');
     this.tracksChannels = this.enabled.has('channel.occupied') || this.enabled.has('channel.vacated');
-    this.delivery = new WebhookDelivery(options, store, this.node, counters, logger);
+    this.delivery = new WebhookDelivery(options, store, this.node, counted, logger);
     this.sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs);
     this.sweepTimer.unref();
     void this.sweep();
@@ -76,6 +89,15 @@ export class Webhooks {
     const moved = await this.store.retry(ids);
     this.delivery.poke();
     return moved;
+  }
+
+  /**
+   * The admin UI's status: events queued and set aside (in the store, across nodes), and what
+   * this node delivered and set aside since it started.
+   */
+  async status(): Promise<WebhookQueueStatus & { deliveredSinceStart: number; failedSinceStart: number }> {
+    const { queued, failed } = await this.store.status();
+    return { queued, failed, deliveredSinceStart: this.totals.delivered, failedSinceStart: this.totals.failed };
   }
 
   /** Stops sweeping and delivering (the queue stays in the store for the next start or node). */
