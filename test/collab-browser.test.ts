@@ -1,30 +1,20 @@
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACES, startDemo, type Demo } from '../src/demo/demo.js';
-import { launchChromium } from './support/browser.js';
-import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, type TestServer } from './support/harness.js';
+import { SCREENSHOTS, startDemoPages, type DemoPages } from './support/browser.js';
+import { TEST_API_KEY, type TestServer } from './support/harness.js';
 
 /** The collaborative editor demo (web/collab.html) in Debian's Chromium; needs `npm run build` (the /collab-client.js bundle). */
-const WEB = fileURLToPath(new URL('../web/', import.meta.url));
-const SHOTS = fileURLToPath(new URL('../test-screenshots/', import.meta.url));
+let pages: DemoPages;
 let browser: Browser;
 let server: TestServer;
-let demo: Demo;
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  server = await createTestServer({ webDir: WEB, namespaces: DEMO_NAMESPACES as never });
-  demo = startDemo(server.hub, TEST_SECRET);
-  server.hub.use((req, res) => demo.handle(req, res));
-  browser = await launchChromium();
+  pages = await startDemoPages();
+  ({ browser, server } = pages);
 });
 
 afterAll(async () => {
-  demo.close();
-  await browser?.close();
-  await closeAllServers();
+  await pages?.close();
 });
 
 const value = (p: Page): Promise<string> => p.inputValue('#text');
@@ -66,8 +56,8 @@ describe('collaborative editor demo', () => {
     expect(((await res.json()) as { text: { text: string } }).text.text).toBe(a);
     // At 390 px nothing overflows sideways.
     expect(await ben.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await ann.screenshot({ path: `${SHOTS}collab-desktop.png` });
-    await ben.screenshot({ path: `${SHOTS}collab-390.png`, fullPage: true });
+    await ann.screenshot({ path: `${SCREENSHOTS}collab-desktop.png` });
+    await ben.screenshot({ path: `${SCREENSHOTS}collab-390.png`, fullPage: true });
     expect(errors).toEqual([]);
   }, 60_000);
 });

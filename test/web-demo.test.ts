@@ -1,27 +1,20 @@
-import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACES, startDemo, type Demo } from '../src/demo/demo.js';
-import { closeAllServers, createTestServer, TEST_SECRET, type TestServer } from './support/harness.js';
-import { launchChromium } from './support/browser.js';
+import { type TestServer } from './support/harness.js';
+import { startDemoPages, type DemoPages } from './support/browser.js';
 
 /** The demo pages of web/, in Debian's Chromium, against a hub in demo mode (as `npm start` runs it). */
-const WEB = fileURLToPath(new URL('../web/', import.meta.url));
+let pages: DemoPages;
 let browser: Browser;
 let server: TestServer;
-let demo: Demo;
 
 beforeAll(async () => {
-  server = await createTestServer({ webDir: WEB, namespaces: DEMO_NAMESPACES as never });
-  demo = startDemo(server.hub, TEST_SECRET);
-  server.hub.use((req, res) => demo.handle(req, res));
-  browser = await launchChromium();
+  pages = await startDemoPages();
+  ({ browser, server } = pages);
 });
 
 afterAll(async () => {
-  demo.close();
-  await browser?.close();
-  await closeAllServers();
+  await pages?.close();
 });
 
 describe('demo pages', () => {
@@ -39,12 +32,27 @@ describe('demo pages', () => {
     await ann.fill('#text', 'hello b');
     await ben.waitForFunction(() => document.querySelector('#typing')!.textContent!.includes('ann is typing'));
     await ann.press('#text', 'Enter');
-    await ben.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b'));
-    await ann.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b'));
+    await ben.waitForFunction(() =>
+      [...document.querySelectorAll('#messages li')].some(
+        (li) =>
+          li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b',
+      ),
+    );
+    await ann.waitForFunction(() =>
+      [...document.querySelectorAll('#messages li')].some(
+        (li) =>
+          li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b',
+      ),
+    );
 
     const again = await browser.newPage();
     await again.goto(`${server.httpUrl}/chat.html?name=cat`);
-    await again.waitForFunction(() => [...document.querySelectorAll('#messages li')].some((li) => li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b'));
+    await again.waitForFunction(() =>
+      [...document.querySelectorAll('#messages li')].some(
+        (li) =>
+          li.matches('.msg') && li.querySelector('.who')!.textContent === 'ann' && li.querySelector('.text')!.textContent === 'hello b',
+      ),
+    );
     expect(errors).toEqual([]);
   });
 

@@ -3,34 +3,24 @@
  * pages (desktop and 390 px wide) see each other's cursor move, by pointer and by arrow keys; a
  * page that reloads gets the other player's current position at once from the latest-value
  * subscribe (one publication for that player, flagged latest), not a replay of its moves.
- * Screenshots go to .tmp/screenshots/ (gitignored).
+ * Screenshots go to test-results/screenshots/ (gitignored).
  */
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_NAMESPACES, startDemo, type Demo } from '../src/demo/demo.js';
-import { launchChromium } from './support/browser.js';
-import { closeAllServers, createTestServer, TEST_SECRET, type TestServer } from './support/harness.js';
+import { SCREENSHOTS, startDemoPages, type DemoPages } from './support/browser.js';
+import { type TestServer } from './support/harness.js';
 
-const WEB = fileURLToPath(new URL('../web/', import.meta.url));
-const SHOTS = fileURLToPath(new URL('../.tmp/screenshots/', import.meta.url));
+let pages: DemoPages;
 let browser: Browser;
 let server: TestServer;
-let demo: Demo;
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  server = await createTestServer({ webDir: WEB, namespaces: DEMO_NAMESPACES as never });
-  demo = startDemo(server.hub, TEST_SECRET);
-  server.hub.use((req, res) => demo.handle(req, res));
-  browser = await launchChromium();
+  pages = await startDemoPages();
+  ({ browser, server } = pages);
 });
 
 afterAll(async () => {
-  demo.close();
-  await browser?.close();
-  await closeAllServers();
+  await pages?.close();
 });
 
 /** Where `user`'s dot is on `page` (0..1), or undefined when it has none. */
@@ -78,24 +68,28 @@ describe('shared cursors demo', () => {
     const benAt = (await dotAt(ben, 'ben'))!;
     await waitForDot(ann, 'ben', benAt.x, benAt.y);
     // The readout shows frames and incoming updates.
-    await ann.waitForFunction(() => Number(document.querySelector('#fps')!.textContent) > 0 && Number(document.querySelector('#rate')!.textContent) >= 0);
+    await ann.waitForFunction(
+      () => Number(document.querySelector('#fps')!.textContent) > 0 && Number(document.querySelector('#rate')!.textContent) >= 0,
+    );
     await ann.waitForFunction(() => document.querySelector('#latency')!.textContent !== '–');
     // Ben's position is published (at most 4 per second while moving) and acknowledged.
     await ben.waitForFunction(() => {
       const me = (window as unknown as { __game: { me: { x: number; y: number; acked: string } } }).__game.me;
       return me.acked === `${me.x.toFixed(4)},${me.y.toFixed(4)}`;
     });
-    await ann.screenshot({ path: `${SHOTS}game-desktop.png` });
-    await ben.screenshot({ path: `${SHOTS}game-390.png` });
+    await ann.screenshot({ path: `${SCREENSHOTS}game-desktop.png` });
+    await ben.screenshot({ path: `${SCREENSHOTS}game-390.png` });
 
     // Ann reloads: Ben's current position is there from the subscribe itself.
     await ann.reload();
     await ann.waitForSelector('.state[data-state="connected"]');
     await waitForDot(ann, 'ben', benAt.x, benAt.y);
-    const stats = await ann.evaluate(() => (window as unknown as { __game: { stats: { initialLatest: number; received: number } } }).__game.stats);
+    const stats = await ann.evaluate(
+      () => (window as unknown as { __game: { stats: { initialLatest: number; received: number } } }).__game.stats,
+    );
     // One latest publication for Ben (he published several while moving), not a replay.
     expect(stats.initialLatest).toBe(1);
-    await ann.screenshot({ path: `${SHOTS}game-desktop-reloaded.png` });
+    await ann.screenshot({ path: `${SCREENSHOTS}game-desktop-reloaded.png` });
     expect(errors).toEqual([]);
   });
 });
