@@ -23,6 +23,14 @@ async function outboxServer(schema: string, extra: Record<string, unknown> = {})
   return createTestServer({ postgres: { url: PG_URL, schema, outbox: { pollIntervalMs: 200 } }, ...extra });
 }
 
+/** The hub's server-side publish and notify, as the outbox consumer's sink (through a fault double). */
+function hubSink(hub: Awaited<ReturnType<typeof createTestServer>>['hub']): FaultyOutboxSink {
+  return new FaultyOutboxSink({
+    publish: (channel, data, key) => hub.publish(channel, data, { idempotencyKey: key }),
+    notify: (user, data, key) => hub.notify(user, data, { idempotencyKey: key }),
+  });
+}
+
 async function pendingRows(schema: string): Promise<number> {
   const db = await sql();
   try {
@@ -150,10 +158,7 @@ describe('outbox consumer', () => {
     const schema = testSchema();
     const server = await outboxServer(schema, { postgres: { url: PG_URL, schema, outbox: { enabled: false } } });
     const hub = server.hub;
-    const sink = {
-      publish: (channel: string, data: unknown, key: string) => hub.publish(channel, data, { idempotencyKey: key }),
-      notify: (user: string, data: unknown, key: string) => hub.notify(user, data, { idempotencyKey: key }),
-    };
+    const sink = hubSink(hub);
     const silent = pino({ level: 'silent' });
     const pool = new PgPool({ url: PG_URL, queryTimeoutMs: 10_000, connectTimeoutMs: 2_000, size: 2, logger: silent });
     const consumer = new OutboxConsumer({ pool, target: { schema, table: 'switchboard_outbox' }, sink, logger: silent, batchSize: 10, pollIntervalMs: 100 });
@@ -187,10 +192,7 @@ describe('outbox consumer', () => {
     // The hub migrates and publishes; the consumer under test is built by hand on a faulty sink.
     const server = await outboxServer(schema, { postgres: { url: PG_URL, schema, outbox: { enabled: false } } });
     const hub = server.hub;
-    const sink = new FaultyOutboxSink({
-      publish: (channel, data, key) => hub.publish(channel, data, { idempotencyKey: key }),
-      notify: (user, data, key) => hub.notify(user, data, { idempotencyKey: key }),
-    });
+    const sink = hubSink(hub);
     const isRow = (n: number) => (_c: string, data: { n: number }) => data.n === n;
     sink.faults.throw('publish', new HubError(114), { match: isRow(3), times: 1 });
     sink.faults.add('publish', { kind: 'hang' }, { match: isRow(6), times: 1 });
