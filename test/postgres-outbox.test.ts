@@ -7,7 +7,7 @@ import { OutboxConsumer } from '../src/postgres/outbox.js';
 import { PgPool } from '../src/postgres/pool.js';
 import { FaultyOutboxSink } from './support/faulty-outbox-sink.js';
 import { closeAllServers, createTestServer } from './support/harness.js';
-import { dropSchemas, PG_URL, range, sql, testSchema, writeRows } from './support/postgres.js';
+import { dropSchemas, PG_URL, range, sql, testSchema, until, writeRows } from './support/postgres.js';
 
 /**
  * The transactional outbox against the shared PostgreSQL (each test in a schema of its own):
@@ -21,6 +21,14 @@ afterEach(async () => {
 
 async function outboxServer(schema: string, extra: Record<string, unknown> = {}) {
   return createTestServer({ postgres: { url: PG_URL, schema, outbox: { pollIntervalMs: 200 } }, ...extra });
+}
+
+/** The hub's server-side publish and notify, as the outbox consumer's sink (through a fault double). */
+function hubSink(hub: Awaited<ReturnType<typeof createTestServer>>['hub']): FaultyOutboxSink {
+  return new FaultyOutboxSink({
+    publish: (channel, data, key) => hub.publish(channel, data, { idempotencyKey: key }),
+    notify: (user, data, key) => hub.notify(user, data, { idempotencyKey: key }),
+  });
 }
 
 async function pendingRows(schema: string): Promise<number> {
@@ -146,15 +154,45 @@ describe('outbox consumer', () => {
     expect(await later.call('readState', { channel })).toMatchObject({ unread: 2, top: 2, lastRead: 0 });
   });
 
+  it('never publishes a later row of a channel while an earlier one is locked by another transaction', async () => {
+    const schema = testSchema();
+    const server = await outboxServer(schema, { postgres: { url: PG_URL, schema, outbox: { enabled: false } } });
+    const hub = server.hub;
+    const sink = hubSink(hub);
+    const silent = pino({ level: 'silent' });
+    const pool = new PgPool({ url: PG_URL, queryTimeoutMs: 10_000, connectTimeoutMs: 2_000, size: 2, logger: silent });
+    const consumer = new OutboxConsumer({ pool, target: { schema, table: 'switchboard_outbox' }, sink, logger: silent, batchSize: 10, pollIntervalMs: 100 });
+    const sub = await server.client({ user: 'reader' });
+    await sub.subscribe('chat:locked');
+    await writeRows(PG_URL, schema, 'chat:locked', 0, 6);
+    const [holder, watch] = await Promise.all([sql(), sql()]);
+    try {
+      // An application transaction holds row n=0 (no claim lock): SKIP LOCKED would pass it by and take 1-5.
+      await holder.query('BEGIN');
+      await holder.query(`SELECT id FROM "${schema}".switchboard_outbox WHERE data->>'n' = '0' FOR UPDATE`);
+      const holderPid = (await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      consumer.start();
+      // Either the consumer waits for the held row, or (the bug) it published rows past it.
+      const blocked = async () =>
+        (await watch.query('SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [holderPid])).rowCount! > 0;
+      await until(async () => sub.pubCount('chat:locked') > 0 || (await blocked()), 'the consumer to wait or publish');
+      await holder.query('COMMIT');
+      await sub.waitForPubCount('chat:locked', 6);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([holder.end(), watch.end()]);
+      await consumer.close();
+      await pool.close();
+    }
+    expect(sub.pubs('chat:locked').map((m) => (m.data as { n: number }).n)).toEqual(range(0, 6));
+  });
+
   it('through a hub that refuses (114) or stalls: rows wait, in order, and each is published once', async () => {
     const schema = testSchema();
     // The hub migrates and publishes; the consumer under test is built by hand on a faulty sink.
     const server = await outboxServer(schema, { postgres: { url: PG_URL, schema, outbox: { enabled: false } } });
     const hub = server.hub;
-    const sink = new FaultyOutboxSink({
-      publish: (channel, data, key) => hub.publish(channel, data, { idempotencyKey: key }),
-      notify: (user, data, key) => hub.notify(user, data, { idempotencyKey: key }),
-    });
+    const sink = hubSink(hub);
     const isRow = (n: number) => (_c: string, data: { n: number }) => data.n === n;
     sink.faults.throw('publish', new HubError(114), { match: isRow(3), times: 1 });
     sink.faults.add('publish', { kind: 'hang' }, { match: isRow(6), times: 1 });

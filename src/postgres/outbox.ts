@@ -32,6 +32,13 @@ interface OutboxRow {
 
 const MAX_BACKOFF_MS = 5_000;
 
+/** The unit of order (and of the claim lock): a row's channel, or `#<user>` for a notification. */
+const ORDER_KEY = `coalesce(channel, '#' || notify_user)`;
+
+function orderKey(row: Pick<OutboxRow, 'channel' | 'notify_user'>): string {
+  return row.channel ?? `#${row.notify_user}`;
+}
+
 /** The idempotency key a row is published with: the app's own key when it gave one, else the row id. */
 export function outboxIdempotencyKey(row: Pick<OutboxRow, 'id' | 'idempotency_key'>): string {
   return row.idempotency_key !== null ? `outbox:key:${row.idempotency_key}`.slice(0, 128) : `outbox:${row.id}`;
@@ -42,8 +49,10 @@ export function outboxIdempotencyKey(row: Pick<OutboxRow, 'id' | 'idempotency_ke
  * transaction) and by a polling timer (a lost notification, a LISTEN connection being
  * re-established), it claims up to `batchSize` rows in one transaction and publishes them.
  *
- * - Claim: `FOR UPDATE SKIP LOCKED` plus a per-channel advisory lock, so several nodes run in
- *   parallel and never hold rows of the same channel at once (per-channel order across nodes).
+ * - Claim: first a per-channel advisory lock (try-lock, so several nodes run in parallel and never
+ *   hold the same channel at once), then, in a new statement, the oldest pending rows of the
+ *   channels held, `FOR UPDATE` (see `claim`): never a row of a channel while an earlier one is
+ *   left out.
  * - Order: rows are taken by `commit_seq`, which the seal trigger assigns in commit order per
  *   channel; rows of one channel are published one after another, channels in parallel.
  * - Exactly once: each row is published with its row id (or its `idempotency_key`) as the
@@ -139,21 +148,13 @@ export class OutboxConsumer {
   private async batch(): Promise<number> {
     let temporary: unknown;
     const claimed = await this.options.pool.transaction(async (tx) => {
-      const { rows } = await tx.query<OutboxRow>(
-        `SELECT id, channel, notify_user, data, idempotency_key FROM ${this.table}
-          WHERE failed_at IS NULL
-            AND pg_try_advisory_xact_lock(${LOCK_SPACE.claim}, hashtext(coalesce(channel, '#' || notify_user)))
-          ORDER BY commit_seq NULLS LAST, id
-          LIMIT $1
-          FOR UPDATE SKIP LOCKED`,
-        [this.options.batchSize],
-      );
+      const rows = await this.claim(tx);
       if (rows.length === 0) return 0;
       const done: string[] = [];
       const failed: Array<{ id: string; error: string }> = [];
       const byChannel = new Map<string, OutboxRow[]>();
       for (const row of rows) {
-        const key = row.channel ?? `#${row.notify_user}`;
+        const key = orderKey(row);
         let list = byChannel.get(key);
         if (!list) byChannel.set(key, (list = []));
         list.push(row);
@@ -182,6 +183,37 @@ export class OutboxConsumer {
     });
     if (temporary !== undefined) throw temporary;
     return claimed;
+  }
+
+  /**
+   * Claims up to `batchSize` rows in two statements. First the channels: the try-lock picks those
+   * no other consumer holds among the oldest pending rows. Then, in a fresh statement (a snapshot
+   * taken after every lock is held, so whatever an earlier holder of a channel committed is
+   * visible), the rows of those channels in `commit_seq` order with a plain `FOR UPDATE`: a row
+   * another transaction holds is waited for (bounded by `queryTimeoutMs`), never skipped. So what
+   * is claimed of each channel is exactly its oldest pending rows, whatever the first statement
+   * saw (a snapshot from before another node committed, a lock won mid-scan, a planner that
+   * evaluates the filter on every row: at worst channels locked for nothing this batch).
+   */
+  private async claim(tx: Queryable): Promise<OutboxRow[]> {
+    const picked = await tx.query<{ key: string }>(
+      `SELECT DISTINCT key FROM (
+         SELECT ${ORDER_KEY} AS key FROM ${this.table}
+          WHERE failed_at IS NULL AND pg_try_advisory_xact_lock(${LOCK_SPACE.claim}, hashtext(${ORDER_KEY}))
+          ORDER BY commit_seq NULLS LAST, id
+          LIMIT $1) AS head`,
+      [this.options.batchSize],
+    );
+    if (picked.rows.length === 0) return [];
+    const { rows } = await tx.query<OutboxRow>(
+      `SELECT id, channel, notify_user, data, idempotency_key FROM ${this.table}
+        WHERE failed_at IS NULL AND ${ORDER_KEY} = ANY($1::text[])
+        ORDER BY commit_seq NULLS LAST, id
+        LIMIT $2
+        FOR UPDATE`,
+      [picked.rows.map((r) => r.key), this.options.batchSize],
+    );
+    return rows;
   }
 
   /**
