@@ -175,9 +175,13 @@ describe('HTTP fuzz', () => {
     const health = await get('/healthz');
     expect(health.kind === 'response' && health.response.status).toBe(200);
     // The WebSocket client connected before the run still gets what is published after it.
-    hub.publish('chat:sentinel', { after: 'fuzz' });
-    const pub = await watcher.waitFor((m) => m.push === 'pub' && m.channel === 'chat:sentinel');
-    expect(pub.data).toEqual({ after: 'fuzz' });
+    // (The fuzz itself may publish to chat:sentinel through the API: wait for this very value.)
+    const after = `fuzz-${seed}`;
+    hub.publish('chat:sentinel', { after });
+    const pub = await watcher.waitFor(
+      (m) => m.push === 'pub' && m.channel === 'chat:sentinel' && (m.data as { after?: unknown } | null)?.after === after,
+    );
+    expect(pub.data).toEqual({ after });
     expect(watcher.isOpen).toBe(true);
   }, 60_000);
 });
