@@ -276,6 +276,23 @@ export class DocumentHost {
   }
 
   /** Keeps an HTTP-opened document until the idle time passes (no peer holds it). */
+  /** Library access: opens (loading it) and returns the document's Y.Doc. */
+  async read(name: string): Promise<HostedDocument['doc']> {
+    const doc = await this.open(name);
+    this.touch(doc);
+    return doc.doc;
+  }
+
+  /** Stores and applies an update as the server (no permission checks); resolves with its sequence number. */
+  async applyUpdate(name: string, update: Uint8Array): Promise<number> {
+    const doc = await this.open(name);
+    try {
+      return await doc.write(update, undefined);
+    } finally {
+      this.touch(doc);
+    }
+  }
+
   touch(doc: HostedDocument): void {
     this.maybeIdle(doc);
   }

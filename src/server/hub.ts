@@ -6,14 +6,19 @@ import { pino, type Logger } from 'pino';
 import { TokenVerifier } from '../auth/verifier.js';
 import type { Broker } from '../broker/broker.js';
 import type { StreamPosition } from '../stream/types.js';
-import { resolveOptions, type HubOptions, type HubOptionsInput } from '../config/options.js';
+import { resolveOptions, type HubOptions } from '../config/options.js';
 import { HttpApi } from '../http/api.js';
 import { sendJson } from '../http/respond.js';
-import { CLIENT_BUNDLE_DIR, CLIENT_BUNDLE_FILE, CLIENT_BUNDLE_PATH, COLLAB_BUNDLE_FILE, COLLAB_BUNDLE_PATH } from '../http/package-files.js';
+import {
+  CLIENT_BUNDLE_DIR,
+  CLIENT_BUNDLE_FILE,
+  CLIENT_BUNDLE_PATH,
+  COLLAB_BUNDLE_FILE,
+  COLLAB_BUNDLE_PATH,
+} from '../http/package-files.js';
 import { serveStatic } from '../http/static-files.js';
-import type { PresenceStore } from '../presence/presence-store.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import type { StatusRecord, Store } from '../store/store.js';
+import type { StatusRecord } from '../store/store.js';
 import { Admission } from '../transport/admission.js';
 import { SseAcceptor } from '../transport/sse.js';
 import { FlushScheduler } from '../connection/outbound-queue.js';
@@ -21,58 +26,23 @@ import { Storage } from './storage.js';
 import type { ChannelDirectory } from '../stats/channel-directory.js';
 import { requestUrl } from '../http/request-url.js';
 import { WebSocketAcceptor } from '../transport/websocket.js';
-import type { HubHooks, RpcHandler } from '../hub/hooks.js';
+import type { RpcHandler } from '../hub/hooks.js';
 import { Node } from '../hub/node.js';
 import { Metrics } from '../metrics/metrics.js';
-import { MemoryBroker } from '../broker/memory.js';
-import type { CanEdit } from '../collab/access.js';
-import type { DocStore } from '../collab/doc-store.js';
-import { DocumentHost, type DocumentHooks } from '../collab/host.js';
-import { DocumentRoutes } from '../collab/http-routes.js';
-import { CollabAcceptor } from '../transport/collab-websocket.js';
+import type { DocumentHost } from '../collab/host.js';
+import { openDocuments } from './documents.js';
+import type { DocumentRoutes } from '../collab/http-routes.js';
+import type { CollabAcceptor } from '../transport/collab-websocket.js';
 import { Webhooks } from '../webhooks/webhooks.js';
-import { AdminUi, UPLOT_DIR } from '../admin/admin-ui.js';
+import { UPLOT_DIR } from '../admin/admin-ui.js';
+import { AdminConsole } from './admin-console.js';
+import type { CreateHubOptions, HubStats, ListenResult } from './hub-types.js';
 import { FeatureStatusRegistry } from '../admin/features.js';
 import { registerFeatureStatus } from './feature-status.js';
-import { NodeStats, type Sample } from '../admin/node-stats.js';
-import { AdminSessions } from '../admin/sessions.js';
-import { packageVersion } from '../http/package-files.js';
+import type { Sample } from '../admin/node-stats.js';
 import { staticMethod } from '../http/static-files.js';
 
-export interface CreateHubOptions extends Omit<HubOptionsInput, 'store'> {
-  hooks?: HubHooks;
-  logger?: Logger;
-  /** A broker to use instead of the embedded one (memory, or SQLite under dataDir). */
-  broker?: Broker;
-  presence?: PresenceStore;
-  /**
-   * Read positions and user status: a Store of your own, or `"postgres"` (see `postgres`), or
-   * `"auto"` (default: Redis with redisUrl, else SQLite under dataDir, or memory).
-   */
-  store?: Store | HubOptionsInput['store'];
-  /** Hooks of collaborative documents (docs/collab.md): load, change, store, and who may edit. */
-  documentHooks?: DocumentHooks & { canEdit?: CanEdit };
-  /** Where documents are kept instead of the default (Redis with redisUrl, SQLite under dataDir, or memory). */
-  documentStore?: DocStore;
-}
-
-export interface ListenResult {
-  port: number;
-  /** WebSocket URL. */
-  url: string;
-  /** Base URL of the HTTP API and pages. */
-  httpUrl: string;
-  /** Base URL of the admin listener (metrics, health), when `adminPort` is set. */
-  adminUrl?: string;
-}
-
-export interface HubStats {
-  connections: number;
-  /** Outbound bytes queued in this process for all connections. */
-  queuedBytes: number;
-  /** Channels with at least one local subscriber. */
-  channels: number;
-}
+export type { CreateHubOptions, HubStats, ListenResult } from './hub-types.js';
 
 /** Creates a hub. Options are validated here, once; a bad option throws OptionsError naming it. */
 export function createHub(input: CreateHubOptions = {}): Hub {
@@ -109,9 +79,7 @@ export class Hub {
    * `hub.features.register('webhooks', () => ({ queued: 3 }))` and calls the returned function when it stops.
    */
   readonly features = new FeatureStatusRegistry();
-  private readonly adminStats: NodeStats;
-  private readonly adminSessions: AdminSessions;
-  private readonly adminUi: AdminUi;
+  private readonly adminConsole: AdminConsole;
   private readonly removeFeatureStatus: () => void;
 
   constructor(input: CreateHubOptions) {
@@ -164,42 +132,26 @@ export class Hub {
       },
       (outcome, count) => this.metrics.outboxRows(outcome, count),
     );
-    const { canEdit, ...docHooks } = documentHooks ?? {};
-    this.documents = new DocumentHost(
-      documentStore ?? this.storage.openDocStore(),
-      this.broker,
-      this.options.collab,
-      docHooks,
-      this.logger,
-      !(this.broker instanceof MemoryBroker),
-    );
-    // Document updates between nodes travel on `collab|<name>` broker channels, outside the Node's fan-out.
-    const node = this.node;
-    const documents = this.documents;
-    this.broker.setHandler({
-      onPublication: (channel, pub, epoch) =>
-        DocumentHost.owns(channel) ? documents.onPublication(channel, pub) : node.onPublication(channel, pub, epoch),
-      onEvent: (channel, event) => node.onEvent(channel, event),
-      onControl: (command) => node.onControl(command),
-    });
-    this.collab = new CollabAcceptor(this.node, this.admission, this.documents, { hub: hooks ?? {}, ...(canEdit ? { canEdit } : {}) }, this.logger);
-    this.documentRoutes = new DocumentRoutes(this.documents, this.node.resolver, this.options.apiKey, this.options.collab.maxUpdateBytes);
-    this.adminStats = new NodeStats(
-      this.node,
-      this.metrics,
-      packageVersion(),
-      this.storage.sharedRedis,
-      this.options.redisPrefix,
-      this.options.redisCommandTimeoutMs,
-      this.logger,
-    );
-    this.adminSessions = new AdminSessions(
-      () => [this.options.apiKey, this.options.adminPassword].filter((s): s is string => s !== undefined),
-      this.options.adminSessionTtlSeconds * 1000,
-    );
-    this.adminUi = new AdminUi({
-      sessions: this.adminSessions,
-      stats: this.adminStats,
+    ({
+      documents: this.documents,
+      acceptor: this.collab,
+      routes: this.documentRoutes,
+    } = openDocuments({
+      store: documentStore ?? this.storage.openDocStore(),
+      broker: this.broker,
+      node: this.node,
+      admission: this.admission,
+      options: this.options,
+      hooks: hooks ?? {},
+      documentHooks: documentHooks ?? {},
+      logger: this.logger,
+    }));
+    this.adminConsole = new AdminConsole({
+      node: this.node,
+      metrics: this.metrics,
+      redis: this.storage.sharedRedis,
+      options: this.options,
+      logger: this.logger,
       features: this.features,
       api: (req, res, url) => this.api.handle(req, res, url, true),
       tail: (req, res, url, identity) => this.sse.handle(req, res, url, identity),
@@ -215,20 +167,13 @@ export class Hub {
   }
 
   /** Library access to documents: open (loading it) to read its Y.Doc, or apply an update as the server. */
-  async document(name: string): Promise<import('yjs').Doc> {
-    const doc = await this.documents.open(name);
-    this.documents.touch(doc);
-    return doc.doc;
+  document(name: string): Promise<import('yjs').Doc> {
+    return this.documents.read(name);
   }
 
   /** Stores and applies a Yjs update to a document (server-side, no permission checks); resolves with its sequence number. */
-  async applyDocumentUpdate(name: string, update: Uint8Array): Promise<number> {
-    const doc = await this.documents.open(name);
-    try {
-      return await doc.write(update, undefined);
-    } finally {
-      this.documents.touch(doc);
-    }
+  applyDocumentUpdate(name: string, update: Uint8Array): Promise<number> {
+    return this.documents.applyUpdate(name, update);
   }
 
   /** Starts an HTTP server of its own: WebSocket at `options.path`, the API, health and pages. */
@@ -293,18 +238,18 @@ export class Hub {
         sendJson(res, 400, { error: { code: 107, message: 'request target is not a valid URL' } });
         return;
       }
-      this.adminUi
+      this.adminConsole.ui
         .handle(req, res, url)
         .then(async (handled) => handled || (await this.handleOps(req, res, url, true)))
         .then(
-        (handled) => {
-          if (!handled) sendJson(res, 404, { error: { code: 104, message: 'not found' } });
-        },
-        (err: unknown) => {
-          this.logger.error({ err }, 'admin request failed');
-          if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
-        },
-      );
+          (handled) => {
+            if (!handled) sendJson(res, 404, { error: { code: 104, message: 'not found' } });
+          },
+          (err: unknown) => {
+            this.logger.error({ err }, 'admin request failed');
+            if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
+          },
+        );
     });
     this.admin = admin;
     await new Promise<void>((resolve, reject) => {
@@ -340,7 +285,7 @@ export class Hub {
       if (await this.documentRoutes.handle(req, res, url)) return true;
       if (url.pathname === '/admin' || url.pathname.startsWith('/admin/')) {
         // With an admin port, the admin UI lives there only.
-        if (this.options.adminPort === null) return await this.adminUi.handle(req, res, url);
+        if (this.options.adminPort === null) return await this.adminConsole.ui.handle(req, res, url);
         sendJson(res, 404, { error: { code: 104, message: 'not found: the admin UI is on the admin port' } });
         return true;
       }
@@ -352,15 +297,26 @@ export class Hub {
       // With an admin port, metrics live there only; health stays here too, for load balancers.
       if (await this.handleOps(req, res, url, this.options.adminPort === null)) return true;
       const method = staticMethod(req.method);
-      if (method && url.pathname === CLIENT_BUNDLE_PATH && (await serveStatic(CLIENT_BUNDLE_DIR, `/${CLIENT_BUNDLE_FILE}`, res, method === 'HEAD'))) {
+      if (
+        method &&
+        url.pathname === CLIENT_BUNDLE_PATH &&
+        (await serveStatic(CLIENT_BUNDLE_DIR, `/${CLIENT_BUNDLE_FILE}`, res, method === 'HEAD'))
+      ) {
         return true;
       }
-      if (method && url.pathname === COLLAB_BUNDLE_PATH && (await serveStatic(CLIENT_BUNDLE_DIR, `/${COLLAB_BUNDLE_FILE}`, res, method === 'HEAD'))) {
+      if (
+        method &&
+        url.pathname === COLLAB_BUNDLE_PATH &&
+        (await serveStatic(CLIENT_BUNDLE_DIR, `/${COLLAB_BUNDLE_FILE}`, res, method === 'HEAD'))
+      ) {
         return true;
       }
       if (this.options.webDir !== null && method) {
         // The demo dashboard draws with uPlot, served from the package's dependency.
-        if (url.pathname.startsWith('/vendor/uplot/') && (await serveStatic(UPLOT_DIR, url.pathname.slice('/vendor/uplot'.length), res, method === 'HEAD')))
+        if (
+          url.pathname.startsWith('/vendor/uplot/') &&
+          (await serveStatic(UPLOT_DIR, url.pathname.slice('/vendor/uplot'.length), res, method === 'HEAD'))
+        )
           return true;
         if (await serveStatic(this.options.webDir, url.pathname, res, method === 'HEAD')) return true;
       }
@@ -424,7 +380,7 @@ export class Hub {
 
   /** This node's latest one-second sample: publications/s, deliveries/s, connections, users, … (the admin UI's). */
   lastSample(): Sample | undefined {
-    return this.adminStats.history().at(-1);
+    return this.adminConsole.stats.history().at(-1);
   }
 
   /**
@@ -481,8 +437,7 @@ export class Hub {
       this.node.stop();
       try {
         this.removeFeatureStatus();
-        this.adminSessions.stop();
-        await this.adminStats.stop();
+        await this.adminConsole.stop();
         await this.webhooks?.stop();
       } finally {
         await this.storage.close(deadline);

@@ -69,12 +69,12 @@ export class Storage {
     const shared = target ? this.openRedis(target) : undefined;
     this.postgres = o.postgres.url !== null ? new PostgresService(o, logger) : undefined;
     if (given.broker) this.broker = given.broker;
-    else if (target?.kind === 'cluster') this.broker = new RedisClusterBroker({ seeds: target.seeds, prefix: o.redisPrefix, logger, commandTimeoutMs });
+    else if (target?.kind === 'cluster')
+      this.broker = new RedisClusterBroker({ seeds: target.seeds, prefix: o.redisPrefix, logger, commandTimeoutMs });
     else if (target) {
       const url = target.kind === 'url' ? target.url : target.sentinel;
       this.broker = new RedisBroker({ url, prefix: o.redisPrefix, logger, commandTimeoutMs });
-    }
-    else if (o.dataDir !== null) {
+    } else if (o.dataDir !== null) {
       const db = this.openDb(o.dataDir);
       this.broker = new MemoryBroker({
         history: new SqliteHistoryLog(db),
@@ -100,10 +100,10 @@ export class Storage {
       (this.postgres && o.store === 'postgres'
         ? this.postgres.store()
         : shared
-        ? new RedisStore(shared, o.redisPrefix, { retentionMs, commandTimeoutMs })
-        : o.dataDir !== null
-          ? new SqliteStore(this.openDb(o.dataDir), { retentionMs })
-          : new MemoryStore({ retentionMs }));
+          ? new RedisStore(shared, o.redisPrefix, { retentionMs, commandTimeoutMs })
+          : o.dataDir !== null
+            ? new SqliteStore(this.openDb(o.dataDir), { retentionMs })
+            : new MemoryStore({ retentionMs }));
   }
 
   /** Resolves once every backend that must be prepared is (the PostgreSQL migrations); rejects with 114. */
