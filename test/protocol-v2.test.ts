@@ -44,6 +44,8 @@ describe('protocol v2 over JSON', () => {
     const old = await s.client({ user: 'carol' });
     const pubr = await v2Client(s, 'alice');
     const aliceId = pubr.connectResult.client as string;
+    expect(pubr.connectResult.version).toBe(2);
+    expect((await s.client({ user: 'dan' })).connectResult.version).toBe(1);
     const ch = 'chat:v2-push';
     expect((await sub.subscribe(ch)).position.offset).toBe(0);
     await old.subscribe(ch);

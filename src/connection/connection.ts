@@ -189,7 +189,10 @@ export class Connection implements Session {
       if (!this.closed && this.pendingClose === undefined) this.closeAfterReply(code);
       throw err;
     }
-    return connectResult(this.id, identity, this.limits);
+    const result = connectResult(this.id, identity, this.limits);
+    // The version the subprotocol chose (the key keeps its place: v1 replies are unchanged).
+    if (this.protocolVersion !== 1) result.version = this.protocolVersion;
+    return result;
   }
 
   /**
