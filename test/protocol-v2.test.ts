@@ -4,8 +4,12 @@
  * replies, everything else as v1; the namespace option `publicationInfo` decides what the
  * publisher info shows, in both versions. v1 and no subprotocol keep v1's form.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fromV2 } from '../src/client/publication-v2.js';
 import { resolveOptions } from '../src/config/options.js';
+import { encodePublicationPush } from '../src/protocol/pushes.js';
+import { encodePublicationPushV2, encodeReplyWithPublicationsV2, withVisibleInfo } from '../src/protocol/pushes-v2.js';
 import { closeAllServers, createTestServer, type TestServer } from './support/harness.js';
 import { MsgpackClient } from './support/msgpack-client.js';
 import type { ProtocolClient, ServerMessage } from './support/protocol-client.js';
@@ -180,5 +184,32 @@ describe('publicationInfo option', () => {
       resolveOptions({ auth: { secret: 'x'.repeat(32) }, namespaces: { a: { delivery: 'latest', publicationInfo: 'none' } } } as never),
     ).toThrow(/namespaces\.a\.publicationInfo.*conflation key/);
     expect(resolveOptions({ auth: { secret: 'x'.repeat(32) } } as never).defaultNamespace.publicationInfo).toBe('full');
+  });
+});
+
+describe('v2 encoders against the SDK decoder', () => {
+  it('a v2 push or reply, decoded by the SDK, is the v1 message of the same publication (fast-check)', () => {
+    const json = fc.jsonValue().map((v) => JSON.stringify(v));
+    const info = fc.option(fc.record({ user: fc.string(), client: fc.string(), key: fc.option(fc.string(), { nil: undefined }) }), { nil: undefined });
+    fc.assert(
+      fc.property(
+        fc.string(),
+        fc.nat(),
+        json,
+        info,
+        fc.option(fc.string(), { nil: undefined }),
+        fc.constantFrom('full' as const, 'user' as const, 'none' as const),
+        (channel, offset, data, who, epoch, mode) => {
+          const i = who && who.key === undefined ? { user: who.user, client: who.client } : who;
+          const pub = i ? { offset, data, info: i } : { offset, data };
+          const v1 = JSON.parse(encodePublicationPush(channel, withVisibleInfo(pub, mode), epoch));
+          expect(fromV2(JSON.parse(encodePublicationPushV2(channel, pub, epoch, mode)))).toEqual(v1);
+          const reply = fromV2(JSON.parse(encodeReplyWithPublicationsV2(7, { position: { offset, epoch: '' } }, [pub], mode)));
+          const { push: _p, channel: _c, epoch: _e, ...item } = v1;
+          expect(reply).toEqual({ id: 7, result: { position: { offset, epoch: '' }, publications: [item] } });
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
