@@ -118,7 +118,8 @@ describe('SDK protocol versions', () => {
   });
 
   it('the v2 decoder reads v1 messages unchanged (a server that chose v1) and refuses a bad protocolVersion', () => {
-    const v1 = '{"push":"pub","channel":"c","offset":3,"data":1,"info":{"user":"u","client":"x"}}\n{"id":2,"result":{"publications":[{"offset":1,"data":2}]}}';
+    const v1 =
+      '{"push":"pub","channel":"c","offset":3,"data":1,"info":{"user":"u","client":"x"}}\n{"id":2,"result":{"publications":[{"offset":1,"data":2}]}}';
     const bad: string[] = [];
     expect(jsonV2Codec.decode(v1, (w) => bad.push(w))).toEqual([
       { push: 'pub', channel: 'c', offset: 3, data: 1, info: { user: 'u', client: 'x' } },

@@ -58,7 +58,9 @@ describe('protocol v2 over JSON', () => {
     const second = await pubr.publish(ch, 'two');
     const m1 = await sub.waitFor(isPub(ch, 1));
     const m2 = await sub.waitFor(isPub(ch, 2));
-    expect(line(m1)).toBe(`{"p":"chat:v2-push","o":1,"e":${JSON.stringify(first.epoch)},"d":{"t":1},"u":"alice","c":${JSON.stringify(aliceId)}}`);
+    expect(line(m1)).toBe(
+      `{"p":"chat:v2-push","o":1,"e":${JSON.stringify(first.epoch)},"d":{"t":1},"u":"alice","c":${JSON.stringify(aliceId)}}`,
+    );
     expect(line(m2)).toBe(`{"p":"chat:v2-push","o":2,"d":"two","u":"alice","c":${JSON.stringify(aliceId)}}`);
     expect(second.epoch).toBe(first.epoch);
     // The v1 subscriber of the same broadcast: v1's envelope, unchanged.
@@ -190,7 +192,9 @@ describe('publicationInfo option', () => {
 describe('v2 encoders against the SDK decoder', () => {
   it('a v2 push or reply, decoded by the SDK, is the v1 message of the same publication (fast-check)', () => {
     const json = fc.jsonValue().map((v) => JSON.stringify(v));
-    const info = fc.option(fc.record({ user: fc.string(), client: fc.string(), key: fc.option(fc.string(), { nil: undefined }) }), { nil: undefined });
+    const info = fc.option(fc.record({ user: fc.string(), client: fc.string(), key: fc.option(fc.string(), { nil: undefined }) }), {
+      nil: undefined,
+    });
     fc.assert(
       fc.property(
         fc.string(),

@@ -42,7 +42,7 @@ export async function runHubCommand(
     case 'history': {
       const p = params as Params<'history'>;
       const read = await commands.history(session, p);
-      const mode = node.resolver.resolve(p.channel).options.publicationInfo ?? 'full';
+      const mode = node.resolver.resolve(p.channel).options.publicationInfo;
       const result = read.latest ? { position: read.position, latest: true } : { position: read.position };
       return replyWithPublications(session.protocolVersion, id, result, read.publications, mode);
     }
@@ -80,11 +80,11 @@ export async function runHubCommand(
 function subscribeAnswer(session: CommandSession, id: number): SubscribeAnswer {
   return {
     opened: (sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
-      session.sendText(replyWithPublications(session.protocolVersion, id, { ...result }, pubs, sub.channel.options.publicationInfo ?? 'full'));
+      session.sendText(replyWithPublications(session.protocolVersion, id, { ...result }, pubs, sub.channel.options.publicationInfo));
     },
     page: (sub: Subscription, pubs: readonly Publication[]) => {
       // As live: the first publication of a stream names its epoch.
-      const mode = sub.channel.options.publicationInfo ?? 'full';
+      const mode = sub.channel.options.publicationInfo;
       for (const pub of pubs) session.enqueue(Buffer.from(publicationPush(session.protocolVersion, sub.channel.name, pub, sub.epoch, mode)));
     },
   };

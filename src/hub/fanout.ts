@@ -18,7 +18,8 @@ const REORDER_WINDOW_MS = 5_000;
 
 /**
  * Fan-out of what the Broker delivers to this node: each publication is encoded once per
- * protocol version (PublicationFrames) and the same bytes are queued on every subscriber of it. Each live publication must follow its
+ * protocol version (PublicationFrames) and the same bytes are queued on every subscriber of
+ * that version. Each live publication must follow its
  * subscription's position exactly (offset + 1, same epoch); anything else (a gap, a rollback, a
  * new epoch) ends the subscription with 2001 so the client resubscribes and recovers.
  */
@@ -43,7 +44,7 @@ export class Fanout {
     // Every subscriber of a channel is in the channel's one namespace.
     const first = subs.values().next().value;
     if (!first) return;
-    const frames = new PublicationFrames(channel, pub, pub.offset === 1 ? epoch : undefined, first.channel.options.publicationInfo ?? 'full');
+    const frames = new PublicationFrames(channel, pub, pub.offset === 1 ? epoch : undefined, first.channel.options.publicationInfo);
     try {
       // Deleting from a Set while iterating it is safe: a kick removes only the current one.
       for (const sub of subs) {

@@ -19,8 +19,8 @@ export class PublicationFrames {
   private v2: Buffer | undefined;
 
   constructor(
-    readonly channel: string,
-    readonly pub: Publication,
+    private readonly channel: string,
+    private readonly pub: Publication,
     /** The stream's epoch, sent only with the first publication of a stream. */
     private readonly epoch: string | undefined,
     private readonly mode: PublicationInfoMode,

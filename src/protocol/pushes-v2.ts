@@ -52,7 +52,12 @@ export function encodePublicationV2(pub: Publication, mode: PublicationInfoMode)
 }
 
 /** A reply whose result holds publications (v2 form), the rest of the result as in v1. */
-export function encodeReplyWithPublicationsV2(id: number, result: Record<string, unknown>, pubs: readonly Publication[], mode: PublicationInfoMode): string {
+export function encodeReplyWithPublicationsV2(
+  id: number,
+  result: Record<string, unknown>,
+  pubs: readonly Publication[],
+  mode: PublicationInfoMode,
+): string {
   const head = JSON.stringify(result);
   const list = pubs.map((p) => encodePublicationV2(p, mode)).join(',');
   return `{"id":${id},"result":${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"publications":[${list}]}}`;
