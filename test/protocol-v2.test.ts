@@ -149,6 +149,20 @@ describe('protocol v2 over JSON', () => {
     expect(h2.publications).toEqual([{ o: 1, d: 1, u: 'alice' }]);
   });
 
+  it("pushes other than publications are v1's", async () => {
+    const s = await createTestServer({ namespaces: { room: { presence: true, joinLeave: true, typing: true } } } as never);
+    const v2 = await v2Client(s, 'ann');
+    await v2.subscribe('room:a');
+    const bob = await s.client({ user: 'bob' });
+    const bobId = bob.connectResult.client as string;
+    await bob.subscribe('room:a');
+    await bob.call('typing', { channel: 'room:a', typing: true });
+    const join = await v2.waitFor((m) => m.push === 'join');
+    expect(line(join)).toBe(`{"push":"join","channel":"room:a","info":{"user":"bob","client":${JSON.stringify(bobId)}}}`);
+    const typing = await v2.waitFor((m) => m.push === 'typing');
+    expect(line(typing)).toBe('{"push":"typing","channel":"room:a","user":"bob","typing":true}');
+  });
+
   it('client ids are short and unique', async () => {
     const s = await createTestServer();
     const ids = await Promise.all([1, 2, 3].map(async (i) => (await s.client({ user: `u${i}` })).connectResult.client as string));
