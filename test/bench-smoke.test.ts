@@ -129,6 +129,9 @@ describe('bench (smoke)', () => {
       expect(t.latencySamples).toBeGreaterThan(0);
       expect(t.loadgenLimited).toBe(true);
     }
+    // The split agents speak the Switchboard dialect (protocol v2): a delivery costs about the reference's bytes.
+    const [sb, ref] = [out.results.fanout[w]!['switchboard-sqlite']!, out.results.fanout[w]!['ws-coalesce']!];
+    expect(sb.bytesPerMsg).toBeLessThanOrEqual(1.1 * ref.bytesPerMsg);
     expect(out.results.notes.some((n) => /split over 2 agents/.test(n))).toBe(true);
     expect(out.results.notes.some((n) => /LIMITED BY THE LOAD GENERATOR/.test(n))).toBe(true);
     expect(out.summary.target_figures[`fanout_sqlite_1x_ws_coalesce_if${w}`]!.loadgenLimited).toBe(true);

@@ -31,8 +31,18 @@ export class BenchClient implements FrameSink {
   /** Resolves once connected, authenticated and subscribed. */
   async open(timeoutMs: number, localAddress?: string): Promise<void> {
     const started = Date.now();
-    const path = DIALECTS[this.target.dialect].path(this.token);
-    await this.ws.connect({ host: this.target.host, port: this.target.port, path, ...(localAddress ? { localAddress } : {}) }, timeoutMs);
+    const dialect = DIALECTS[this.target.dialect];
+    const path = dialect.path(this.token);
+    await this.ws.connect(
+      {
+        host: this.target.host,
+        port: this.target.port,
+        path,
+        ...(dialect.subprotocol ? { protocol: dialect.subprotocol } : {}),
+        ...(localAddress ? { localAddress } : {}),
+      },
+      timeoutMs,
+    );
     const readyPromise = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error('setup timeout')), Math.max(1, timeoutMs - (Date.now() - started)));
       const done = (err?: Error) => {

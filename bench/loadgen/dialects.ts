@@ -20,6 +20,8 @@ export interface DialectSession {
 
 export interface Dialect {
   path(token: string): string;
+  /** The WebSocket subprotocol to ask for, if any. */
+  subprotocol?: string;
   session(token: string, channels: readonly string[]): DialectSession;
   /** One publish command carrying `payload` (an ASCII string without quotes or backslashes). */
   publishFrame(channel: string, payload: string, seq: number): string;
@@ -65,13 +67,16 @@ export function countOf(frame: Buffer, needle: Buffer): number {
 }
 
 /**
- * Switchboard protocol v1 (docs/protocol.md): connect and subscribes batched in frames of at
- * most SB_BATCH commands (the server answers 111 past 256 pending commands per connection).
+ * Switchboard protocol v2 (`switchboard.v2.json`, docs/protocol.md), what the SDK speaks by
+ * default: v1's commands and replies, compact publications. Connect and subscribes batched in
+ * frames of at most SB_BATCH commands (the server answers 111 past 256 pending commands per
+ * connection).
  */
 const SB_BATCH = 100;
 
 const switchboard: Dialect = {
   path: () => '/ws',
+  subprotocol: 'switchboard.v2.json',
   session(token, channels) {
     const waiting = new Set<number>();
     const queue: Array<{ id: number; line: string }> = [{ id: 1, line: JSON.stringify({ id: 1, method: 'connect', params: { token } }) }];

@@ -14,6 +14,8 @@ export interface RawWsTarget {
   /** Path and query of the upgrade request. */
   path: string;
   localAddress?: string;
+  /** Sec-WebSocket-Protocol to ask for. */
+  protocol?: string;
 }
 
 const MAX_HEAD = 16 * 1024;
@@ -64,7 +66,9 @@ export class RawWs {
       socket.once('connect', () => {
         socket.write(
           `GET ${target.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+            (target.protocol ? `Sec-WebSocket-Protocol: ${target.protocol}\r\n` : '') +
+            '\r\n',
         );
       });
       const onHead = (chunk: Buffer) => {

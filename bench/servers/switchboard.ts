@@ -9,11 +9,13 @@ export type HistoryMode = 'off' | 'memory' | 'sqlite' | 'redis';
  * because the load generator is one IP and one publisher. History is off (`off`: offsets off,
  * the baseline) or the default (100 publications per channel, 600 s) kept in memory, in SQLite
  * under `dataDir` (what `switchboard serve` runs), or in Redis (`redisUrl`). Everything else is
- * the default, including the 1 MiB per-connection queue and write coalescing.
+ * the default, including the 1 MiB per-connection queue and write coalescing. A broadcast does
+ * not show its receivers who published (`publicationInfo: "none"`), as the ws peers do not: the
+ * load generator speaks protocol v2, so a delivery carries the channel, offset and data only.
  */
 /** The limits opened up, history off: also what `serve --workers` runs in the workers scenario. */
 export const BENCH_HUB_OPTIONS = {
-  defaultNamespace: { history: { size: 0 }, clientPublish: 'any' },
+  defaultNamespace: { history: { size: 0 }, clientPublish: 'any', publicationInfo: 'none' },
   limits: {
     maxConnections: 1_000_000,
     maxConnectionsPerUser: 1_000_000,
@@ -33,7 +35,7 @@ export async function start(o: ServerOptions, history: HistoryMode): Promise<Run
   const hub = createHub({
     auth: { secret: o.secret },
     ...BENCH_HUB_OPTIONS,
-    ...(history === 'off' ? {} : { defaultNamespace: { clientPublish: 'any' as const } }),
+    ...(history === 'off' ? {} : { defaultNamespace: { clientPublish: 'any' as const, publicationInfo: 'none' as const } }),
     ...(history === 'sqlite' ? { dataDir: o.dataDir } : {}),
     ...(o.redisUrl ? { redisUrl: o.redisUrl, redisPrefix: o.redisPrefix ?? 'bench' } : {}),
     ...(o.redisCluster ? { redisCluster: o.redisCluster, redisPrefix: o.redisPrefix ?? 'bench' } : {}),

@@ -42,6 +42,12 @@ export interface ClientOptions {
    * binary frames, smaller; `Uint8Array` values travel as bytes).
    */
   codec?: 'json' | 'msgpack';
+  /**
+   * The protocol version to ask for: 2 (default; compact publications, fewer bytes per
+   * delivery) or 1. Either way the SDK's objects are the same, and a v2 client falls back to
+   * v1 on a server that speaks only v1 (docs/protocol.md, Protocol v2).
+   */
+  protocolVersion?: 1 | 2;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -58,6 +64,7 @@ const KNOWN_OPTIONS = new Set([
   'WebSocket',
   'random',
   'codec',
+  'protocolVersion',
 ]);
 
 /** The options checked and with their defaults; the rest are read from `ClientOptions` as given. */
@@ -85,6 +92,8 @@ export function resolveClientOptions(url: string | readonly string[], options: C
     throw badArgument('token: expected a non-empty string');
   if (options.getToken !== undefined && typeof options.getToken !== 'function') throw badArgument('getToken: expected a function');
   if (options.codec !== undefined && options.codec !== 'json' && options.codec !== 'msgpack') throw badArgument("codec: expected 'json' or 'msgpack'");
+  if (options.protocolVersion !== undefined && options.protocolVersion !== 1 && options.protocolVersion !== 2)
+    throw badArgument('protocolVersion: expected 1 or 2');
   const backoff: BackoffOptions = { ...DEFAULTS.backoff, ...options.backoff };
   validateBackoff(backoff);
   return {

@@ -104,6 +104,7 @@ export class SwitchboardClient {
     if (options.random !== undefined) socketOptions.random = options.random;
     if (options.WebSocket !== undefined) socketOptions.WebSocket = options.WebSocket;
     if (options.codec !== undefined) socketOptions.codec = options.codec;
+    if (options.protocolVersion !== undefined) socketOptions.protocolVersion = options.protocolVersion;
     this.socket = new Socket(socketOptions, {
       connected: (session) => this.onConnected(session),
       transportLost: () => this.onTransportLost(),

@@ -1,6 +1,6 @@
 import { Backoff, type BackoffOptions } from './backoff.js';
 import type { Inbound } from './codec.js';
-import { wireCodec, type CodecName, type Encoded, type WireCodec } from './wire-codec.js';
+import { wireCodec, type CodecName, type Encoded, type ProtocolVersion, type WireCodec } from './wire-codec.js';
 import {
   ClientErrorCode,
   CLOSE_NAMES,
@@ -32,6 +32,8 @@ export interface SocketOptions {
   WebSocket?: WebSocketConstructor;
   /** The wire codec (default JSON). */
   codec?: CodecName;
+  /** The protocol version to ask for (default 2). */
+  protocolVersion?: ProtocolVersion;
 }
 
 /** The connect reply, plus the URL it came through. */
@@ -93,7 +95,7 @@ export class Socket {
     private readonly events: SocketEvents,
   ) {
     this.backoff = new Backoff(options.backoff, options.random);
-    this.codec = wireCodec(options.codec);
+    this.codec = wireCodec(options.codec, options.protocolVersion);
     this.pong = this.codec.encode({ method: 'pong' });
     this.token = new ConnectionToken(options.token, options.getToken, options.timeoutMs, {
       isCurrent: (generation) => generation === this.generation,
@@ -157,9 +159,9 @@ export class Socket {
     this.urlIndex += 1;
     let ws: WebSocketLike;
     try {
-      const protocol = this.codec.subprotocol;
-      ws = (protocol === undefined ? new Ctor(url) : new Ctor(url, protocol)) as WebSocketLike;
-      if (protocol !== undefined) ws.binaryType = 'arraybuffer';
+      const protocols = this.codec.subprotocols;
+      ws = (protocols === undefined ? new Ctor(url) : new Ctor(url, [...protocols])) as WebSocketLike;
+      if (protocols !== undefined) ws.binaryType = 'arraybuffer';
     } catch (err) {
       this.events.error(new ClientError(ClientErrorCode.BAD_ARGUMENT, `cannot open ${url}: ${(err as Error).message}`, { cause: err }));
       this.scheduleReconnect(`cannot open ${url}`, undefined);

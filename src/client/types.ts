@@ -10,7 +10,8 @@ export interface StreamPosition {
 /** Who published, when a client did. */
 export interface PublisherInfo {
   user: string;
-  client: string;
+  /** Absent in a publication of a namespace that shows only the user (`publicationInfo: "user"`). */
+  client?: string;
   connInfo?: unknown;
 }
 
@@ -52,7 +53,7 @@ export interface EmitOptions {
 export interface ClientEvent<T = unknown> {
   channel: string;
   data: T;
-  info: PublisherInfo & { key?: string };
+  info: PublisherInfo & { client: string; key?: string };
 }
 
 export interface HistoryOptions {

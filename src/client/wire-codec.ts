@@ -1,16 +1,23 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { decodeFrame, encodeCommand, joinFrames, utf8Length, type Command, type Inbound } from './codec.js';
+import { fromV2 } from './publication-v2.js';
 
-/** The codecs of protocol v1 (docs/protocol.md, Codecs): JSON text frames, or MessagePack binary frames. */
+/** The codecs (docs/protocol.md, Codecs): JSON text frames, or MessagePack binary frames. */
 export type CodecName = 'json' | 'msgpack';
+
+/** The protocol version to ask for: 2 (compact publications, the default) or 1. */
+export type ProtocolVersion = 1 | 2;
 
 /** One encoded command: a JSON line or a MessagePack value. */
 export type Encoded = string | Uint8Array;
 
 /** How the Socket encodes commands, batches them into frames and decodes what the server sends. */
 export interface WireCodec {
-  /** The WebSocket subprotocol to ask for (none for JSON, the default). */
-  readonly subprotocol: string | undefined;
+  /**
+   * The WebSocket subprotocols to offer, preferred first (none: JSON v1). A v2 codec offers v1
+   * after v2, so a server that speaks only v1 still accepts; its decoder reads both.
+   */
+  readonly subprotocols: readonly string[] | undefined;
   encode(command: Command): Encoded;
   byteLength(message: Encoded): number;
   /** Joins messages into frames of at most `maxBytes` (a longer message gets a frame of its own). */
@@ -19,7 +26,7 @@ export interface WireCodec {
 }
 
 export const jsonCodec: WireCodec = {
-  subprotocol: undefined,
+  subprotocols: undefined,
   encode: encodeCommand,
   byteLength: (m) => (typeof m === 'string' ? utf8Length(m) : m.byteLength),
   join: (messages, maxBytes) => joinFrames(messages as string[], maxBytes),
@@ -37,7 +44,7 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsTyp
 
 /** `switchboard.v1.msgpack`: each message one MessagePack map; a frame holds values back to back. */
 export const msgpackCodec: WireCodec = {
-  subprotocol: 'switchboard.v1.msgpack',
+  subprotocols: ['switchboard.v1.msgpack'],
   encode: (command) => packr.pack(command),
   byteLength: (m) => (typeof m === 'string' ? utf8Length(m) : m.byteLength),
   join(messages, maxBytes) {
@@ -87,6 +94,19 @@ function concat(parts: Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
-export function wireCodec(name: CodecName | undefined): WireCodec {
-  return name === 'msgpack' ? msgpackCodec : jsonCodec;
+/** A codec of protocol v2: v1's framing, compact publications decoded into v1's shape. */
+function v2(base: WireCodec, subprotocols: readonly string[]): WireCodec {
+  return {
+    ...base,
+    subprotocols,
+    decode: (data, onBad) => base.decode(data, onBad).map(fromV2),
+  };
+}
+
+export const jsonV2Codec = v2(jsonCodec, ['switchboard.v2.json', 'switchboard.v1.json']);
+export const msgpackV2Codec = v2(msgpackCodec, ['switchboard.v2.msgpack', 'switchboard.v1.msgpack']);
+
+export function wireCodec(name: CodecName | undefined, version: ProtocolVersion = 2): WireCodec {
+  if (version === 1) return name === 'msgpack' ? msgpackCodec : jsonCodec;
+  return name === 'msgpack' ? msgpackV2Codec : jsonV2Codec;
 }

@@ -54,11 +54,25 @@ export const namespaceSchema = z
      * reply; at most once, latest wins; limits.clientEventRate per connection).
      */
     clientEvents: z.boolean().default(false),
+    /**
+     * What publications tell subscribers of their publisher (pushes, subscribe and history
+     * replies, every protocol version): `full` (user and client id; the default), `user` (the
+     * user only) or `none`. The conflation key of a latest-value namespace always travels with
+     * the publisher info, so `delivery: "latest"` needs `full` or `user`.
+     */
+    publicationInfo: z.enum(['full', 'user', 'none']).default('full'),
   })
   .strict()
   .superRefine((ns, ctx) => {
     if (ns.joinLeave && !ns.presence) {
       ctx.addIssue({ code: 'custom', path: ['joinLeave'], message: 'joinLeave needs presence: true' });
+    }
+    if (ns.publicationInfo === 'none' && ns.delivery === 'latest') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['publicationInfo'],
+        message: 'delivery "latest" sends the conflation key in the publication info: use "full" or "user"',
+      });
     }
     if (ns.history.metaTtlSeconds < ns.history.ttlSeconds) {
       ctx.addIssue({ code: 'custom', path: ['history', 'metaTtlSeconds'], message: 'must be at least history.ttlSeconds' });

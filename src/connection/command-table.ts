@@ -3,7 +3,8 @@ import type { OpenedResult, Session, SubscribeAnswer } from '../hub/session.js';
 import type { Subscription } from '../hub/subscription.js';
 import { presenceUsers } from '../presence/presence-store.js';
 import type { Method, Params } from '../protocol/commands.js';
-import { encodePublicationPush, encodeReply, encodeReplyWithPublications } from '../protocol/pushes.js';
+import { publicationPush, replyWithPublications } from '../hub/publication-frames.js';
+import { encodeReply } from '../protocol/pushes.js';
 import type { Publication } from '../stream/types.js';
 
 /** The session a command runs for, and how its replies and pushes are queued. */
@@ -39,8 +40,11 @@ export async function runHubCommand(
     case 'publish':
       return encodeReply(id, await commands.publish(session, params as Params<'publish'>));
     case 'history': {
-      const read = await commands.history(session, params as Params<'history'>);
-      return encodeReplyWithPublications(id, read.latest ? { position: read.position, latest: true } : { position: read.position }, read.publications);
+      const p = params as Params<'history'>;
+      const read = await commands.history(session, p);
+      const mode = node.resolver.resolve(p.channel).options.publicationInfo;
+      const result = read.latest ? { position: read.position, latest: true } : { position: read.position };
+      return replyWithPublications(session.protocolVersion, id, result, read.publications, mode);
     }
     case 'presence': {
       const clients = await commands.presence(session, (params as Params<'presence'>).channel);
@@ -75,12 +79,13 @@ export async function runHubCommand(
 /** A subscribe is answered by one reply (with the first page), then pages as pushes. */
 function subscribeAnswer(session: CommandSession, id: number): SubscribeAnswer {
   return {
-    opened: (_sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
-      session.sendText(encodeReplyWithPublications(id, { ...result }, pubs));
+    opened: (sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
+      session.sendText(replyWithPublications(session.protocolVersion, id, { ...result }, pubs, sub.channel.options.publicationInfo));
     },
     page: (sub: Subscription, pubs: readonly Publication[]) => {
       // As live: the first publication of a stream names its epoch.
-      for (const pub of pubs) session.enqueue(Buffer.from(encodePublicationPush(sub.channel.name, pub, pub.offset === 1 ? sub.epoch : undefined)));
+      const mode = sub.channel.options.publicationInfo;
+      for (const pub of pubs) session.enqueue(Buffer.from(publicationPush(session.protocolVersion, sub.channel.name, pub, sub.epoch, mode)));
     },
   };
 }

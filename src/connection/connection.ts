@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/verifier.js';
 import type { Limits } from '../config/options.js';
@@ -13,10 +12,12 @@ import type { Publication } from '../stream/types.js';
 import { connectResult } from './connect-reply.js';
 import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-queue.js';
 import type { Transport } from './transport.js';
-import type { CodecName } from '../codec/codec.js';
+import type { CodecName, ProtocolVersion } from '../codec/codec.js';
+import type { PublicationFrames } from '../hub/publication-frames.js';
 import { jsonToMsgpack } from '../codec/msgpack.js';
 import { LatestOutbox, type LatestHost } from './latest-values.js';
 import { clampReason } from './close-reason.js';
+import { newClientId } from './client-id.js';
 import { runHubCommand } from './command-table.js';
 import { CommandIntake } from './command-intake.js';
 import { readBinaryFrame, readTextFrame, refuseBinary } from './inbound-frames.js';
@@ -37,6 +38,8 @@ export interface HandshakeInfo {
   identity?: Identity;
   /** The codec the WebSocket subprotocol chose; JSON when absent. */
   codec?: CodecName;
+  /** The protocol version the WebSocket subprotocol chose; 1 when absent. */
+  protocolVersion?: ProtocolVersion;
 }
 
 /**
@@ -45,8 +48,8 @@ export interface HandshakeInfo {
  * it writes to a `Transport`.
  */
 export class Connection implements Session {
-  /** 96 random bits, URL-safe: short, because it travels in every publication's `info`. */
-  readonly id = randomBytes(12).toString('base64url');
+  /** Unique across nodes and short, because it travels in publications' publisher info (client-id.ts). */
+  readonly id = newClientId();
   state: ConnectionState = 'connecting';
   identity: Identity | undefined;
   clientName: string | undefined;
@@ -60,6 +63,8 @@ export class Connection implements Session {
 
   /** MessagePack (binary frames of concatenated values) or JSON (text frames of `\n`-joined lines). */
   readonly codec: CodecName;
+  /** Protocol v1, or v2 (compact publications). */
+  readonly protocolVersion: ProtocolVersion;
   private readonly queue: OutboundQueue;
   private flushScheduled = false;
   private pendingClose: CloseCodeValue | undefined;
@@ -78,6 +83,7 @@ export class Connection implements Session {
   ) {
     this.limits = node.options.limits;
     this.codec = handshake.codec ?? 'json';
+    this.protocolVersion = handshake.protocolVersion ?? 1;
     this.queue = new OutboundQueue(this.codec === 'msgpack' ? NO_SEPARATOR : NEWLINE);
     const now = Date.now();
     this.connectDeadline = now + this.limits.connectTimeoutMs;
@@ -183,7 +189,10 @@ export class Connection implements Session {
       if (!this.closed && this.pendingClose === undefined) this.closeAfterReply(code);
       throw err;
     }
-    return connectResult(this.id, identity, this.limits);
+    const result = connectResult(this.id, identity, this.limits);
+    // The version the subprotocol chose (the key keeps its place: v1 replies are unchanged).
+    if (this.protocolVersion !== 1) result.version = this.protocolVersion;
+    return result;
   }
 
   /**
@@ -237,7 +246,8 @@ export class Connection implements Session {
 
   // ---- outbound --------------------------------------------------------------------------
 
-  deliver(sub: Subscription, pub: Publication, frame: Buffer): void {
+  deliver(sub: Subscription, pub: Publication, frames: PublicationFrames): void {
+    const frame = frames.frame(this.protocolVersion);
     if (sub.channel.options.delivery === 'latest') this.offerLatest(`p${sub.channel.name}\0${pub.info?.key ?? ''}`, frame);
     else this.enqueue(frame);
   }

@@ -1,7 +1,8 @@
 import type { Metrics } from '../metrics/metrics.js';
 import { UnsubscribeCode } from '../protocol/close-codes.js';
-import { encodeChannelEvent, encodePublicationPush } from '../protocol/pushes.js';
+import { encodeChannelEvent } from '../protocol/pushes.js';
 import type { ChannelEvent, Publication } from '../stream/types.js';
+import { PublicationFrames } from './publication-frames.js';
 import { startsCurrentStream } from './recovery.js';
 import type { Subscription } from './subscription.js';
 import type { SubscriptionRegistry } from './subscriptions.js';
@@ -16,8 +17,9 @@ export const GAP_REASON = 'missed publications: resubscribe with since';
 const REORDER_WINDOW_MS = 5_000;
 
 /**
- * Fan-out of what the Broker delivers to this node: each publication is encoded once and the
- * same bytes are queued on every subscriber. Each live publication must follow its
+ * Fan-out of what the Broker delivers to this node: each publication is encoded once per
+ * protocol version (PublicationFrames) and the same bytes are queued on every subscriber of
+ * that version. Each live publication must follow its
  * subscription's position exactly (offset + 1, same epoch); anything else (a gap, a rollback, a
  * new epoch) ends the subscription with 2001 so the client resubscribes and recovers.
  */
@@ -39,12 +41,15 @@ export class Fanout {
   onPublication(channel: string, pub: Publication, epoch: string): void {
     const subs = this.registry.subscribers(channel);
     if (!subs) return;
-    const frame = Buffer.from(encodePublicationPush(channel, pub, pub.offset === 1 ? epoch : undefined));
+    // Every subscriber of a channel is in the channel's one namespace.
+    const first = subs.values().next().value;
+    if (!first) return;
+    const frames = new PublicationFrames(channel, pub, pub.offset === 1 ? epoch : undefined, first.channel.options.publicationInfo);
     try {
       // Deleting from a Set while iterating it is safe: a kick removes only the current one.
       for (const sub of subs) {
-        if (sub.buffered) sub.buffer({ pub, frame, epoch }, this.bufferBytes);
-        else this.deliver(sub, pub, frame, epoch, false);
+        if (sub.buffered) sub.buffer({ pub, frames, epoch }, this.bufferBytes);
+        else this.deliver(sub, pub, frames, epoch, false);
       }
     } finally {
       this.youngMemo = undefined;
@@ -57,7 +62,7 @@ export class Fanout {
    * publication at or below the position is one recovery already sent (true while going live);
    * for a live subscription it is one only while nothing above its reads came (Subscription.pastHistory).
    */
-  deliver(sub: Subscription, pub: Publication, frame: Buffer, epoch: string, seenIsDuplicate: boolean): void {
+  deliver(sub: Subscription, pub: Publication, frames: PublicationFrames, epoch: string, seenIsDuplicate: boolean): void {
     if (pub.offset > 0) {
       // The first publication of a stream that did not exist when the client got its position
       // (offset 0 of a young epoch of its own): it carries the stream's epoch, which the client adopts.
@@ -78,7 +83,7 @@ export class Fanout {
       }
       sub.offset = pub.offset;
     }
-    sub.session.deliver(sub, pub, frame);
+    sub.session.deliver(sub, pub, frames);
   }
 
   /**

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Identity } from '../auth/verifier.js';
-import type { CodecName } from '../codec/codec.js';
+import type { CodecName, ProtocolVersion } from '../codec/codec.js';
 import type { CloseCodeValue } from '../protocol/close-codes.js';
 import type { Publication } from '../stream/types.js';
+import type { PublicationFrames } from './publication-frames.js';
 import type { Subscription } from './subscription.js';
 
 /**
@@ -24,14 +25,16 @@ export interface Session {
   readonly transportKind: 'websocket' | 'sse';
   /** The frame codec a WebSocket session chose (JSON when absent). */
   readonly codec?: CodecName;
+  /** The protocol version a WebSocket session chose (1 when absent; SSE is 1). */
+  readonly protocolVersion?: ProtocolVersion;
   readonly headers: IncomingHttpHeaders;
   /** The `name` the client gave in `connect` (informational), if any. */
   readonly clientName: string | undefined;
   readonly closed: boolean;
   /** Outbound bytes queued for this session: its own queue plus the socket's buffer. */
   readonly queuedBytes: number;
-  /** Queues a publication push of one of its subscriptions (`frame` is encoded once for all). */
-  deliver(sub: Subscription, pub: Publication, frame: Buffer): void;
+  /** Queues a publication push of one of its subscriptions (`frames` encodes it once per version for all). */
+  deliver(sub: Subscription, pub: Publication, frames: PublicationFrames): void;
   /**
    * Queues a server push other than a publication. `latestKey` (client events): under
    * backpressure only the newest push per key is kept, and past limits.maxLatestEntries keys

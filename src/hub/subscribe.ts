@@ -143,7 +143,7 @@ export class SubscribeFlow {
     sub.buffered = null;
     sub.bufferedBytes = 0;
     for (const b of buffered) {
-      this.parts.fanout.deliver(sub, b.pub, b.frame, b.epoch, true);
+      this.parts.fanout.deliver(sub, b.pub, b.frames, b.epoch, true);
       if (!this.parts.registry.current(sub)) return;
     }
     this.parts.live(sub);

@@ -1,11 +1,12 @@
 import type { ResolvedChannel } from '../channels/channels.js';
 import type { Publication } from '../stream/types.js';
+import type { PublicationFrames } from './publication-frames.js';
 import type { Session } from './session.js';
 
 /** A live publication that arrived while the subscription was still catching up. */
 export interface BufferedPublication {
   pub: Publication;
-  frame: Buffer;
+  frames: PublicationFrames;
   epoch: string;
 }
 
@@ -48,13 +49,14 @@ export class Subscription {
   /** Buffers a live publication while catching up; past `maxBytes` (with the session's queue) the buffer is dropped. */
   buffer(item: BufferedPublication, maxBytes: number): void {
     if (!this.buffered) return;
-    if (this.bufferedBytes + item.frame.length + this.session.queuedBytes > maxBytes) {
+    const bytes = item.frames.frame(this.session.protocolVersion).length;
+    if (this.bufferedBytes + bytes + this.session.queuedBytes > maxBytes) {
       this.buffered = [];
       this.bufferedBytes = 0;
       this.overflows += 1;
       return;
     }
     this.buffered.push(item);
-    this.bufferedBytes += item.frame.length;
+    this.bufferedBytes += bytes;
   }
 }

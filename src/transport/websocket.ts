@@ -10,7 +10,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { HubError } from '../protocol/errors.js';
 import { Admission, requestToken } from './admission.js';
 import type { Transport } from '../connection/transport.js';
-import { chooseSubprotocol, SUBPROTOCOL_REFUSAL, type CodecName } from '../codec/codec.js';
+import { chooseSubprotocol, SUBPROTOCOL_REFUSAL, type WireChoice } from '../codec/codec.js';
 import { ERRORS } from '../protocol/errors.js';
 
 /** How long a close handshake may take before the socket is dropped. */
@@ -93,27 +93,32 @@ export class WebSocketAcceptor {
       reject(socket, ERRORS[125].httpStatus, SUBPROTOCOL_REFUSAL, 125);
       return;
     }
-    const codec = chosen.codec;
     const token = requestToken(req);
     if (token === undefined) {
-      this.upgrade(req, socket, head, undefined, codec);
+      this.upgrade(req, socket, head, undefined, chosen);
       return;
     }
     this.node.verifier.verify(token).then(
-      (identity) => this.upgrade(req, socket, head, identity, codec),
+      (identity) => this.upgrade(req, socket, head, identity, chosen),
       (err: unknown) => reject(socket, 401, err instanceof HubError ? err.message : 'unauthorized'),
     );
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity | undefined, codec: CodecName): void {
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity | undefined, wire: WireChoice): void {
     // The token check awaited: the client may have left meanwhile.
     if (socket.destroyed || !socket.writable) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.sockets.add(ws);
       const conn = new Connection(
         this.node,
-        new WebSocketTransport(ws, codec === 'msgpack'),
-        { ip: req.socket.remoteAddress ?? '', headers: req.headers, codec, ...(identity ? { identity } : {}) },
+        new WebSocketTransport(ws, wire.codec === 'msgpack'),
+        {
+          ip: req.socket.remoteAddress ?? '',
+          headers: req.headers,
+          codec: wire.codec,
+          protocolVersion: wire.version,
+          ...(identity ? { identity } : {}),
+        },
         this.scheduler,
       );
       this.node.register(conn);

@@ -55,6 +55,8 @@ export interface OpenOptions {
   retainPubs?: boolean;
   /** Local address to connect from (e.g. 127.0.0.2, to look like another IP on loopback). */
   localAddress?: string;
+  /** WebSocket subprotocols to offer (e.g. `switchboard.v2.json`); none by default. */
+  protocols?: string | string[];
 }
 
 export interface CloseInfo {
@@ -107,7 +109,7 @@ export class ProtocolClient {
 
   /** Opens a WebSocket; rejects with HandshakeError when the server answers with an HTTP status. */
   static open(url: string, options: OpenOptions = {}): Promise<ProtocolClient> {
-    const ws = new WebSocket(url, {
+    const ws = new WebSocket(url, options.protocols ?? [], {
       ...(options.headers ? { headers: options.headers } : {}),
       ...(options.origin !== undefined ? { origin: options.origin } : {}),
       perMessageDeflate: false,

@@ -1,0 +1,58 @@
+import type { ProtocolVersion } from '../codec/codec.js';
+import { encodePublicationPush, encodeReplyWithPublications } from '../protocol/pushes.js';
+import {
+  encodePublicationPushV2,
+  encodeReplyWithPublicationsV2,
+  withVisibleInfo,
+  type PublicationInfoMode,
+} from '../protocol/pushes-v2.js';
+import type { Publication } from '../stream/types.js';
+
+/**
+ * One publication's push, encoded at most once per protocol version for a whole broadcast:
+ * every receiver of a version gets the same Buffer (and MessagePack receivers the same
+ * transcoding of it, codec/msgpack.ts). Built lazily: a broadcast with only v2 receivers never
+ * encodes v1.
+ */
+export class PublicationFrames {
+  private v1: Buffer | undefined;
+  private v2: Buffer | undefined;
+
+  constructor(
+    private readonly channel: string,
+    private readonly pub: Publication,
+    /** The stream's epoch, sent only with the first publication of a stream. */
+    private readonly epoch: string | undefined,
+    private readonly mode: PublicationInfoMode,
+  ) {}
+
+  /** The push in protocol `version` (v1 when absent: SSE and JSON without a subprotocol). */
+  frame(version: ProtocolVersion = 1): Buffer {
+    if (version === 2) return (this.v2 ??= Buffer.from(encodePublicationPushV2(this.channel, this.pub, this.epoch, this.mode)));
+    return (this.v1 ??= Buffer.from(encodePublicationPush(this.channel, withVisibleInfo(this.pub, this.mode), this.epoch)));
+  }
+}
+
+/** A publication push for one session (recovery pages); the first of a stream names its epoch. */
+export function publicationPush(
+  version: ProtocolVersion | undefined,
+  channel: string,
+  pub: Publication,
+  epoch: string,
+  mode: PublicationInfoMode,
+): string {
+  const e = pub.offset === 1 ? epoch : undefined;
+  return version === 2 ? encodePublicationPushV2(channel, pub, e, mode) : encodePublicationPush(channel, withVisibleInfo(pub, mode), e);
+}
+
+/** A reply holding publications (subscribe, history) in the session's protocol version. */
+export function replyWithPublications(
+  version: ProtocolVersion | undefined,
+  id: number,
+  result: Record<string, unknown>,
+  pubs: readonly Publication[],
+  mode: PublicationInfoMode,
+): string {
+  if (version === 2) return encodeReplyWithPublicationsV2(id, result, pubs, mode);
+  return encodeReplyWithPublications(id, result, mode === 'full' ? pubs : pubs.map((p) => withVisibleInfo(p, mode)));
+}
