@@ -63,14 +63,21 @@ export class OwnRedisCluster {
     return this.ports.map((p) => `127.0.0.1:${p}`);
   }
 
-  /** Waits until every running node says `cluster_state:ok` and agrees on the masters. */
+  /**
+   * Waits until every running node says `cluster_state:ok` and agrees on the masters, and every
+   * running replica has its link to its master up. A replica that never completed its first sync
+   * is never promoted (its data counts as infinitely old), so a test that kills a master before
+   * that would wait for a failover that cannot happen.
+   */
   async waitOk(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const states = await Promise.all(this.livePorts().map((p) => this.cli(p, 'cluster', 'info').catch(() => '')));
       if (states.every((s) => s.includes('cluster_state:ok'))) {
         const views = await Promise.all(this.livePorts().map((p) => this.mastersSeenBy(p).catch(() => '')));
-        if (views.every((v) => v !== '' && v === views[0])) return;
+        const replication = await Promise.all(this.livePorts().map((p) => this.cli(p, 'info', 'replication').catch(() => '')));
+        const synced = replication.every((r) => !r.includes('role:slave') || r.includes('master_link_status:up'));
+        if (synced && views.every((v) => v !== '' && v === views[0])) return;
       }
       if (Date.now() > deadline) throw new Error(`cluster not ok: ${states.join(' | ')}`);
       await new Promise((r) => setTimeout(r, 200));
@@ -139,6 +146,8 @@ export class OwnRedisCluster {
         '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
         '--cluster-node-timeout', String(nodeTimeoutMs),
         '--save', '',
+        // A replica's first sync starts at once (the default waits 5 s for more replicas).
+        '--repl-diskless-sync-delay', '0',
         '--appendonly', 'no',
         '--dir', this.dir,
       ],
