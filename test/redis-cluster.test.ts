@@ -195,6 +195,16 @@ describe('a master killed while publishing', () => {
     const b = await createTestServer(options);
     const channel = 'chat:failover';
     const master = await cluster.masterPortOf(`${options.redisPrefix}:ch:{${channel}}`);
+    // A channel on the same shard that nobody publishes to during the failover: no gap for the
+    // position check to find, so only the move of its subscription to the promoted master keeps
+    // it live.
+    let quiet = '';
+    for (let i = 0; quiet === '' && i < 200; i++) {
+      if ((await cluster.masterPortOf(`${options.redisPrefix}:ch:{chat:quiet${i}}`)) === master) quiet = `chat:quiet${i}`;
+    }
+    expect(quiet).not.toBe('');
+    const quietSub = await a.client({ user: 'bob' });
+    await quietSub.subscribe(quiet);
 
     const client = new SwitchboardClient(a.url, { token: await a.token('alice', { ttl: 3600 }), backoff: { minMs: 10, maxMs: 200, factor: 2 } });
     sdkClients.push(client);
@@ -240,18 +250,21 @@ describe('a master killed while publishing', () => {
     await until(() => got.some((p) => (p.data as { n: unknown }).n === 'sentinel'), 'the sentinel', 30_000);
     expect(subscription.position).toEqual(sentinel);
 
-    // The sharded subscription moved to the promoted master: node A's subscriber connection to it
-    // holds the channel, and both nodes are ready again (every wanted channel confirmed).
+    // The sharded subscriptions moved to the promoted master: node A's subscriber connection to it
+    // holds both channels, both nodes are ready again (every wanted channel confirmed), and the
+    // quiet channel, never resubscribed by its client, gets a publication live.
     const promoted = cluster.connect(await cluster.masterPortOf(`${options.redisPrefix}:ch:{${channel}}`));
     try {
       await until(async () => {
-        const [, subs] = (await promoted.call('PUBSUB', 'SHARDNUMSUB', `${options.redisPrefix}:ch:{${channel}}`)) as [string, number];
-        return subs === 1;
-      }, 'the shard subscription on the promoted master');
+        const reply = (await promoted.call('PUBSUB', 'SHARDNUMSUB', `${options.redisPrefix}:ch:{${channel}}`, `${options.redisPrefix}:ch:{${quiet}}`)) as Array<string | number>;
+        return reply[1] === 1 && reply[3] === 1;
+      }, 'the shard subscriptions on the promoted master');
     } finally {
       promoted.disconnect();
     }
     for (const node of [a, b]) await until(async () => (await fetch(`${node.httpUrl}/readyz`)).status === 200, 'ready after the failover');
+    await b.hub.publish(quiet, { after: 'failover' });
+    expect(await quietSub.waitFor((m) => m.push === 'pub' && m.channel === quiet)).toMatchObject({ offset: 1, data: { after: 'failover' } });
 
     const delivered = got.map((p) => (p.data as { n: number | string }).n);
     expect(new Set(delivered).size).toBe(delivered.length); // never twice
