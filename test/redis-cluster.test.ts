@@ -9,6 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
+import * as Y from 'yjs';
+import { DocumentProvider } from '../src/client/document.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchboardClient, type Publication, type RecoveryFailedContext } from '../src/client/index.js';
 import { HubError } from '../src/index.js';
@@ -156,6 +158,42 @@ describe('nodes joined by a Redis Cluster', () => {
     c.disconnect();
     const a = await createTestServer(onCluster());
     await until(async () => (await fetch(`${a.httpUrl}/readyz`)).status === 200, 'ready on the cluster');
+  });
+});
+
+describe('documents on a cluster', () => {
+  it('keeps both keys of a document in one slot: edits on one node reach the other, compact, and reload on a fresh node', async () => {
+    const options = onCluster({ namespaces: { docs: { document: true } }, collab: { resyncIntervalMs: 1_000, compactDelayMs: 200 } });
+    const a = await createTestServer(options);
+    const b = await createTestServer(options);
+    const name = 'docs:clustered';
+    const readText = async (httpUrl: string): Promise<string> => {
+      const res = await fetch(`${httpUrl}/api/documents/${name}?text=text`, { headers: { authorization: `apikey ${TEST_API_KEY}` } });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { text: { text: string } }).text.text;
+    };
+    const doc = new Y.Doc();
+    const provider = new DocumentProvider(name, doc, { url: a.httpUrl, token: await a.token('alice') });
+    try {
+      await provider.whenSynced();
+      for (const word of ['one ', 'two ', 'three']) doc.getText('text').insert(doc.getText('text').length, word);
+      await until(async () => (await readText(b.httpUrl)) === 'one two three', 'the edits on the other node');
+    } finally {
+      provider.destroy();
+    }
+    // Compacted: the snapshot is in the meta hash, on the same master as the log.
+    const log = `${options.redisPrefix}:doc:log:{${name}}`;
+    const meta = `${options.redisPrefix}:doc:meta:{${name}}`;
+    const conn = cluster.connect(await cluster.masterPortOf(log));
+    try {
+      expect(await cluster.masterPortOf(meta)).toBe(await cluster.masterPortOf(log));
+      await until(async () => (await conn.hexists(meta, 'snapshot')) === 1, 'the compaction');
+    } finally {
+      conn.disconnect();
+    }
+    await closeAllServers();
+    const fresh = await createTestServer(options);
+    expect(await readText(fresh.httpUrl)).toBe('one two three');
   });
 });
 
