@@ -41,7 +41,10 @@ export function createRedisCluster(seeds: readonly string[], options: RedisConne
   });
   const name = options.name ?? 'redis-cluster';
   trackReady(cluster);
-  cluster.on('error', (err: Error) => options.logger?.warn({ err: err.message, connection: name }, 'redis cluster error'));
+  cluster.on('error', (err: Error & { lastNodeError?: Error }) =>
+    // "Failed to refresh slots cache" says nothing; the last node's error says why (WRONGPASS, a certificate, a refused connection).
+    options.logger?.warn({ err: err.message, cause: err.lastNodeError?.message, connection: name }, 'redis cluster error'),
+  );
   return cluster;
 }
 
