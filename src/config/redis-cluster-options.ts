@@ -56,5 +56,3 @@ export const redisClusterSchema = z
       }
     }
   });
-
-export type RedisClusterOptions = z.output<typeof clusterObjectSchema>;

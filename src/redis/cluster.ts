@@ -28,7 +28,8 @@ export function createRedisCluster(seeds: readonly string[], options: RedisConne
     slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
     slotsRefreshTimeout: Math.max(500, Math.min(commandTimeoutMs, 2_000)),
     clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-    // With TLS the certificates name hosts the nodes announce: connect to the announced addresses as they are.
+    // With TLS a seed given by host name is connected to by that name, not first resolved to an
+    // IP address, so that the name checked in the node's certificate is the one configured.
     ...(options.security?.tls ? { dnsLookup: (address: string, done: (err: null, address: string) => void) => done(null, address) } : {}),
     redisOptions: {
       ...options.security,

@@ -30,7 +30,7 @@ export function redisTargetOf(o: {
   return undefined;
 }
 
-/** Credentials and TLS for every node of a cluster (the CA read once, here), or undefined: none. */
+/** Credentials and TLS for every node of a cluster (the CA file read when the target is made), or undefined: none. */
 function clusterSecurity(c: ClusterTargetOptions): RedisSecurity | undefined {
   if (c.username === null && c.password === null && c.tls === null) return undefined;
   return {
