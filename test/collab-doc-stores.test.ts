@@ -77,3 +77,28 @@ describe.each(stores)('DocStore contract: %s', (_name, make) => {
     expect((await store.load('other')).seq).toBe(0);
   });
 });
+
+describe('RedisDocStore keys', () => {
+  it('keeps both keys of a document under its hash tag, and adopts a document stored under the untagged keys of earlier versions', async () => {
+    const p = `${prefix}:${randomUUID()}`;
+    const store = new RedisDocStore(redis, p, 2_000);
+    const ups = edits(4);
+    await store.append('docs:new', ups[0]!);
+    expect(await redis.exists(`${p}:doc:log:{docs:new}`)).toBe(1);
+
+    // Written the old way: two updates in the log, compacted once (base 1, snapshot of the first).
+    await redis.rpush(`${p}:doc:log:docs:old`, Buffer.from(ups[1]!), Buffer.from(ups[2]!));
+    await redis.hset(`${p}:doc:meta:docs:old`, 'base', 1, 'snapshot', Buffer.from(ups[0]!));
+    const loaded = await store.load('docs:old');
+    expect(loaded.seq).toBe(3);
+    expect(textOf(loaded.updates)).toBe(textOf(ups.slice(0, 3)));
+    expect(await redis.exists(`${p}:doc:log:docs:old`, `${p}:doc:meta:docs:old`)).toBe(0);
+    expect(await redis.exists(`${p}:doc:log:{docs:old}`, `${p}:doc:meta:{docs:old}`)).toBe(2);
+    expect(await store.append('docs:old', ups[3]!)).toBe(4);
+    // A fresh store (another process) finds it under the tagged keys; stale untagged keys never override them.
+    await redis.rpush(`${p}:doc:log:docs:old`, Buffer.from(ups[0]!));
+    const again = await new RedisDocStore(redis, p, 2_000).load('docs:old');
+    expect(again.seq).toBe(4);
+    expect(textOf(again.updates)).toBe(textOf(ups));
+  });
+});

@@ -110,7 +110,7 @@ describe('collab on several nodes', () => {
     const src = new Y.Doc();
     src.getText('text').insert(0, 'written while the broadcast was lost');
     const redis = new Redis(REDIS_URL);
-    await redis.rpush(`${prefix}:doc:log:${name}`, Buffer.from(Y.encodeStateAsUpdate(src)));
+    await redis.rpush(`${prefix}:doc:log:{${name}}`, Buffer.from(Y.encodeStateAsUpdate(src)));
     await redis.quit();
     await until(() => onB.getText('text').toString() === 'written while the broadcast was lost', 'the repair', 10_000);
     pb.destroy();

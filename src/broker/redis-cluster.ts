@@ -2,7 +2,7 @@ import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import { withTimeout } from '../limits/timeout.js';
 import { HubError } from '../protocol/errors.js';
-import { closeRedis, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis, toHubError } from '../redis/connection.js';
+import { closeRedis, DEFAULT_REDIS_COMMAND_TIMEOUT_MS, runRedis, toHubError, type RedisSecurity } from '../redis/connection.js';
 import { createRedisCluster } from '../redis/cluster.js';
 import { ShardSubscribers } from '../redis/shard-subscribers.js';
 import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
@@ -17,6 +17,8 @@ export interface RedisClusterBrokerOptions {
   now?: () => number;
   /** Bound of every Redis call, subscriptions and the first connect included (default 2000). */
   commandTimeoutMs?: number;
+  /** Credentials and TLS of every node. */
+  security?: RedisSecurity | undefined;
 }
 
 /**
@@ -54,11 +56,17 @@ export class RedisClusterBroker implements Broker, HealthChecker, LossyDelivery 
     this.channelPrefix = `${this.prefix}:ch:{`;
     this.timeoutMs = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
     this.logger = options.logger;
-    this.cmd = createRedisCluster(options.seeds, { commandTimeoutMs: this.timeoutMs, name: 'broker', ...(this.logger ? { logger: this.logger } : {}) });
+    this.cmd = createRedisCluster(options.seeds, {
+      commandTimeoutMs: this.timeoutMs,
+      name: 'broker',
+      security: options.security,
+      ...(this.logger ? { logger: this.logger } : {}),
+    });
     this.subs = new ShardSubscribers({
       cluster: this.cmd,
       timeoutMs: this.timeoutMs,
       logger: this.logger,
+      security: options.security,
       onMessage: (channel, message) => this.receive(channel, message),
     });
     this.streams = new RedisStreams(this.cmd, {

@@ -1,6 +1,6 @@
 // Usage lines live here, apart from the commands, so `--help` and `--version` load none of the server.
 export const SERVE_USAGE =
-  'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--redis-cluster HOST:PORT,…] [--postgres URL] [--workers N|auto] [--demo] [--admin-port N]';
+  'switchboard serve [--port N] [--host H] [--config FILE] [--memory] [--redis URL] [--redis-cluster HOST:PORT,…] [--redis-cluster-tls] [--redis-cluster-ca FILE] [--postgres URL] [--workers N|auto] [--demo] [--admin-port N]';
 export const TOKEN_USAGE = 'switchboard token --user ID [--ttl 1h] [--channels a,b]';
 export const TAIL_USAGE = 'switchboard tail CHANNEL [--url ws://127.0.0.1:7070] [--user ID] [--token JWT]';
 export const PUBLISH_USAGE = 'switchboard publish CHANNEL JSON [--url http://127.0.0.1:7070] [--idempotency-key KEY]';
@@ -21,6 +21,11 @@ Without a token secret or API key it creates both once in <data dir>/secrets.jso
   --redis URL       scale out over Redis (broker, presence, store); also SWITCHBOARD_REDIS_URL
   --redis-cluster HOST:PORT,…
                     scale out over a Redis Cluster (seed nodes; sharded pub/sub); also SWITCHBOARD_REDIS_CLUSTER
+  --redis-cluster-tls
+                    TLS to every cluster node (system CAs); also SWITCHBOARD_REDIS_CLUSTER_TLS=1
+  --redis-cluster-ca FILE
+                    TLS with this CA (PEM); also SWITCHBOARD_REDIS_CLUSTER_CA. The nodes' password
+                    only from SWITCHBOARD_REDIS_CLUSTER_PASSWORD (and _USERNAME) or the config
   --postgres URL    consume the PostgreSQL outbox (docs/postgres.md); also SWITCHBOARD_POSTGRES_URL
   --workers N|auto  run N processes sharing the port (auto: one per core); needs Redis
   --demo            demo mode: demo tokens for any name at /demo/token — local use only

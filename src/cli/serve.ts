@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
-import { applyEnv, DEFAULT_DATA_DIR, readConfigFile, splitList } from '../config/load.js';
+import { applyEnv, DEFAULT_DATA_DIR, readConfigFile, splitList, withCluster } from '../config/load.js';
 import type { HubOptionsInput } from '../config/options.js';
 import { DEMO_NAMESPACES, startDemo } from '../demo/demo.js';
 import { createHub } from '../server/hub.js';
@@ -28,6 +28,8 @@ export async function serveCommand(args: string[]): Promise<void> {
       redis: { type: 'string' },
       postgres: { type: 'string' },
       'redis-cluster': { type: 'string' },
+      'redis-cluster-tls': { type: 'boolean' },
+      'redis-cluster-ca': { type: 'string' },
       workers: { type: 'string' },
       demo: { type: 'boolean' },
       'admin-port': { type: 'string' },
@@ -40,7 +42,9 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (values.host) config.host = values.host;
   if (values.redis) config.redisUrl = values.redis;
   if (values.postgres) config.postgres = { ...config.postgres, url: values.postgres };
-  if (values['redis-cluster']) config.redisCluster = splitList(values['redis-cluster']);
+  if (values['redis-cluster']) config.redisCluster = withCluster(config.redisCluster, { seeds: splitList(values['redis-cluster']) });
+  if (values['redis-cluster-tls']) config.redisCluster = withCluster(config.redisCluster, { tls: true });
+  if (values['redis-cluster-ca']) config.redisCluster = withCluster(config.redisCluster, { tls: { caFile: values['redis-cluster-ca'] } });
   const adminPort = intArg('admin-port', values['admin-port']);
   if (adminPort !== undefined) config.adminPort = adminPort;
   const dataDir = config.dataDir ?? DEFAULT_DATA_DIR;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { HubOptionsInput } from './options.js';
+import type { RedisClusterInput } from './redis-cluster-options.js';
 
 /** Environment variables that override the configuration file. */
 export const ENV = {
@@ -10,6 +11,10 @@ export const ENV = {
   redisUrl: 'SWITCHBOARD_REDIS_URL',
   postgresUrl: 'SWITCHBOARD_POSTGRES_URL',
   redisCluster: 'SWITCHBOARD_REDIS_CLUSTER',
+  redisClusterUsername: 'SWITCHBOARD_REDIS_CLUSTER_USERNAME',
+  redisClusterPassword: 'SWITCHBOARD_REDIS_CLUSTER_PASSWORD',
+  redisClusterTls: 'SWITCHBOARD_REDIS_CLUSTER_TLS',
+  redisClusterCa: 'SWITCHBOARD_REDIS_CLUSTER_CA',
   adminPassword: 'SWITCHBOARD_ADMIN_PASSWORD',
 } as const;
 
@@ -55,9 +60,42 @@ export function applyEnv(config: HubOptionsInput, env: NodeJS.ProcessEnv = proce
   if (env[ENV.redisUrl]) out.redisUrl = env[ENV.redisUrl];
   if (env[ENV.postgresUrl]) out.postgres = { ...out.postgres, url: env[ENV.postgresUrl] };
   const cluster = env[ENV.redisCluster];
-  if (cluster) out.redisCluster = splitList(cluster);
+  if (cluster) out.redisCluster = withCluster(out.redisCluster, { seeds: splitList(cluster) });
+  const username = env[ENV.redisClusterUsername];
+  if (username) out.redisCluster = withCluster(out.redisCluster, { username });
+  const password = env[ENV.redisClusterPassword];
+  if (password) out.redisCluster = withCluster(out.redisCluster, { password });
+  const tls = env[ENV.redisClusterTls];
+  if (tls !== undefined && tls !== '') {
+    if (!/^(1|0|true|false)$/.test(tls)) throw new ConfigError(`${ENV.redisClusterTls} must be 1, 0, true or false, got ${JSON.stringify(tls)}`);
+    out.redisCluster = withCluster(out.redisCluster, { tls: tls === '1' || tls === 'true' });
+  }
+  const ca = env[ENV.redisClusterCa];
+  if (ca) out.redisCluster = withCluster(out.redisCluster, { tls: { caFile: ca } });
   if (env[ENV.adminPassword]) out.adminPassword = env[ENV.adminPassword];
   return out;
+}
+
+type ClusterPatch = { seeds?: string[]; username?: string; password?: string; tls?: boolean | { caFile: string } };
+
+/**
+ * The `redisCluster` option with some fields set by a variable or a flag. Seeds alone stay a
+ * plain list; anything more makes the object form. A CA file turns TLS on and keeps the other TLS
+ * settings; `tls: false` turns it off. Missing seeds are left for validation to name.
+ */
+export function withCluster(current: RedisClusterInput | null | undefined, patch: ClusterPatch): RedisClusterInput {
+  const base = current === undefined || current === null ? {} : isSeedList(current) ? { seeds: current } : current;
+  const { tls: tlsPatch, ...rest } = patch;
+  const next: Record<string, unknown> = { ...base, ...rest };
+  if (typeof tlsPatch === 'boolean') next.tls = tlsPatch;
+  else if (tlsPatch) next.tls = { ...('tls' in base && typeof base.tls === 'object' ? base.tls : {}), ...tlsPatch };
+  const keys = Object.keys(next);
+  if (keys.length === 1 && isSeedList(next.seeds)) return next.seeds;
+  return next as RedisClusterInput;
+}
+
+function isSeedList(v: unknown): v is readonly string[] {
+  return Array.isArray(v);
 }
 
 /** `a:1, b:2` → `['a:1', 'b:2']` (for seed lists in a variable or a flag). */

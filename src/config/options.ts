@@ -6,12 +6,10 @@ import { limitsSchema } from './limits-options.js';
 import { namespaceSchema } from './namespace-options.js';
 import { positiveInt } from './option-primitives.js';
 import { postgresSchema } from './postgres-options.js';
+import { HOST_PORT, redisClusterSchema } from './redis-cluster-options.js';
 
 export { namespaceSchema };
 export type { ProxyEndpoint, WebhookEventType };
-
-/** `host:port` of a Redis node or sentinel (a host name, IPv4, or a bracketed IPv6 address). */
-const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/;
 
 /**
  * Every Switchboard option in one strict schema: unknown keys are rejected, defaults are
@@ -40,9 +38,10 @@ export const hubOptionsSchema = z
     /**
      * Redis Cluster seed nodes (`host:port`): the broker, presence, stores and listings run on the
      * cluster, each channel on the shard of its hash slot, delivery by sharded pub/sub (Redis 7).
-     * Instead of `redisUrl`. Omitted or null: no cluster.
+     * Instead of `redisUrl`. Either the seeds, or `{ seeds, username?, password?, tls? }`
+     * (redis-cluster-options.ts). Omitted or null: no cluster.
      */
-    redisCluster: z.array(z.string().regex(HOST_PORT, 'must be host:port')).min(1).nullable().default(null),
+    redisCluster: redisClusterSchema.nullable().default(null),
     /**
      * Redis through Sentinel: the sentinels (`host:port`) and the master group's name; ioredis asks
      * them for the current master at every (re)connect, so a failover is followed. Instead of `redisUrl`.

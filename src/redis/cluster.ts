@@ -28,7 +28,11 @@ export function createRedisCluster(seeds: readonly string[], options: RedisConne
     slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
     slotsRefreshTimeout: Math.max(500, Math.min(commandTimeoutMs, 2_000)),
     clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+    // With TLS a seed given by host name is connected to by that name, not first resolved to an
+    // IP address, so that the name checked in the node's certificate is the one configured.
+    ...(options.security?.tls ? { dnsLookup: (address: string, done: (err: null, address: string) => void) => done(null, address) } : {}),
     redisOptions: {
+      ...options.security,
       commandTimeout: commandTimeoutMs,
       connectTimeout: Math.max(commandTimeoutMs, 1_000),
       maxRetriesPerRequest: 0,
@@ -38,7 +42,10 @@ export function createRedisCluster(seeds: readonly string[], options: RedisConne
   });
   const name = options.name ?? 'redis-cluster';
   trackReady(cluster);
-  cluster.on('error', (err: Error) => options.logger?.warn({ err: err.message, connection: name }, 'redis cluster error'));
+  cluster.on('error', (err: Error & { lastNodeError?: Error }) =>
+    // "Failed to refresh slots cache" says nothing; the last node's error says why (WRONGPASS, a certificate, a refused connection).
+    options.logger?.warn({ err: err.message, cause: err.lastNodeError?.message, connection: name }, 'redis cluster error'),
+  );
   return cluster;
 }
 

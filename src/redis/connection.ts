@@ -1,4 +1,5 @@
 import { withTimeout } from '../limits/timeout.js';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { HubError } from '../protocol/errors.js';
@@ -12,6 +13,15 @@ export interface RedisConnectionOptions {
   logger?: Logger;
   /** Shown in logs. */
   name?: string;
+  /** Credentials and TLS (a cluster's nodes: `redisCluster.password`, `.tls`). */
+  security?: RedisSecurity | undefined;
+}
+
+/** AUTH and TLS for connections to Redis nodes (a URL carries its own: `rediss://user:pass@…`). */
+export interface RedisSecurity {
+  username?: string;
+  password?: string;
+  tls?: ConnectionOptions;
 }
 
 /** A single Redis (or one reached through Sentinel) or a Redis Cluster: what commands run on. */
@@ -54,6 +64,7 @@ export function createRedisConnection(url: string | SentinelTarget, options: Red
     autoResubscribe: false,
     enableOfflineQueue: false,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    ...options.security,
   };
   const conn = typeof url === 'string' ? new Redis(url, settings) : new Redis({ ...settings, ...sentinelSettings(url) });
   const name = options.name ?? 'redis';

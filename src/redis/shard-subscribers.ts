@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { withTimeout } from '../limits/timeout.js';
-import { closeRedis, createRedisConnection, firstReady } from './connection.js';
+import { closeRedis, createRedisConnection, firstReady, type RedisSecurity } from './connection.js';
 import { masterOf, slotOf } from './cluster.js';
 
 export interface ShardSubscribersOptions {
@@ -9,6 +9,8 @@ export interface ShardSubscribersOptions {
   /** Bound of every subscribe and of the first connect. */
   timeoutMs: number;
   logger?: Logger | undefined;
+  /** Credentials and TLS of the cluster's nodes. */
+  security?: RedisSecurity | undefined;
   /** Every message of every shard channel subscribed here. */
   onMessage: (channel: Buffer, message: Buffer) => void;
 }
@@ -174,6 +176,7 @@ export class ShardSubscribers {
       commandTimeoutMs: this.o.timeoutMs,
       ...(this.o.logger ? { logger: this.o.logger } : {}),
       name: `broker-subscriber ${node}`,
+      security: this.o.security,
     });
     const shard: Shard = { node, conn, channels: new Set(), confirmed: new Set(), generation: 0, retry: undefined };
     conn.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.o.onMessage(channel, message));

@@ -70,7 +70,7 @@ export class Storage {
     this.postgres = o.postgres.url !== null ? new PostgresService(o, logger) : undefined;
     if (given.broker) this.broker = given.broker;
     else if (target?.kind === 'cluster')
-      this.broker = new RedisClusterBroker({ seeds: target.seeds, prefix: o.redisPrefix, logger, commandTimeoutMs });
+      this.broker = new RedisClusterBroker({ seeds: target.seeds, security: target.security, prefix: o.redisPrefix, logger, commandTimeoutMs });
     else if (target) {
       const url = target.kind === 'url' ? target.url : target.sentinel;
       this.broker = new RedisBroker({ url, prefix: o.redisPrefix, logger, commandTimeoutMs });
@@ -174,7 +174,7 @@ export class Storage {
     const conn = { commandTimeoutMs: this.options.redisCommandTimeoutMs, logger: this.logger, name: 'shared' };
     this.redis ??=
       target.kind === 'cluster'
-        ? createRedisCluster(target.seeds, conn)
+        ? createRedisCluster(target.seeds, { ...conn, security: target.security })
         : createRedisConnection(target.kind === 'url' ? target.url : target.sentinel, conn);
     return this.redis;
   }

@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,10 @@ export interface OwnRedisClusterOptions {
   replicas?: number;
   /** `cluster-node-timeout`: how long a dead master goes unnoticed before its replica takes over. */
   nodeTimeoutMs?: number;
+  /** `requirepass` (and `masterauth`) of every node. */
+  password?: string;
+  /** TLS only (no plain port), cluster bus and replication included, with a CA made for the cluster (`caFile`). */
+  tls?: boolean;
 }
 
 /**
@@ -27,7 +31,13 @@ export class OwnRedisCluster {
   private constructor(
     readonly ports: number[],
     private readonly dir: string,
+    private readonly security: { password?: string; tls?: boolean },
   ) {}
+
+  /** The CA that signed the nodes' certificate (with `tls`). */
+  get caFile(): string {
+    return join(this.dir, 'ca.crt');
+  }
 
   static async start(options: OwnRedisClusterOptions = {}): Promise<OwnRedisCluster> {
     const masters = options.masters ?? 3;
@@ -38,11 +48,14 @@ export class OwnRedisCluster {
       // The cluster bus listens on port + 10000: both must be free and below 65536.
       if (p + 10_000 < 65_536 && !ports.includes(p)) ports.push(p);
     }
-    const c = new OwnRedisCluster(ports, mkdtempSync(join(tmpdir(), 'sb-cluster-')));
+    const security = { ...(options.password !== undefined ? { password: options.password } : {}), ...(options.tls ? { tls: true } : {}) };
+    const c = new OwnRedisCluster(ports, mkdtempSync(join(tmpdir(), 'sb-cluster-')), security);
     try {
+      if (options.tls) await c.makeCertificates();
       for (const port of ports) c.spawnNode(port, options.nodeTimeoutMs ?? 1_000);
-      await Promise.all(ports.map((p) => waitPing(p)));
+      await Promise.all(ports.map((p) => c.waitPing(p)));
       await run('redis-cli', [
+        ...c.cliAuth(),
         '--cluster',
         'create',
         ...ports.map((p) => `127.0.0.1:${p}`),
@@ -63,14 +76,21 @@ export class OwnRedisCluster {
     return this.ports.map((p) => `127.0.0.1:${p}`);
   }
 
-  /** Waits until every running node says `cluster_state:ok` and agrees on the masters. */
+  /**
+   * Waits until every running node says `cluster_state:ok` and agrees on the masters, and every
+   * running replica has its link to its master up. A replica that never completed its first sync
+   * is never promoted (its data counts as infinitely old), so a test that kills a master before
+   * that would wait for a failover that cannot happen.
+   */
   async waitOk(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const states = await Promise.all(this.livePorts().map((p) => this.cli(p, 'cluster', 'info').catch(() => '')));
       if (states.every((s) => s.includes('cluster_state:ok'))) {
         const views = await Promise.all(this.livePorts().map((p) => this.mastersSeenBy(p).catch(() => '')));
-        if (views.every((v) => v !== '' && v === views[0])) return;
+        const replication = await Promise.all(this.livePorts().map((p) => this.cli(p, 'info', 'replication').catch(() => '')));
+        const synced = replication.every((r) => !r.includes('role:slave') || r.includes('master_link_status:up'));
+        if (synced && views.every((v) => v !== '' && v === views[0])) return;
       }
       if (Date.now() > deadline) throw new Error(`cluster not ok: ${states.join(' | ')}`);
       await new Promise((r) => setTimeout(r, 200));
@@ -115,7 +135,12 @@ export class OwnRedisCluster {
 
   /** A plain connection to one node (tests that look at keys by hand). */
   connect(port: number): Redis {
-    const conn = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const conn = new Redis(port, '127.0.0.1', {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      ...(this.security.password !== undefined ? { password: this.security.password } : {}),
+      ...(this.security.tls ? { tls: { ca: readFileSync(this.caFile) } } : {}),
+    });
     conn.on('error', () => undefined);
     return conn;
   }
@@ -129,16 +154,40 @@ export class OwnRedisCluster {
     return [...this.children.keys()];
   }
 
+  /** A CA and one certificate for 127.0.0.1, shared by every node (openssl). */
+  private async makeCertificates(): Promise<void> {
+    const f = (name: string): string => join(this.dir, name);
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=switchboard-test-ca']);
+    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=127.0.0.1']);
+    writeFileSync(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    await run('openssl', ['x509', '-req', '-in', f('node.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.crt'), '-days', '2', '-extfile', f('ext.cnf')]);
+  }
+
+  /** redis-cli's flags for this cluster's password and TLS. */
+  private cliAuth(): string[] {
+    return [
+      ...(this.security.password !== undefined ? ['-a', this.security.password, '--no-auth-warning'] : []),
+      ...(this.security.tls ? ['--tls', '--cacert', this.caFile] : []),
+    ];
+  }
+
   private spawnNode(port: number, nodeTimeoutMs: number): void {
+    const { password, tls } = this.security;
     const child = spawn(
       'redis-server',
       [
-        '--port', String(port),
+        ...(tls
+          ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-auth-clients', 'no',
+             '--tls-cert-file', join(this.dir, 'node.crt'), '--tls-key-file', join(this.dir, 'node.key'), '--tls-ca-cert-file', this.caFile]
+          : ['--port', String(port)]),
+        ...(password !== undefined ? ['--requirepass', password, '--masterauth', password] : []),
         '--bind', '127.0.0.1',
         '--cluster-enabled', 'yes',
         '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
         '--cluster-node-timeout', String(nodeTimeoutMs),
         '--save', '',
+        // A replica's first sync starts at once (the default waits 5 s for more replicas).
+        '--repl-diskless-sync-delay', '0',
         '--appendonly', 'no',
         '--dir', this.dir,
       ],
@@ -158,21 +207,20 @@ export class OwnRedisCluster {
   }
 
   private async cli(port: number, ...args: string[]): Promise<string> {
-    const { stdout } = await run('redis-cli', ['-p', String(port), ...args], { timeout: 5_000 });
+    const { stdout } = await run('redis-cli', [...this.cliAuth(), '-p', String(port), ...args], { timeout: 5_000 });
     return stdout.trim();
   }
-}
 
-async function waitPing(port: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const { stdout } = await run('redis-cli', ['-p', String(port), 'ping'], { timeout: 2_000 });
-      if (stdout.trim() === 'PONG') return;
-    } catch {
-      // not up yet
+  private async waitPing(port: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        if ((await this.cli(port, 'ping')) === 'PONG') return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
+      await new Promise((r) => setTimeout(r, 50));
     }
-    if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
