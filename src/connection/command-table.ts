@@ -78,9 +78,11 @@ function subscribeAnswer(session: CommandSession, id: number): SubscribeAnswer {
     opened: (_sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
       session.sendText(encodeReplyWithPublications(id, { ...result }, pubs));
     },
-    page: (sub: Subscription, pubs: readonly Publication[]) => {
-      // As live: the first publication of a stream names its epoch.
-      for (const pub of pubs) session.enqueue(Buffer.from(encodePublicationPush(sub.channel.name, pub, pub.offset === 1 ? sub.epoch : undefined)));
-    },
+    page: (sub: Subscription, pubs: readonly Publication[]) => sendPage(session, sub, pubs),
   };
+}
+
+/** A later page of a recovery, as publication pushes (as live: the first publication of a stream names its epoch). */
+export function sendPage(session: CommandSession, sub: Subscription, pubs: readonly Publication[]): void {
+  for (const pub of pubs) session.enqueue(Buffer.from(encodePublicationPush(sub.channel.name, pub, pub.offset === 1 ? sub.epoch : undefined)));
 }

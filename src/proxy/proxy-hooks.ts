@@ -23,6 +23,7 @@ const connectResult = z
     expiresAt: z.number().int().positive().optional(),
     info: z.unknown().optional(),
     channels: z.array(z.string().min(1).max(255)).max(1000).optional(),
+    grants: z.array(z.string().min(1).max(255)).max(1000).optional(),
   })
   .loose();
 
@@ -64,7 +65,9 @@ export class ProxyHooks {
   async connect(caller: ProxyCaller): Promise<Identity> {
     const endpoint = this.options.connect!;
     const result = await this.call('connect', endpoint, caller, {}, (r) => this.parse('connect', connectResult, r));
-    const identity: Identity = { user: result.user, channels: result.channels ?? [], proxied: true };
+    // `channels` are subscribed server-side; `grants` are what a JWT's `channels` claim grants.
+    const identity: Identity = { user: result.user, channels: result.grants ?? [], proxied: true };
+    if (result.channels !== undefined && result.channels.length > 0) identity.subscriptions = result.channels;
     if (result.expiresAt !== undefined) identity.expires = result.expiresAt;
     if (result.info !== undefined) identity.info = result.info;
     return identity;

@@ -6,6 +6,7 @@ Prints "listening <port>" once it accepts requests. docs/backend.md describes th
 
 Proxy endpoints (POST, JSON, signed with X-Switchboard-Signature):
   /proxy/connect    cookie-session login: the "session" cookie names a session of SESSIONS
+                    (with its server-side "channels", when it has some)
   /proxy/refresh    extends a session by TTL seconds, unless it was logged out
   /proxy/subscribe  allowlist: chat:* for everyone, staff:* for staff only
   /proxy/publish    stores the message with a database id and returns what to broadcast
@@ -25,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SESSIONS = {
     "s-alice": {"user": "alice", "staff": True, "name": "Alice"},
     "s-bob": {"user": "bob", "staff": False, "name": "Bob"},
+    # Subscribed server-side at connect; staff:ops is refused by the allowlist (carol is not staff).
+    "s-carol": {"user": "carol", "staff": False, "name": "Carol", "channels": ["chat:lobby", "staff:ops", "chat:news"]},
 }
 TTL = 3600
 
@@ -115,7 +118,10 @@ class Handler(BaseHTTPRequestHandler):
         session = SESSIONS.get(sid)
         if session is None:
             return {"error": {"code": 1401, "message": "not logged in"}}
-        return {"result": {"user": session["user"], "expiresAt": int(time.time()) + controls["sessionTtl"], "info": {"name": session["name"]}}}
+        result = {"user": session["user"], "expiresAt": int(time.time()) + controls["sessionTtl"], "info": {"name": session["name"]}}
+        if "channels" in session:
+            result["channels"] = session["channels"]
+        return {"result": result}
 
     def proxy_refresh(self, req):
         sid = cookies(req["headers"].get("cookie")).get("session")
