@@ -163,6 +163,22 @@ describe('proxy hooks with a Python backend', () => {
     }
   }, 60_000);
 
+  it('a publish retried with its idempotency key reaches the backend with that key: stored once, published once', async () => {
+    const ws = await ProtocolClient.open(server.wsUrl, { headers: { cookie: 'session=s-alice' } });
+    await ws.connect();
+    await ws.subscribe('chat:retry');
+    const first = await ws.publish('chat:retry', { text: 'only once' }, 'retry-key-1');
+    expect(await ws.publish('chat:retry', { text: 'only once' }, 'retry-key-1')).toEqual(first);
+    await ws.publish('chat:retry', { text: 'sentinel' }, 'retry-key-2');
+    await ws.waitForPubCount('chat:retry', 2);
+    expect(ws.pubs('chat:retry').map((p) => (p.data as { text: string }).text)).toEqual(['only once', 'sentinel']);
+    const state = await backend.state();
+    expect(state.messages.filter((m) => m.channel === 'chat:retry').map((m) => m.text)).toEqual(['only once', 'sentinel']);
+    const calls = state.proxyCalls.filter((c) => c.kind === 'publish' && c.body.channel === 'chat:retry');
+    expect(calls.map((c) => c.body.idempotencyKey)).toEqual(['retry-key-1', 'retry-key-1', 'retry-key-2']);
+    await ws.close();
+  });
+
   it('an unknown session is refused with the backend error, and the client does not retry it', async () => {
     const ws = await ProtocolClient.open(server.wsUrl, { headers: { cookie: 'session=stolen' } });
     expect(await ws.errorCode('connect')).toBe(1401);

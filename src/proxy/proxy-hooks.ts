@@ -95,10 +95,12 @@ export class ProxyHooks {
   }
 
   /** The data to publish: the backend's `data` when it returned one, else `data` as it was. */
-  async publish(caller: ProxyCaller, channel: string, ns: NamespaceOptions, data: unknown): Promise<unknown> {
+  async publish(caller: ProxyCaller, channel: string, ns: NamespaceOptions, data: unknown, idempotencyKey?: string): Promise<unknown> {
     const endpoint = this.endpoint('publish', ns);
     if (!endpoint) return data;
-    const result = await this.call('publish', endpoint, caller, { user: caller.user, channel, data });
+    const body: Partial<ProxyRequest> = { user: caller.user, channel, data };
+    if (idempotencyKey !== undefined) body.idempotencyKey = idempotencyKey;
+    const result = await this.call('publish', endpoint, caller, body);
     return result.data === undefined ? data : result.data;
   }
 

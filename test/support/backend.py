@@ -10,6 +10,7 @@ Proxy endpoints (POST, JSON, signed with X-Switchboard-Signature):
   /proxy/refresh    extends a session by TTL seconds, unless it was logged out
   /proxy/subscribe  allowlist: chat:* for everyone, staff:* for staff only
   /proxy/publish    stores the message with a database id and returns what to broadcast
+                    (once per idempotencyKey: a client's retry gets the stored message again)
   /proxy/rpc        methods "sum" and "whoami"
 Webhooks: /webhooks records every event of a correctly signed body; others get 401.
 Test controls (unsigned, loopback only): /control (slowMs, failStatus), GET /state.
@@ -38,6 +39,7 @@ state = {
     "rejected": 0,        # bodies refused by the signature check
     "proxyCalls": [],     # (kind, body) of each signed proxy call
 }
+stored_by_key = {}  # (channel, user, idempotencyKey) -> the message stored for it
 controls = {"slowMs": 0, "failStatus": 0, "sessionTtl": TTL}
 
 
@@ -142,9 +144,15 @@ class Handler(BaseHTTPRequestHandler):
         data = req["data"]
         if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"].strip():
             return {"error": {"code": 1422, "message": "a message needs text"}}
+        # A client's retry carries the same idempotencyKey: store the message once, answer the same.
+        key = (req["channel"], req["user"], req.get("idempotencyKey"))
         with lock:
+            if key[2] is not None and key in stored_by_key:
+                return {"result": {"data": stored_by_key[key]}}
             msg = {"id": len(state["messages"]) + 1, "channel": req["channel"], "user": req["user"], "text": data["text"].strip()}
             state["messages"].append(msg)
+            if key[2] is not None:
+                stored_by_key[key] = msg
         return {"result": {"data": msg}}
 
     def proxy_rpc(self, req):
