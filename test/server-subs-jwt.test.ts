@@ -43,6 +43,32 @@ describe('the JWT subs claim', () => {
     expect(client.state).toBe('connected');
   });
 
+  it('a recovery larger than one reply: the connect reply carries the first page and top, the rest follow as pushes after it', async () => {
+    const server = await createTestServer({ limits: { maxQueueBytes: 64 * 1024, maxMessageBytes: 16 * 1024 } });
+    const jwt = await token('erin', { subs: ['chat:paged'] });
+    const first = await server.open();
+    const at = (await first.call('connect', { token: jwt })).subs['chat:paged'].position as { offset: number; epoch: string };
+    await first.close();
+    const text = 'x'.repeat(1000);
+    for (let i = 1; i <= 60; i++) await server.hub.publish('chat:paged', { i, text });
+
+    const ws = await server.open();
+    const reply = await ws.request('connect', { token: jwt, subs: { 'chat:paged': { since: at } } });
+    const opened = reply.result.subs['chat:paged'];
+    expect(opened).toMatchObject({ recovered: true, top: { offset: at.offset + 60 } });
+    expect(opened.publications.length).toBeGreaterThan(0);
+    expect(opened.publications.length).toBeLessThan(60);
+    await ws.waitForPubCount('chat:paged', 60 - opened.publications.length);
+    await server.hub.publish('chat:paged', { i: 61, text: 'sentinel' });
+    await ws.waitForPubCount('chat:paged', 61 - opened.publications.length);
+    // Nothing of the channel before the reply that opened it; then every offset once, in order.
+    const replyAt = ws.messages.indexOf(reply);
+    const pushes = ws.messages.filter((m) => m.push === 'pub' && m.channel === 'chat:paged');
+    expect(pushes.every((m) => ws.messages.indexOf(m) > replyAt)).toBe(true);
+    const offsets = [...opened.publications, ...pushes].map((p: { offset: number }) => p.offset);
+    expect(offsets).toEqual(Array.from({ length: 61 }, (_, k) => at.offset + 1 + k));
+  });
+
   it('a subs claim that is not an array of channel names refuses the token (101)', async () => {
     const server = await createTestServer();
     const ws = await server.open();
