@@ -9,12 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { ClientError, SwitchboardClient, type Publication, type SubscribedContext } from '../src/client/index.js';
-import type { WebSocketConstructor } from '../src/client/types.js';
 import { killProcesses, waitFor } from './support/processes.js';
 import { ProtocolClient } from './support/protocol-client.js';
-import { PROXY_SECRET, startPythonBackend, type PythonBackend } from './support/python-backend.js';
+import { PROXY_SECRET, startPythonBackend, withCookie, type PythonBackend } from './support/python-backend.js';
 import { startServe, type ServeProcess } from './support/serve-process.js';
 
 let dir: string;
@@ -22,13 +20,6 @@ let backend: PythonBackend;
 let server: ServeProcess;
 const clients: SwitchboardClient[] = [];
 
-function withCookie(cookie: string): WebSocketConstructor {
-  return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers: { cookie } });
-    }
-  } as unknown as WebSocketConstructor;
-}
 
 function sdk(cookie: string, codec?: 'json' | 'msgpack'): SwitchboardClient {
   const c = new SwitchboardClient(server.wsUrl, {
