@@ -14,6 +14,7 @@ import { killProcesses, waitFor } from './support/processes.js';
 import { ProtocolClient } from './support/protocol-client.js';
 import { PROXY_SECRET, startPythonBackend, withCookie, type PythonBackend } from './support/python-backend.js';
 import { startServe, type ServeProcess } from './support/serve-process.js';
+import { TcpProxy } from './support/tcp-proxy.js';
 
 let dir: string;
 let backend: PythonBackend;
@@ -21,8 +22,8 @@ let server: ServeProcess;
 const clients: SwitchboardClient[] = [];
 
 
-function sdk(cookie: string, codec?: 'json' | 'msgpack'): SwitchboardClient {
-  const c = new SwitchboardClient(server.wsUrl, {
+function sdk(cookie: string, codec?: 'json' | 'msgpack', url = server.wsUrl): SwitchboardClient {
+  const c = new SwitchboardClient(url, {
     WebSocket: withCookie(cookie),
     backoff: { minMs: 50, maxMs: 200, factor: 2 },
     ...(codec ? { codec } : {}),
@@ -125,6 +126,33 @@ describe('server-side subscriptions from the connect proxy', () => {
     // The SDK told the server where it stood, in the connect command.
     const calls = (await backend.state()).proxyCalls.filter((c) => c.kind === 'connect');
     expect(calls.length).toBeGreaterThan(0);
+  });
+
+  it('a network drop: the SDK reconnects by itself and recovers the server-side channel exactly', async () => {
+    const news = await publisher('chat:news');
+    const tcp = await new TcpProxy(server.port).start();
+    try {
+      const carol = sdk('session=s-carol', undefined, `ws://127.0.0.1:${tcp.port}/ws`);
+      const got: string[] = [];
+      carol.on('publication', (p) => {
+        if (p.channel === 'chat:news') got.push(`${(p.data as { text: string }).text}${p.recovered ? ' (recovered)' : ''}`);
+      });
+      carol.connect();
+      await carol.ready(10_000);
+      await news('before the drop');
+      await waitFor(() => got.length === 1, 'the first publication');
+      tcp.refuse();
+      await waitFor(() => carol.state !== 'connected', 'the drop to be noticed');
+      await news('during 1');
+      await news('during 2');
+      tcp.accept();
+      await carol.ready(10_000);
+      await news('drop sentinel');
+      await waitFor(() => got.includes('drop sentinel'), 'the sentinel');
+      expect(got).toEqual(['before the drop', 'during 1 (recovered)', 'during 2 (recovered)', 'drop sentinel']);
+    } finally {
+      await tcp.close();
+    }
   });
 
   it('over the raw protocol: connect `subs` recovers exactly, and an unknown epoch answers recovered: false', async () => {
