@@ -7,14 +7,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { sign } from '../src/backend-http/signed-post.js';
 import { ClientError, SwitchboardClient, type Publication } from '../src/client/index.js';
-import type { WebSocketConstructor } from '../src/client/types.js';
 import { CHROMIUM, launchChromium } from './support/browser.js';
 import { killProcesses, waitFor } from './support/processes.js';
 import { ProtocolClient } from './support/protocol-client.js';
-import { PROXY_SECRET, startPythonBackend, WEBHOOK_SECRET, type PythonBackend } from './support/python-backend.js';
+import { PROXY_SECRET, startPythonBackend, withCookie, WEBHOOK_SECRET, type PythonBackend } from './support/python-backend.js';
 import { startServe, type ServeProcess } from './support/serve-process.js';
 
 let dir: string;
@@ -34,14 +32,6 @@ function proxyConfig(url: string, timeoutMs: number): Record<string, unknown> {
   };
 }
 
-/** The SDK's WebSocket, sending the browser's session cookie with the handshake as a browser would. */
-function withCookie(cookie: string): WebSocketConstructor {
-  return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers: { cookie } });
-    }
-  } as unknown as WebSocketConstructor;
-}
 
 function sdk(cookie: string): SwitchboardClient {
   const c = new SwitchboardClient(server.wsUrl, { WebSocket: withCookie(cookie), backoff: { minMs: 50, maxMs: 200, factor: 2 } });
@@ -162,6 +152,22 @@ describe('proxy hooks with a Python backend', () => {
       await browser.close();
     }
   }, 60_000);
+
+  it('a publish retried with its idempotency key reaches the backend with that key: stored once, published once', async () => {
+    const ws = await ProtocolClient.open(server.wsUrl, { headers: { cookie: 'session=s-alice' } });
+    await ws.connect();
+    await ws.subscribe('chat:retry');
+    const first = await ws.publish('chat:retry', { text: 'only once' }, 'retry-key-1');
+    expect(await ws.publish('chat:retry', { text: 'only once' }, 'retry-key-1')).toEqual(first);
+    await ws.publish('chat:retry', { text: 'sentinel' }, 'retry-key-2');
+    await ws.waitForPubCount('chat:retry', 2);
+    expect(ws.pubs('chat:retry').map((p) => (p.data as { text: string }).text)).toEqual(['only once', 'sentinel']);
+    const state = await backend.state();
+    expect(state.messages.filter((m) => m.channel === 'chat:retry').map((m) => m.text)).toEqual(['only once', 'sentinel']);
+    const calls = state.proxyCalls.filter((c) => c.kind === 'publish' && c.body.channel === 'chat:retry');
+    expect(calls.map((c) => c.body.idempotencyKey)).toEqual(['retry-key-1', 'retry-key-1', 'retry-key-2']);
+    await ws.close();
+  });
 
   it('an unknown session is refused with the backend error, and the client does not retry it', async () => {
     const ws = await ProtocolClient.open(server.wsUrl, { headers: { cookie: 'session=stolen' } });

@@ -15,6 +15,7 @@ import { SwitchboardClient } from '../src/client/index.js';
 import { TEST_SECRET } from './support/harness.js';
 import { killProcesses } from './support/processes.js';
 import { startPythonBackend, WEBHOOK_SECRET, type PythonBackend, type WebhookEventSeen } from './support/python-backend.js';
+import { ProtocolClient } from './support/protocol-client.js';
 import { startServe, type ServeProcess } from './support/serve-process.js';
 
 const REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -122,6 +123,30 @@ describe('webhooks from one node (SQLite)', () => {
     tab3.disconnect();
     await eventsWhen(backend, (e) => has(e, 'user.offline alice'), 'alice offline after the last tab');
   }, 40_000);
+
+  it('a client publish retried with its idempotency key (ack lost) queues one publication event, not two', async () => {
+    const backend = await startPythonBackend();
+    const server = await startServe(dir, config(backend));
+    const ws = await ProtocolClient.open(server.wsUrl);
+    await ws.connect(await signToken({ secret: TEST_SECRET, user: 'dora', ttl: 3600 }));
+    await ws.subscribe('chat:idem');
+    const first = await ws.publish('chat:idem', { text: 'once' }, 'key-1');
+    // The SDK's retry after a lost acknowledgement: the same key, deduplicated by the idempotency log.
+    const retry = await ws.publish('chat:idem', { text: 'once' }, 'key-1');
+    expect(retry).toEqual(first);
+    await ws.publish('chat:idem', { text: 'sentinel' }, 'key-2');
+    const events = await eventsWhen(
+      backend,
+      (e) => e.some((x) => x.type === 'publication' && (x.data.data as { text?: string }).text === 'sentinel'),
+      'the sentinel publication',
+    );
+    const pubs = events.filter((e) => e.type === 'publication' && e.data.channel === 'chat:idem');
+    expect(pubs.map((e) => [e.data.offset, (e.data.data as { text: string }).text])).toEqual([
+      [first.offset, 'once'],
+      [first.offset + 1, 'sentinel'],
+    ]);
+    await ws.close();
+  }, 30_000);
 
   it('queues while the backend is down and delivers everything once it is back, across a SIGKILL of Switchboard', async () => {
     let backend = await startPythonBackend();

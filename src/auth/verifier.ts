@@ -14,6 +14,11 @@ export interface Identity {
   info?: unknown;
   /** Authenticated by the connect proxy (refreshed through the refresh proxy, not a token). */
   proxied?: boolean;
+  /**
+   * Channels the server subscribes the connection to at connect (server-side subscriptions):
+   * the connect proxy's `channels`, or the JWT `subs` claim. Each is checked as a client subscribe.
+   */
+  subscriptions?: readonly string[];
 }
 
 type Key = Uint8Array | CryptoKey | KeyObject | JWTVerifyGetKey;
@@ -96,6 +101,13 @@ export class TokenVerifier {
       throw new HubError(101, 'invalid token: channels claim must be an array of strings');
     }
     const identity: Identity = { user: payload.sub, channels: (channels as string[] | undefined) ?? [] };
+    const subs = payload.subs;
+    if (subs !== undefined) {
+      if (!Array.isArray(subs) || subs.some((c) => typeof c !== 'string' || c === '' || c.length > 255)) {
+        throw new HubError(101, 'invalid token: subs claim must be an array of channel names');
+      }
+      identity.subscriptions = subs as string[];
+    }
     if (payload.exp !== undefined) identity.expires = payload.exp;
     if (payload.info !== undefined) identity.info = payload.info;
     return identity;

@@ -13,6 +13,7 @@ import { Socket, type Session } from './socket.js';
 import { Notifications } from './notifications.js';
 import { requestSetStatus, requestStatuses, StatusWatches } from './status.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
+import { ServerSubscriptions, type ServerSubscriptionEvents } from './server-subscriptions.js';
 import type {
   ConnectedInfo,
   HistoryOptions,
@@ -30,7 +31,8 @@ import { badArgument, checkChannel } from './validation.js';
 
 export type { ClientOptions };
 
-export interface ClientEvents {
+/** The client's events; those of server-side subscriptions are listed in ServerSubscriptionEvents. */
+export interface ClientEvents extends ServerSubscriptionEvents {
   state: [StateChange];
   connected: [ConnectedInfo];
   /** Problems that do not end the client: a refused token refresh, a rate-limited publish being retried, … */
@@ -78,6 +80,7 @@ export class SwitchboardClient {
   private lastUser: string | undefined;
   private notificationsObj: Notifications | undefined;
   private readonly statusWatches: StatusWatches;
+  private readonly serverSubs: ServerSubscriptions;
 
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
     const resolved = resolveClientOptions(url, options);
@@ -107,6 +110,7 @@ export class SwitchboardClient {
     if (options.protocolVersion !== undefined) socketOptions.protocolVersion = options.protocolVersion;
     this.socket = new Socket(socketOptions, {
       connected: (session) => this.onConnected(session),
+      connectParams: () => this.serverSubs.connectParams(),
       transportLost: () => this.onTransportLost(),
       stateChange: (state, previous, reason, code) => this.onSocketState(state, previous, reason, code),
       push: (msg) => this.onPush(msg),
@@ -140,6 +144,9 @@ export class SwitchboardClient {
       typingThrottleMs: this.typingThrottleMs,
     };
     this.statusWatches = new StatusWatches(this.featureHost());
+    this.serverSubs = new ServerSubscriptions(this.subs, this.host, (event, ...args) =>
+      (this.emitter as Emitter<ServerSubscriptionEvents>).emit(event, ...args),
+    );
   }
 
   /** What the status watches and notifications use: calls, subscriptions, error reports. */
@@ -246,6 +253,15 @@ export class SwitchboardClient {
 
   get subscriptions(): Subscription[] {
     return [...this.subs.values()];
+  }
+
+  /**
+   * The subscriptions the server made at connect (the connect proxy's `channels`, a JWT `subs`
+   * claim): recovered on every reconnect through `connect`; their publications come as
+   * `publication` events of the client (docs/client.md).
+   */
+  get serverSubscriptions(): Subscription[] {
+    return this.serverSubs.list();
   }
 
   // ---- publish and the offline queue -------------------------------------------------------
@@ -390,6 +406,8 @@ export class SwitchboardClient {
     // Without an explicit `commandRate`, pace to what this server says it enforces.
     if (this.rateFromServer && session.commandRate) this.rate?.adopt(session.commandRate);
     this.rate?.reset();
+    // Server-side subscriptions first: the connect reply opened them (publications follow it).
+    this.serverSubs.connected(session);
     // Order on the wire: resubscribes (with since), then queued publishes, then waiting calls.
     for (const sub of [...this.subs.values()]) sub._connected();
     this.publishes.connected();

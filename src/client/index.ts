@@ -3,6 +3,7 @@
  * See docs/client.md.
  */
 export { SwitchboardClient, type ClientOptions, type ClientEvents, type RpcOptions } from './client.js';
+export type { ServerSubscriptionEvents } from './server-subscriptions.js';
 export { Subscription } from './subscription.js';
 export { Notifications } from './notifications.js';
 export { ClientError, type WireError } from './errors.js';

@@ -46,12 +46,17 @@ export interface Session {
   pong: number;
   /** The server's per-connection command rate, from the connect reply's `limits`. */
   commandRate?: { perSecond: number; burst: number };
+  /** Server-side subscriptions of the connect reply (`subs`, `subsRefused`), as sent. */
+  subs?: unknown;
+  subsRefused?: unknown;
 }
 
 /** What the socket tells its owner (the SwitchboardClient). Called synchronously, in wire order. */
 export interface SocketEvents {
   /** The connect reply arrived: resubscribe and flush now, before anything else is sent. */
   connected(session: Session): void;
+  /** Extra params of the connect command (the server-side subscriptions to recover). */
+  connectParams?(): Record<string, unknown>;
   /** The transport is gone; in-flight commands were just rejected. */
   transportLost(): void;
   stateChange(state: ConnectionStateValue, previous: ConnectionStateValue, reason: string, code?: number): void;
@@ -189,7 +194,7 @@ export class Socket {
   }
 
   private sendConnect(url: string, token: string | undefined, generation: number): void {
-    const params: Record<string, unknown> = {};
+    const params: Record<string, unknown> = { ...this.events.connectParams?.() };
     if (token !== undefined) params.token = token;
     if (this.options.name !== undefined) params.name = this.options.name;
     this.send('connect', params, (err, result) => {
@@ -209,6 +214,8 @@ export class Socket {
       pong: typeof r.pong === 'number' ? r.pong : 0,
     };
     if (typeof r.expires === 'number') session.expires = r.expires;
+    if (r.subs !== undefined) session.subs = r.subs;
+    if (r.subsRefused !== undefined) session.subsRefused = r.subsRefused;
     const rate = (r.limits as { commandRate?: { perSecond?: unknown; burst?: unknown } } | undefined)?.commandRate;
     if (rate && typeof rate.perSecond === 'number' && typeof rate.burst === 'number' && rate.perSecond > 0 && rate.burst >= 1) {
       session.commandRate = { perSecond: rate.perSecond, burst: rate.burst };

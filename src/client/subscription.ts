@@ -213,9 +213,32 @@ export class Subscription<T = unknown> {
 
   // ---- driven by the client (internal) -----------------------------------------------------
 
+  /**
+   * Whether the server subscribed it (a server-side subscription of the connect reply): it is
+   * recovered through `connect`, not by a subscribe command of its own.
+   */
+  get serverSide(): boolean {
+    return this.serverSideFlag;
+  }
+
+  private serverSideFlag = false;
+
   /** @internal The connection is up (first time or again): (re)subscribe. */
   _connected(): void {
-    if (this.current !== SubscriptionState.Unsubscribed) this.sendSubscribe();
+    if (this.current !== SubscriptionState.Unsubscribed && !this.serverSideFlag) this.sendSubscribe();
+  }
+
+  /** @internal Where a server-side subscription asks the connect command to recover from. */
+  _connectSince(): StreamPosition | undefined {
+    return this.epoch ? { offset: this.offset, epoch: this.epoch } : undefined;
+  }
+
+  /** @internal A connect reply's entry for this server-side channel (a subscribe reply's result). */
+  _subscribedByConnect(result: unknown, since: StreamPosition | undefined): void {
+    this.serverSideFlag = true;
+    this.attempt += 1;
+    clearTimeout(this.retryTimer);
+    this.subscribed(result as SubscribeReply, since);
   }
 
   /** @internal The connection is gone: wait for the next one. */

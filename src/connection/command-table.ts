@@ -82,10 +82,12 @@ function subscribeAnswer(session: CommandSession, id: number): SubscribeAnswer {
     opened: (sub: Subscription, result: OpenedResult, pubs: readonly Publication[]) => {
       session.sendText(replyWithPublications(session.protocolVersion, id, { ...result }, pubs, sub.channel.options.publicationInfo));
     },
-    page: (sub: Subscription, pubs: readonly Publication[]) => {
-      // As live: the first publication of a stream names its epoch.
-      const mode = sub.channel.options.publicationInfo;
-      for (const pub of pubs) session.enqueue(Buffer.from(publicationPush(session.protocolVersion, sub.channel.name, pub, sub.epoch, mode)));
-    },
+    page: (sub: Subscription, pubs: readonly Publication[]) => sendPage(session, sub, pubs),
   };
+}
+
+/** A later page of a recovery, as publication pushes (as live: the first publication of a stream names its epoch). */
+export function sendPage(session: CommandSession, sub: Subscription, pubs: readonly Publication[]): void {
+  const mode = sub.channel.options.publicationInfo;
+  for (const pub of pubs) session.enqueue(Buffer.from(publicationPush(session.protocolVersion, sub.channel.name, pub, sub.epoch, mode)));
 }

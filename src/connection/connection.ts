@@ -8,6 +8,7 @@ import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '
 import type { Method, Params } from '../protocol/commands.js';
 import { HubError } from '../protocol/errors.js';
 import { encodeDisconnectPush, encodeReply, PING_PUSH } from '../protocol/pushes.js';
+import { encodeServerSide, subscribeServerSide } from './server-side-subs.js';
 import type { Publication } from '../stream/types.js';
 import { connectResult } from './connect-reply.js';
 import { OutboundQueue, type FlushScheduler, type JoinCache } from './outbound-queue.js';
@@ -71,6 +72,9 @@ export class Connection implements Session {
   /** Latest values held back while the socket is backed up (latest-value channels, client events). */
   private latest: LatestOutbox | undefined;
   private refreshing = false;
+  /** Output held back while a connect subscribes server-side channels (released after its reply). */
+  private held: Buffer[] | undefined;
+  private heldBytes = 0;
   protected readonly limits: Limits;
   /** Checks, orders and answers the commands inbound-frames.ts decodes. */
   private readonly intake: CommandIntake;
@@ -120,7 +124,7 @@ export class Connection implements Session {
   }
 
   get queuedBytes(): number {
-    return this.queue.bytes + this.transport.bufferedAmount;
+    return this.queue.bytes + this.transport.bufferedAmount + this.heldBytes;
   }
 
   // ---- inbound ---------------------------------------------------------------------------
@@ -150,12 +154,12 @@ export class Connection implements Session {
 
   /** Runs one command; returns the encoded reply (the rest of the table: command-table.ts). */
   private async run(method: Method, params: Params<Method>, id: number): Promise<string | undefined> {
-    if (method === 'connect') return encodeReply(id, await this.connect(params as Params<'connect'>));
+    if (method === 'connect') return this.connect(params as Params<'connect'>, id);
     if (method === 'refresh') return encodeReply(id, await this.refresh((params as Params<'refresh'>).token));
     return runHubCommand(this.node, this, method, params, id);
   }
 
-  private async connect(params: Params<'connect'>): Promise<Record<string, unknown>> {
+  private async connect(params: Params<'connect'>, id: number): Promise<string | undefined> {
     if (this.state !== 'connecting') throw new HubError(113);
     let identity = this.handshake.identity;
     // With proxy.connectMode "always", the backend decides even when the handshake carried a token.
@@ -192,7 +196,42 @@ export class Connection implements Session {
     const result = connectResult(this.id, identity, this.limits);
     // The version the subprotocol chose (the key keeps its place: v1 replies are unchanged).
     if (this.protocolVersion !== 1) result.version = this.protocolVersion;
-    return result;
+    if (!identity.subscriptions?.length) return encodeReply(id, result);
+    return this.connectServerSide(identity.subscriptions, params.subs, id, result);
+  }
+
+  /**
+   * Subscribes the server-side channels, each refused alone (the connection stays), and answers
+   * with the connect reply that states them. Output queued meanwhile (recovery pages, live
+   * publications, presence) is held and follows the reply, so every channel's publications
+   * come after the reply that opens it.
+   */
+  private async connectServerSide(
+    channels: readonly string[],
+    since: Params<'connect'>['subs'],
+    id: number,
+    result: Record<string, unknown>,
+  ): Promise<undefined> {
+    this.held = [];
+    try {
+      const outcome = await subscribeServerSide(this.node, this, channels, since);
+      if (this.closed) return undefined;
+      const head = JSON.stringify(result);
+      this.releaseHeld(`{"id":${id},"result":${head.slice(0, -1)},${encodeServerSide(outcome, this.protocolVersion)}}}`);
+    } finally {
+      this.releaseHeld();
+    }
+    return undefined;
+  }
+
+  /** Ends the hold: `first` (the connect reply) is queued before everything held. */
+  private releaseHeld(first?: string): void {
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    this.heldBytes = 0;
+    if (first !== undefined) this.sendText(first);
+    for (const frame of held) this.enqueue(frame);
   }
 
   /**
@@ -339,6 +378,11 @@ export class Connection implements Session {
   /** Queues one message (already encoded once for all its receivers) for the next write. */
   enqueue(frame: Buffer): void {
     if (this.state === 'closed') return;
+    if (this.held !== undefined) {
+      this.held.push(frame);
+      this.heldBytes += frame.length;
+      return;
+    }
     this.queue.push(this.encodeOut(frame));
     // The hot path checks only the hard bound; sustained lag is judged per flush and heartbeat.
     if (this.queue.bytes > 4 * this.limits.maxQueueBytes) {

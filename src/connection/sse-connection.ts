@@ -15,14 +15,27 @@ const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
  * and every event id holding the positions of all of them (see protocol/sse-event-id.ts).
  */
 export class SseConnection extends Connection {
-  /** Channels in the order of the request URL; event ids list positions in this order. */
+  /**
+   * Channels in the order of the request URL, then the server-side ones (in the order the
+   * connect proxy or the JWT named them); event ids list positions in this order.
+   */
   private readonly order: string[];
   /** Positions of channels not subscribed yet: where the client said it stands (Last-Event-ID). */
   private readonly known = new Map<string, StreamPosition>();
 
   constructor(node: Node, transport: Transport, handshake: HandshakeInfo, scheduler: FlushScheduler, channels: string[]) {
     super(node, transport, handshake, scheduler);
-    this.order = channels;
+    this.order = [...channels];
+  }
+
+  /** The channels of the stream, in event-id order. */
+  get channels(): readonly string[] {
+    return this.order;
+  }
+
+  /** Adds the server-side channels the URL did not name, after the URL's (their event-id order). */
+  addServerSide(channels: readonly string[]): void {
+    for (const name of channels) if (!this.order.includes(name)) this.order.push(name);
   }
 
   /** Records where the client stands in a channel before it is subscribed. */

@@ -88,12 +88,14 @@ export class ClientCommands {
       await this.authorize(session, ch.name);
     }
     if (params.key !== undefined && !isLatestValue(ch)) throw new HubError(107, 'key: only in latest-value namespaces (delivery: "latest")');
-    const data = await hooks.publish(this.parts.context(session), ch.name, ch.options, params.data);
+    const data = await hooks.publish(this.parts.context(session), ch.name, ch.options, params.data, params.idempotencyKey);
     const encoded = publisher.encode(data);
     this.takeBytes(session, ch.name, Buffer.byteLength(encoded));
     const info = { user: session.user, client: session.id, ...(params.key !== undefined ? { key: params.key } : {}) };
-    const position = await publisher.publish(ch, encoded, params.idempotencyKey, info);
-    await this.parts.published?.(ch, session, data, position);
+    const { offset, epoch, duplicate } = await publisher.publish(ch, encoded, params.idempotencyKey, info);
+    const position = { offset, epoch };
+    // A retry deduplicated by its idempotency key published nothing: no second webhook event.
+    if (!duplicate) await this.parts.published?.(ch, session, data, position);
     return position;
   }
 

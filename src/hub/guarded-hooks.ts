@@ -35,14 +35,14 @@ export class GuardedHooks {
   }
 
   /** The data to publish: the hook's replacement, then the publish proxy's, or `data` itself. */
-  async publish(ctx: ClientContext, channel: string, ns: NamespaceOptions, data: unknown): Promise<unknown> {
+  async publish(ctx: ClientContext, channel: string, ns: NamespaceOptions, data: unknown, idempotencyKey?: string): Promise<unknown> {
     const hook = this.hooks.onPublish;
     let out = data;
     if (hook) {
       const replaced = await this.bounded('onPublish', async () => hook(ctx, channel, data));
       if (replaced !== undefined) out = replaced;
     }
-    return this.proxy ? this.proxy.publish(ctx, channel, ns, out) : out;
+    return this.proxy ? this.proxy.publish(ctx, channel, ns, out, idempotencyKey) : out;
   }
 
   registerRpc(name: string, handler: RpcHandler): void {

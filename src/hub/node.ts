@@ -347,7 +347,8 @@ export class Node implements BrokerEventHandler {
   /** Server-side publish: no permission checks; data bounded by limits.maxMessageBytes. */
   async publish(channel: string, data: unknown, idempotencyKey?: string): Promise<StreamPosition> {
     const ch = this.resolver.resolve(channel);
-    return this.publisher.publish(ch, this.publisher.encode(data), idempotencyKey);
+    const { offset, epoch } = await this.publisher.publish(ch, this.publisher.encode(data), idempotencyKey);
+    return { offset, epoch };
   }
 
   /** Stores and pushes a notification on the user's `notifications:#<user>` channel. */

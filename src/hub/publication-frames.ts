@@ -1,7 +1,8 @@
 import type { ProtocolVersion } from '../codec/codec.js';
-import { encodePublicationPush, encodeReplyWithPublications } from '../protocol/pushes.js';
+import { encodePublication, encodePublicationPush, encodeReplyWithPublications } from '../protocol/pushes.js';
 import {
   encodePublicationPushV2,
+  encodePublicationV2,
   encodeReplyWithPublicationsV2,
   withVisibleInfo,
   type PublicationInfoMode,
@@ -43,6 +44,11 @@ export function publicationPush(
 ): string {
   const e = pub.offset === 1 ? epoch : undefined;
   return version === 2 ? encodePublicationPushV2(channel, pub, e, mode) : encodePublicationPush(channel, withVisibleInfo(pub, mode), e);
+}
+
+/** One publication inside a reply, in the session's protocol version. */
+export function publicationFor(version: ProtocolVersion | undefined, pub: Publication, mode: PublicationInfoMode): string {
+  return version === 2 ? encodePublicationV2(pub, mode) : encodePublication(withVisibleInfo(pub, mode));
 }
 
 /** A reply holding publications (subscribe, history) in the session's protocol version. */

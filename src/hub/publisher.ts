@@ -3,7 +3,8 @@ import type { ResolvedChannel } from '../channels/channels.js';
 import type { Limits } from '../config/options.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { HubError } from '../protocol/errors.js';
-import type { ClientInfo, StreamPosition } from '../stream/types.js';
+import type { PublishResult } from '../broker/broker.js';
+import type { ClientInfo } from '../stream/types.js';
 
 /** Encodes and stores one publication through the Broker; every publish path ends here. */
 export class Publisher {
@@ -28,13 +29,14 @@ export class Publisher {
     return encoded;
   }
 
-  async publish(ch: ResolvedChannel, encoded: string, idempotencyKey: string | undefined, info?: ClientInfo): Promise<StreamPosition> {
+  /** Stores one publication; `duplicate` when its idempotency key returned an earlier one (nothing new was published). */
+  async publish(ch: ResolvedChannel, encoded: string, idempotencyKey: string | undefined, info?: ClientInfo): Promise<PublishResult> {
     const result = await this.broker.publish(ch.name, encoded, {
       history: ch.history,
       ...(info ? { info } : {}),
       ...(idempotencyKey !== undefined ? { idempotencyKey, idempotencyTtlMs: this.limits.idempotencyWindowMs } : {}),
     });
     if (!result.duplicate) this.metrics.published(info ? 'client' : 'server');
-    return { offset: result.offset, epoch: result.epoch };
+    return { offset: result.offset, epoch: result.epoch, duplicate: result.duplicate };
   }
 }

@@ -13,7 +13,17 @@ const position = z.object({ offset: z.number(), epoch: z.string().max(64) }).str
 const json = z.unknown().refine((v) => v !== undefined, 'required');
 
 export const paramsSchemas = {
-  connect: z.object({ token: z.string().max(16_384).optional(), name: z.string().max(64).optional() }).strict(),
+  connect: z
+    .object({
+      token: z.string().max(16_384).optional(),
+      name: z.string().max(64).optional(),
+      // Server-side subscriptions to recover: where the client stands in each (docs/protocol.md).
+      subs: z
+        .record(channel, z.object({ since: position.optional() }).strict())
+        .refine((subs) => Object.keys(subs).length <= 1000, 'at most 1000 channels')
+        .optional(),
+    })
+    .strict(),
   refresh: z.object({ token: z.string().min(1).max(16_384) }).strict(),
   subscribe: z.object({ channel, since: position.optional() }).strict(),
   unsubscribe: z.object({ channel }).strict(),

@@ -18,6 +18,8 @@ export interface ProxyRequest {
   method?: string;
   name?: string;
   info?: unknown;
+  /** The client's idempotency key of a publish: the same on its retries, so the backend can store once. */
+  idempotencyKey?: string;
 }
 
 /** A proxy failure mapped to the client's error, with the outcome it counts as. */

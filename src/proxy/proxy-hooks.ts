@@ -23,6 +23,7 @@ const connectResult = z
     expiresAt: z.number().int().positive().optional(),
     info: z.unknown().optional(),
     channels: z.array(z.string().min(1).max(255)).max(1000).optional(),
+    grants: z.array(z.string().min(1).max(255)).max(1000).optional(),
   })
   .loose();
 
@@ -64,7 +65,9 @@ export class ProxyHooks {
   async connect(caller: ProxyCaller): Promise<Identity> {
     const endpoint = this.options.connect!;
     const result = await this.call('connect', endpoint, caller, {}, (r) => this.parse('connect', connectResult, r));
-    const identity: Identity = { user: result.user, channels: result.channels ?? [], proxied: true };
+    // `channels` are subscribed server-side; `grants` are what a JWT's `channels` claim grants.
+    const identity: Identity = { user: result.user, channels: result.grants ?? [], proxied: true };
+    if (result.channels !== undefined && result.channels.length > 0) identity.subscriptions = result.channels;
     if (result.expiresAt !== undefined) identity.expires = result.expiresAt;
     if (result.info !== undefined) identity.info = result.info;
     return identity;
@@ -92,10 +95,12 @@ export class ProxyHooks {
   }
 
   /** The data to publish: the backend's `data` when it returned one, else `data` as it was. */
-  async publish(caller: ProxyCaller, channel: string, ns: NamespaceOptions, data: unknown): Promise<unknown> {
+  async publish(caller: ProxyCaller, channel: string, ns: NamespaceOptions, data: unknown, idempotencyKey?: string): Promise<unknown> {
     const endpoint = this.endpoint('publish', ns);
     if (!endpoint) return data;
-    const result = await this.call('publish', endpoint, caller, { user: caller.user, channel, data });
+    const body: Partial<ProxyRequest> = { user: caller.user, channel, data };
+    if (idempotencyKey !== undefined) body.idempotencyKey = idempotencyKey;
+    const result = await this.call('publish', endpoint, caller, body);
     return result.data === undefined ? data : result.data;
   }
 

@@ -8,7 +8,7 @@ import type { Transport } from '../connection/transport.js';
 import { sendError, sendJson } from '../http/respond.js';
 import type { Node } from '../hub/node.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { HubError } from '../protocol/errors.js';
+import { HubError, toWireError, type WireError } from '../protocol/errors.js';
 import { parseEventId } from '../protocol/sse-event-id.js';
 import type { StreamPosition } from '../stream/types.js';
 import { requestToken, type Admission } from './admission.js';
@@ -97,10 +97,20 @@ export class SseAcceptor {
       const identity = given ?? (await this.node.identify(conn, requestToken(req, this.node.options.sse.cookieName)));
       if (gone) return;
       conn.identity = identity;
-      // Permission failures answer with an HTTP error before the stream starts.
+      // Server-side channels (connect proxy, JWT `subs`) join those the URL named.
+      conn.addServerSide(identity.subscriptions ?? []);
+      if (conn.channels.length === 0) throw new HubError(107, 'channel: at least one channel query parameter is required');
+      // Permission failures of the URL's channels answer with an HTTP error before the stream
+      // starts; a server-side channel refused is only reported (in `subscribed`).
       const channels: ResolvedChannel[] = [];
-      for (const name of names) {
-        channels.push(await this.node.commands.authorize(conn, name));
+      const refused: Record<string, WireError> = {};
+      for (const name of conn.channels) {
+        try {
+          channels.push(await this.node.commands.authorize(conn, name));
+        } catch (err) {
+          if (names.includes(name)) throw err;
+          refused[name] = toWireError(err);
+        }
         if (gone) return;
       }
       this.node.register(conn);
@@ -109,7 +119,7 @@ export class SseAcceptor {
         conn.transportClosed();
         return;
       }
-      await this.stream(req, res, conn, url, channels);
+      await this.stream(req, res, conn, url, channels, refused);
     } catch (err) {
       if (!res.headersSent) {
         conn?.transportClosed();
@@ -130,6 +140,7 @@ export class SseAcceptor {
     conn: SseConnection,
     url: URL,
     channels: ResolvedChannel[],
+    refused: Record<string, WireError>,
   ): Promise<void> {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -143,31 +154,43 @@ export class SseAcceptor {
     conn.enqueue(Buffer.from(`retry: ${this.node.options.sse.retryMs}\n\n`));
 
     const lastEventId = lastEventIdOf(req, url);
-    const since = lastEventId === undefined ? undefined : parseEventId(lastEventId, channels.length);
+    const order = conn.channels;
+    const since = lastEventId === undefined ? undefined : parseEventId(lastEventId, order.length);
     const positions: Record<string, StreamPosition> = {};
-    const froms = channels.map((_, i) =>
-      // A Last-Event-ID that does not parse still means the client had a position: a
-      // position no stream has, so every channel with history reports recovery-failed.
-      lastEventId === undefined ? undefined : (since?.[i] ?? { offset: -1, epoch: '' }),
-    );
-    froms.forEach((from, i) => {
-      if (from && from.offset >= 0) conn.setPosition(channels[i]!.name, from);
+    // A Last-Event-ID that does not parse still means the client had a position: a
+    // position no stream has, so every channel with history reports recovery-failed.
+    const fromOf = (name: string): StreamPosition | undefined =>
+      lastEventId === undefined ? undefined : (since?.[order.indexOf(name)] ?? { offset: -1, epoch: '' });
+    order.forEach((name) => {
+      const from = fromOf(name);
+      if (from && from.offset >= 0) conn.setPosition(name, from);
     });
     const answer = conn.sseAnswer();
-    for (let i = 0; i < channels.length; i++) {
-      const sub = await this.node.subscribeResolved(conn, channels[i]!, froms[i], answer);
+    for (const ch of channels) {
+      let sub;
+      try {
+        sub = await this.node.subscribeResolved(conn, ch, fromOf(ch.name), answer);
+      } catch (err) {
+        if (url.searchParams.getAll('channel').includes(ch.name) || !(err instanceof HubError)) throw err;
+        refused[ch.name] = err.toWire();
+        continue;
+      }
       if (!sub || conn.closed) return;
       positions[sub.channel.name] = { offset: sub.offset, epoch: sub.epoch };
     }
     // One `subscribed` event with where every channel stands; pages of a large recovery and
     // live publications follow, in order per channel.
-    conn.sendEvent('subscribed', JSON.stringify({ client: conn.id, channels: positions }));
+    const subscribed: Record<string, unknown> = { client: conn.id, channels: positions };
+    if (Object.keys(refused).length > 0) subscribed.refused = refused;
+    conn.sendEvent('subscribed', JSON.stringify(subscribed));
   }
 
-  /** The requested channels: 1 to maxChannelsPerConnection distinct `channel` parameters. */
+  /**
+   * The requested channels: up to maxChannelsPerConnection distinct `channel` parameters (none
+   * when the identity brings server-side channels; checked once it is known).
+   */
   private channels(url: URL): string[] {
     const channels = [...new Set(url.searchParams.getAll('channel'))];
-    if (channels.length === 0) throw new HubError(107, 'channel: at least one channel query parameter is required');
     if (channels.length > this.node.options.limits.maxChannelsPerConnection) throw new HubError(106, 'too many channels');
     return channels;
   }

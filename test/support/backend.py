@@ -6,9 +6,11 @@ Prints "listening <port>" once it accepts requests. docs/backend.md describes th
 
 Proxy endpoints (POST, JSON, signed with X-Switchboard-Signature):
   /proxy/connect    cookie-session login: the "session" cookie names a session of SESSIONS
+                    (with its server-side "channels", when it has some)
   /proxy/refresh    extends a session by TTL seconds, unless it was logged out
   /proxy/subscribe  allowlist: chat:* for everyone, staff:* for staff only
   /proxy/publish    stores the message with a database id and returns what to broadcast
+                    (once per idempotencyKey: a client's retry gets the stored message again)
   /proxy/rpc        methods "sum" and "whoami"
 Webhooks: /webhooks records every event of a correctly signed body; others get 401.
 Test controls (unsigned, loopback only): /control (slowMs, failStatus), GET /state.
@@ -25,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SESSIONS = {
     "s-alice": {"user": "alice", "staff": True, "name": "Alice"},
     "s-bob": {"user": "bob", "staff": False, "name": "Bob"},
+    # Subscribed server-side at connect; staff:ops is refused by the allowlist (carol is not staff).
+    "s-carol": {"user": "carol", "staff": False, "name": "Carol", "channels": ["chat:lobby", "staff:ops", "chat:news"]},
 }
 TTL = 3600
 
@@ -35,6 +39,7 @@ state = {
     "rejected": 0,        # bodies refused by the signature check
     "proxyCalls": [],     # (kind, body) of each signed proxy call
 }
+stored_by_key = {}  # (channel, user, idempotencyKey) -> the message stored for it
 controls = {"slowMs": 0, "failStatus": 0, "sessionTtl": TTL}
 
 
@@ -115,7 +120,10 @@ class Handler(BaseHTTPRequestHandler):
         session = SESSIONS.get(sid)
         if session is None:
             return {"error": {"code": 1401, "message": "not logged in"}}
-        return {"result": {"user": session["user"], "expiresAt": int(time.time()) + controls["sessionTtl"], "info": {"name": session["name"]}}}
+        result = {"user": session["user"], "expiresAt": int(time.time()) + controls["sessionTtl"], "info": {"name": session["name"]}}
+        if "channels" in session:
+            result["channels"] = session["channels"]
+        return {"result": result}
 
     def proxy_refresh(self, req):
         sid = cookies(req["headers"].get("cookie")).get("session")
@@ -136,9 +144,15 @@ class Handler(BaseHTTPRequestHandler):
         data = req["data"]
         if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"].strip():
             return {"error": {"code": 1422, "message": "a message needs text"}}
+        # A client's retry carries the same idempotencyKey: store the message once, answer the same.
+        key = (req["channel"], req["user"], req.get("idempotencyKey"))
         with lock:
+            if key[2] is not None and key in stored_by_key:
+                return {"result": {"data": stored_by_key[key]}}
             msg = {"id": len(state["messages"]) + 1, "channel": req["channel"], "user": req["user"], "text": data["text"].strip()}
             state["messages"].append(msg)
+            if key[2] is not None:
+                stored_by_key[key] = msg
         return {"result": {"data": msg}}
 
     def proxy_rpc(self, req):

@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import type { WebSocketConstructor } from '../../src/client/types.js';
 import { tail, track } from './processes.js';
 
 const SCRIPT = fileURLToPath(new URL('./backend.py', import.meta.url));
@@ -62,4 +64,13 @@ export async function startPythonBackend(port = 0): Promise<PythonBackend> {
       await exited;
     },
   };
+}
+
+/** The SDK's WebSocket, sending a session cookie with the handshake as a browser would. */
+export function withCookie(cookie: string): WebSocketConstructor {
+  return class extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: { cookie } });
+    }
+  } as unknown as WebSocketConstructor;
 }
