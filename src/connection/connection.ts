@@ -238,7 +238,7 @@ export class Connection implements Session {
   // ---- outbound --------------------------------------------------------------------------
 
   deliver(sub: Subscription, pub: Publication, frame: Buffer): void {
-    if (sub.channel.options.delivery === 'latest') this.offerLatest(`p${sub.channel.name}\0${pub.info?.key ?? ''}`, frame);
+    if (sub.channel.options.delivery === 'latest') this.offerLatest(latestKey(sub, pub), frame);
     else this.enqueue(frame);
   }
 
@@ -247,12 +247,16 @@ export class Connection implements Session {
     else this.enqueue(frame);
   }
 
+  unsubscribed(channel: string): void {
+    this.latest?.forget(channel);
+  }
+
   /**
    * A latest-value frame: queued while the connection keeps up (below half the queue cap, so
    * they never take it near a disconnect); otherwise held as the newest of its key until the
    * socket drains (nothing older of that key is sent after it).
    */
-  private offerLatest(key: string, frame: Buffer): void {
+  protected offerLatest(key: string, frame: Buffer): void {
     if (this.state === 'closed') return;
     const latest = (this.latest ??= new LatestOutbox(this.latestHost(), this.limits.maxQueueBytes / 2, this.limits.maxLatestEntries));
     if (latest.holding || this.queuedBytes + frame.length > latest.bound) latest.hold(key, this.encodeOut(frame));
@@ -422,4 +426,9 @@ export class Connection implements Session {
     this.latest?.clear();
     this.node.release(this, CloseCode.GOING_AWAY);
   }
+}
+
+/** The key a latest-value publication is held under in a connection's LatestOutbox (see LatestOutbox.forget). */
+export function latestKey(sub: Subscription, pub: Publication): string {
+  return `p${sub.channel.name}\0${pub.info?.key ?? ''}`;
 }

@@ -47,6 +47,17 @@ export class LatestOutbox {
     this.awaitDrain();
   }
 
+  /**
+   * Drops what is held of `channel` (its publications, `p<channel>\0…`, and client events,
+   * `e<channel>\0…`): after an unsubscribe nothing of the channel may follow its reply.
+   */
+  forget(channel: string): void {
+    const pubs = `p${channel}\0`;
+    const events = `e${channel}\0`;
+    for (const key of this.entries.keys()) if (key.startsWith(pubs) || key.startsWith(events)) this.entries.delete(key);
+    if (this.entries.size === 0) this.clear();
+  }
+
   clear(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
