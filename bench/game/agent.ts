@@ -170,6 +170,7 @@ function sample(conn: Conn, data: Buffer, binary: boolean): void {
 }
 
 serveRpc({
+  elu: () => performance.eventLoopUtilization(),
   open: async (spec: GameOpenSpec) => {
     const batch = 20;
     for (let i = 0; i < spec.count; i += batch) {
