@@ -9,6 +9,7 @@
  *   against Socket.IO (volatile emits, socket.io-msgpack-parser). Deliveries/s and
  *   publish-to-deliver p50/p99.
  */
+import { join } from 'node:path';
 import { Child } from '../proc/child.js';
 import { eluBetween, readElu } from '../proc/elu.js';
 import { errorText, sleep, type RunContext } from '../scenarios/context.js';
@@ -47,14 +48,16 @@ const AGENTS = 2;
 
 async function withGameServer<T>(ctx: RunContext, kind: GameServerKind, fn: (server: Child, port: number, agents: Child[]) => Promise<T>): Promise<T> {
   const server = Child.spawn(kind, 'servers/entry.ts', [], { exposeGc: true, ...(ctx.cpuProfDir ? { cpuProf: ctx.cpuProfDir } : {}) });
-  const agents = Array.from({ length: AGENTS }, (_, i) => Child.spawn(`game-agent#${i}`, 'game/agent.ts'));
+  const agents = Array.from({ length: AGENTS }, (_, i) =>
+    Child.spawn(`game-agent#${i}`, 'game/agent.ts', [], ctx.cpuProfDir ? { cpuProf: join(ctx.cpuProfDir, 'agents') } : {}),
+  );
   try {
     const { port } = await server.call<RunningServer>('start', { kind, options: { secret: ctx.secret } }, 30_000);
     return await fn(server, port, agents);
   } finally {
     await Promise.allSettled(agents.map((a) => a.call('closeAll')));
     // A profiled server gets time to write its profile.
-    await Promise.allSettled([server.kill(ctx.cpuProfDir ? 5000 : 0), ...agents.map((a) => a.kill(0))]);
+    await Promise.allSettled([server.kill(ctx.cpuProfDir ? 5000 : 0), ...agents.map((a) => a.kill(ctx.cpuProfDir ? 5000 : 0))]);
   }
 }
 

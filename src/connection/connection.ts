@@ -252,20 +252,22 @@ export class Connection implements Session {
   }
 
   /**
-   * A latest-value frame: queued while the connection keeps up (below half the queue cap, so
-   * they never take it near a disconnect); otherwise held as the newest of its key until the
-   * socket drains (nothing older of that key is sent after it).
+   * A latest-value frame: queued while the connection keeps up (its socket holds at most
+   * LATEST_SOCKET_BYTES unwritten, and below half the queue cap, so they never take it near a
+   * disconnect); otherwise held as the newest of its key until the socket drains (nothing older
+   * of that key is sent after it).
    */
   protected offerLatest(key: string, frame: Buffer): void {
     if (this.state === 'closed') return;
     const latest = (this.latest ??= new LatestOutbox(this.latestHost(), this.limits.maxQueueBytes / 2, this.limits.maxLatestEntries));
-    if (latest.holding || this.queuedBytes + frame.length > latest.bound) latest.hold(key, this.encodeOut(frame));
+    if (latest.mustHold(frame.length)) latest.hold(key, this.encodeOut(frame));
     else this.enqueue(frame);
   }
 
   private latestHost(): LatestHost {
     return {
       queued: () => this.queuedBytes,
+      socketBuffered: () => this.transport.bufferedAmount,
       isClosed: () => this.closed,
       queueEncoded: (frame) => {
         this.queue.push(frame);
