@@ -237,3 +237,6 @@ serveRpc({
     return {};
   },
 });
+
+// --cpu-prof (bench --profile) writes its profile only on a normal exit.
+process.on('SIGTERM', () => process.exit(0));
