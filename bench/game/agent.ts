@@ -170,6 +170,7 @@ function sample(conn: Conn, data: Buffer, binary: boolean): void {
 }
 
 serveRpc({
+  elu: () => performance.eventLoopUtilization(),
   open: async (spec: GameOpenSpec) => {
     const batch = 20;
     for (let i = 0; i < spec.count; i += batch) {
@@ -236,3 +237,6 @@ serveRpc({
     return {};
   },
 });
+
+// --cpu-prof (bench --profile) writes its profile only on a normal exit.
+process.on('SIGTERM', () => process.exit(0));

@@ -9,7 +9,9 @@
  *   against Socket.IO (volatile emits, socket.io-msgpack-parser). Deliveries/s and
  *   publish-to-deliver p50/p99.
  */
+import { join } from 'node:path';
 import { Child } from '../proc/child.js';
+import { eluBetween, readElu } from '../proc/elu.js';
 import { errorText, sleep, type RunContext } from '../scenarios/context.js';
 import { round } from '../scenarios/measure.js';
 import type { GameServerKind, RunningServer } from '../servers/types.js';
@@ -34,19 +36,28 @@ export interface GameResult {
   serverCpuPct: number;
   closed: number;
   framesPerSec: number;
+  /** The busiest load-generator agent's event-loop share in the window (0–1). */
+  agentBusy: number;
+  /** The server's event-loop share in the window (0–1). */
+  serverBusy: number;
+  /** The agents, not the server, set the pace (agentBusy past cfg.subsBusyLimit, or sending fell short). */
+  loadgenLimited: boolean;
 }
 
 const AGENTS = 2;
 
 async function withGameServer<T>(ctx: RunContext, kind: GameServerKind, fn: (server: Child, port: number, agents: Child[]) => Promise<T>): Promise<T> {
-  const server = Child.spawn(kind, 'servers/entry.ts', [], { exposeGc: true });
-  const agents = Array.from({ length: AGENTS }, (_, i) => Child.spawn(`game-agent#${i}`, 'game/agent.ts'));
+  const server = Child.spawn(kind, 'servers/entry.ts', [], { exposeGc: true, ...(ctx.cpuProfDir ? { cpuProf: ctx.cpuProfDir } : {}) });
+  const agents = Array.from({ length: AGENTS }, (_, i) =>
+    Child.spawn(`game-agent#${i}`, 'game/agent.ts', [], ctx.cpuProfDir ? { cpuProf: join(ctx.cpuProfDir, 'agents') } : {}),
+  );
   try {
     const { port } = await server.call<RunningServer>('start', { kind, options: { secret: ctx.secret } }, 30_000);
     return await fn(server, port, agents);
   } finally {
     await Promise.allSettled(agents.map((a) => a.call('closeAll')));
-    await Promise.allSettled([server.kill(0), ...agents.map((a) => a.kill(0))]);
+    // A profiled server gets time to write its profile.
+    await Promise.allSettled([server.kill(ctx.cpuProfDir ? 5000 : 0), ...agents.map((a) => a.kill(ctx.cpuProfDir ? 5000 : 0))]);
   }
 }
 
@@ -61,12 +72,21 @@ async function open(agents: Child[], spec: Omit<GameOpenSpec, 'count' | 'userPre
 }
 
 /** One measurement window: deliveries, frames, bytes and latency summed over the agents, server CPU. */
-async function measure(ctx: RunContext, server: Child, agents: Child[]): Promise<{ rep: GameReport; cpuS: number; windowS: number }> {
+async function measure(
+  ctx: RunContext,
+  server: Child,
+  agents: Child[],
+): Promise<{ rep: GameReport; cpuS: number; windowS: number; agentBusy: number; serverBusy: number }> {
   await sleep(ctx.cfg.warmupMs);
   await Promise.all(agents.map((a) => a.call('reset')));
   const cpu0 = server.cpuSeconds();
+  const [serverElu0, ...agentElu0] = await Promise.all([readElu(server), ...agents.map((a) => readElu(a))]);
   await sleep(ctx.cfg.windowMs);
   const cpuS = server.cpuSeconds() - cpu0;
+  const [serverElu1, ...agentElu1] = await Promise.all([readElu(server), ...agents.map((a) => readElu(a))]);
+  // The busiest agent's event-loop share: near 1, the load generator (not the server) set the pace.
+  const agentBusy = Math.max(...agents.map((_, i) => eluBetween(agentElu0[i]!, agentElu1[i]!)));
+  const serverBusy = eluBetween(serverElu0!, serverElu1!);
   const reps = await Promise.all(agents.map((a) => a.call<GameReport>('report')));
   await Promise.all(agents.map((a) => a.call('stop')));
   const lat = reps.map((r) => r.latency).filter((l) => l !== null);
@@ -82,7 +102,7 @@ async function measure(ctx: RunContext, server: Child, agents: Child[]): Promise
       ? { p50: Math.max(...lat.map((l) => l.p50)), p99: Math.max(...lat.map((l) => l.p99)), max: Math.max(...lat.map((l) => l.max)), samples: lat.reduce((s, l) => s + l.samples, 0) }
       : null,
   };
-  return { rep, cpuS, windowS: rep.elapsedMs / 1000 };
+  return { rep, cpuS, windowS: rep.elapsedMs / 1000, agentBusy, serverBusy };
 }
 
 export async function runCodec(ctx: RunContext): Promise<CodecResult[]> {
@@ -151,6 +171,10 @@ export async function runGame(ctx: RunContext): Promise<GameResult[]> {
         serverCpuPct: Math.round((r.cpuS / r.windowS) * 100),
         closed: r.rep.closed,
         framesPerSec: Math.round(r.rep.frames / r.windowS),
+        agentBusy: round(r.agentBusy, 2),
+        serverBusy: round(r.serverBusy, 2),
+        // Sending well short of players × hz means the agents' timers fell behind too.
+        loadgenLimited: r.agentBusy > ctx.cfg.subsBusyLimit || r.rep.sent / r.windowS < 0.9 * players * hz,
       });
     } catch (err) {
       ctx.notes.push(`game ${kind}: failed: ${errorText(err)}`);
@@ -161,13 +185,15 @@ export async function runGame(ctx: RunContext): Promise<GameResult[]> {
   for (const r of out) {
     ctx.notes.push(
       `game room, ${r.server}: ${r.players} players sending ${r.sentPerSec}/s, ${r.deliveriesPerSec} deliveries/s ` +
-        `(all-to-all would be ${r.sentPerSec * (r.players - 1)}/s), p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, server CPU ${r.serverCpuPct}%, closed ${r.closed}, ${r.framesPerSec} frames/s`,
+        `(all-to-all would be ${r.sentPerSec * (r.players - 1)}/s), p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, server CPU ${r.serverCpuPct}% (event loop ${Math.round(r.serverBusy * 100)}% busy), ` +
+        `busiest agent ${Math.round(r.agentBusy * 100)}% busy${r.loadgenLimited ? ' — LOAD GENERATOR LIMITED' : ''}, closed ${r.closed}, ${r.framesPerSec} frames/s`,
     );
   }
   if (sb && sio && sio.deliveriesPerSec > 0 && sb.p99Ms !== null && sio.p99Ms !== null) {
     ctx.notes.push(
       `game room ratios: Switchboard ${round(sb.deliveriesPerSec / sio.deliveriesPerSec, 2)}× Socket.IO's deliveries/s (target ≥ 3×), ` +
-        `p99 ${round(sb.p99Ms / Math.max(0.1, sio.p99Ms), 2)}× (target ≤ 0.5×)`,
+        `p99 ${round(sb.p99Ms / Math.max(0.1, sio.p99Ms), 2)}× (target ≤ 0.5×)` +
+        (sb.loadgenLimited || sio.loadgenLimited ? ' — load generator limited: these ratios measure the agents, not the servers' : ''),
     );
   }
   return out;

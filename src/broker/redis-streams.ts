@@ -68,6 +68,8 @@ export class RedisStreams {
         options.idempotencyTtlMs ?? 120_000,
         this.o.now(),
         this.o.publishCommand,
+        h.latest ? '1' : '',
+        options.info?.key ?? '',
       ),
     )) as [number, string, number];
     return { offset: Number(reply[0]), epoch: reply[1], duplicate: reply[2] === 1 };
@@ -90,6 +92,7 @@ export class RedisStreams {
         this.o.now(),
         options.size,
         query.maxBytes ?? -1,
+        options.latest ? '1' : '',
       ),
     )) as HistoryReply;
     const [epoch, top, earliest, entries] = reply;

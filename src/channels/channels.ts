@@ -128,6 +128,7 @@ export class ChannelResolver {
     let h = this.histories.get(ns);
     if (!h) {
       h = { size: ns.history.size, ttlMs: ns.history.ttlSeconds * 1000, metaTtlMs: ns.history.metaTtlSeconds * 1000 };
+      if (ns.delivery === 'latest') h.latest = true;
       this.histories.set(ns, h);
     }
     return h;

@@ -101,7 +101,11 @@ export class CommandIntake implements InboundSink {
   /** Sends one client event; a refused one is answered by an id-less error. */
   private async emitEvent(params: unknown): Promise<void> {
     const session = this.host.session;
-    if (!this.host.isConnected()) return;
+    if (!this.host.isConnected()) {
+      // Nothing is sent, but the client is told why (an id-less error, as for other refused events).
+      session.sendText(encodeError(undefined, new HubError(110, 'emit: connect first').toWire()));
+      return;
+    }
     const parsed = parseParams('emit', params);
     if (!parsed.ok) {
       this.refuse(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, `emit: ${parsed.error}`));

@@ -287,7 +287,7 @@ export class Connection implements Session {
 
   deliver(sub: Subscription, pub: Publication, frames: PublicationFrames): void {
     const frame = frames.frame(this.protocolVersion);
-    if (sub.channel.options.delivery === 'latest') this.offerLatest(`p${sub.channel.name}\0${pub.info?.key ?? ''}`, frame);
+    if (sub.channel.options.delivery === 'latest') this.offerLatest(latestKey(sub, pub), frame);
     else this.enqueue(frame);
   }
 
@@ -296,21 +296,27 @@ export class Connection implements Session {
     else this.enqueue(frame);
   }
 
+  unsubscribed(channel: string): void {
+    this.latest?.forget(channel);
+  }
+
   /**
-   * A latest-value frame: queued while the connection keeps up (below half the queue cap, so
-   * they never take it near a disconnect); otherwise held as the newest of its key until the
-   * socket drains (nothing older of that key is sent after it).
+   * A latest-value frame: queued while the connection keeps up (its socket holds at most
+   * LATEST_SOCKET_BYTES unwritten, and below half the queue cap, so they never take it near a
+   * disconnect); otherwise held as the newest of its key until the socket drains (nothing older
+   * of that key is sent after it).
    */
-  private offerLatest(key: string, frame: Buffer): void {
+  protected offerLatest(key: string, frame: Buffer): void {
     if (this.state === 'closed') return;
     const latest = (this.latest ??= new LatestOutbox(this.latestHost(), this.limits.maxQueueBytes / 2, this.limits.maxLatestEntries));
-    if (latest.holding || this.queuedBytes + frame.length > latest.bound) latest.hold(key, this.encodeOut(frame));
+    if (latest.mustHold(frame.length)) latest.hold(key, this.encodeOut(frame));
     else this.enqueue(frame);
   }
 
   private latestHost(): LatestHost {
     return {
       queued: () => this.queuedBytes,
+      socketBuffered: () => this.transport.bufferedAmount,
       isClosed: () => this.closed,
       queueEncoded: (frame) => {
         this.queue.push(frame);
@@ -476,4 +482,9 @@ export class Connection implements Session {
     this.latest?.clear();
     this.node.release(this, CloseCode.GOING_AWAY);
   }
+}
+
+/** The key a latest-value publication is held under in a connection's LatestOutbox (see LatestOutbox.forget). */
+export function latestKey(sub: Subscription, pub: Publication): string {
+  return `p${sub.channel.name}\0${pub.info?.key ?? ''}`;
 }

@@ -4,11 +4,15 @@ import type { Subscription } from '../hub/subscription.js';
 import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import { encodeEventId } from '../protocol/sse-event-id.js';
 import type { Publication, StreamPosition } from '../stream/types.js';
-import { Connection, type HandshakeInfo } from './connection.js';
+import { Connection, latestKey, type HandshakeInfo } from './connection.js';
 import type { FlushScheduler } from './outbound-queue.js';
 import type { Transport } from './transport.js';
 
 const KEEP_ALIVE = Buffer.from(': keep-alive\n\n');
+
+function sseEvent(event: string, data: string, id: string | null): Buffer {
+  return Buffer.from(`${id !== null ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`);
+}
 
 /**
  * A server-to-client session over Server-Sent Events: no commands, a fixed list of channels,
@@ -57,7 +61,7 @@ export class SseConnection extends Connection {
 
   /** Sends one SSE event; `data` must be single-line JSON. */
   sendEvent(event: string, data: string, id: string | null = this.eventId()): void {
-    this.enqueue(Buffer.from(`${id !== null ? `id: ${id}\n` : ''}event: ${event}\ndata: ${data}\n\n`));
+    this.enqueue(sseEvent(event, data, id));
   }
 
   /** How a subscribe is answered on SSE: recovery-failed when it applies, then recovered events. */
@@ -79,7 +83,10 @@ export class SseConnection extends Connection {
   }
 
   override deliver(sub: Subscription, pub: Publication): void {
-    this.sendEvent(sub.channel.name, pub.data);
+    // A latest-value channel: under backpressure only the newest event per key is kept (its id
+    // is the position when it came), never a disconnect.
+    if (sub.channel.options.delivery === 'latest') this.offerLatest(latestKey(sub, pub), sseEvent(sub.channel.name, pub.data, this.eventId()));
+    else this.sendEvent(sub.channel.name, pub.data);
   }
 
   override push(kind: PushKind, frame: Buffer): void {

@@ -2,6 +2,7 @@ import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, Publicati
 import type { SqliteDatabase } from '../store/sqlite-db.js';
 import { newEpoch } from '../stream/epoch.js';
 import type { HistoryLog } from './history-log.js';
+import { SqliteLatestKeys } from './sqlite-latest-keys.js';
 
 interface StreamRow {
   epoch: string;
@@ -27,6 +28,7 @@ export class SqliteHistoryLog implements HistoryLog {
   private readonly sweepPubs;
   private readonly sweepStreams;
   private readonly appendTx;
+  private readonly latestKeys: SqliteLatestKeys;
 
   constructor(private readonly db: SqliteDatabase) {
     db.exec(`
@@ -46,6 +48,7 @@ export class SqliteHistoryLog implements HistoryLog {
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS history_pubs_expiry ON history_pubs (expires_at);
     `);
+    this.latestKeys = new SqliteLatestKeys(db);
     this.getStream = db.prepare<[string], StreamRow>('SELECT epoch, top, meta_expires_at FROM history_streams WHERE channel = ?');
     this.putStream = db.prepare<[string, string, number, number]>(
       'INSERT INTO history_streams (channel, epoch, top, meta_expires_at) VALUES (?, ?, ?, ?) ' +
@@ -69,7 +72,8 @@ export class SqliteHistoryLog implements HistoryLog {
         const stream = this.stream(channel, options, now);
         const offset = stream.top + 1;
         this.insertPub.run(channel, offset, data, info ? JSON.stringify(info) : null, now + options.ttlMs);
-        this.trimBySize.run(channel, offset - options.size);
+        if (options.latest) this.latestKeys.replace(channel, info?.key ?? '', offset, options.size);
+        else this.trimBySize.run(channel, offset - options.size);
         this.putStream.run(channel, stream.epoch, offset, now + options.metaTtlMs);
         return { offset, epoch: stream.epoch };
       },
@@ -86,7 +90,8 @@ export class SqliteHistoryLog implements HistoryLog {
     if (!stream || stream.meta_expires_at <= now) return { position: { offset: 0, epoch: '' }, publications: [], earliest: 1 };
     const position = { offset: stream.top, epoch: stream.epoch };
     // Publications trimmed by a smaller configured size still count as lost.
-    const sizeFloor = stream.top - options.size + 1;
+    // (In a latest-value stream the held offsets have gaps: its size bounds keys, kept on publish.)
+    const sizeFloor = options.latest ? 1 : stream.top - options.size + 1;
     const minRow = this.earliestPub.get(channel, now)?.offset ?? null;
     const earliest = Math.max(minRow ?? stream.top + 1, sizeFloor, 1);
     if (query.sinceOffset === undefined || query.limit <= 0) return { position, publications: [], earliest };
@@ -106,6 +111,7 @@ export class SqliteHistoryLog implements HistoryLog {
   sweep(now: number): void {
     this.sweepPubs.run(now);
     this.sweepStreams.run(now);
+    this.latestKeys.sweep();
   }
 
   close(): void {
@@ -118,6 +124,7 @@ export class SqliteHistoryLog implements HistoryLog {
     if (row && row.meta_expires_at > now) return row;
     const fresh: StreamRow = { epoch: newEpoch(), top: 0, meta_expires_at: now + options.metaTtlMs };
     this.deleteStreamPubs.run(channel);
+    this.latestKeys.forget(channel);
     this.putStream.run(channel, fresh.epoch, fresh.top, fresh.meta_expires_at);
     return fresh;
   }

@@ -89,7 +89,7 @@ export const webhooksRetryBody = z
 
 export const count = z.number().int().nonnegative();
 export const position = z.object({ offset: count, epoch: z.string() });
-export const clientInfo = z.object({ user: z.string(), client: z.string() });
+export const clientInfo = z.object({ user: z.string(), client: z.string(), key: z.string().optional().describe('the conflation key (latest-value namespaces)') });
 export const wireError = z.object({ code: z.number().int(), message: z.string(), temporary: z.boolean().optional() });
 export const empty = z.object({}).strict();
 
@@ -103,6 +103,7 @@ export const responses = {
   history: z.object({
     position: position.describe('the stream top'),
     publications: z.array(z.object({ offset: count, data: z.unknown(), info: clientInfo.optional() })).describe('oldest first'),
+    latest: z.literal(true).optional().describe('a latest-value namespace: the newest publication of each key'),
   }),
   presence: z.object({
     clients: z

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { StreamPosition } from '../stream/types.js';
 import type { Node } from '../hub/node.js';
+import { isLatestValue, latestPerKey } from '../hub/latest.js';
 import { PROTOCOL_VERSION } from '../protocol/commands.js';
 import { HubError, toWireError } from '../protocol/errors.js';
 import { encodePublication } from '../protocol/pushes.js';
@@ -351,8 +352,10 @@ export class HttpApi {
       }
       throw err;
     }
-    const pubs = read.publications.map(encodePublication).join(',');
-    return new RawJson(`{"position":${JSON.stringify(read.position)},"publications":[${pubs}]}`);
+    // In a latest-value namespace the history holds the newest publication per key (flagged).
+    const latest = isLatestValue(ch);
+    const pubs = (latest ? latestPerKey(read.publications) : read.publications).map(encodePublication).join(',');
+    return new RawJson(`{"position":${JSON.stringify(read.position)},"publications":[${pubs}]${latest ? ',"latest":true' : ''}}`);
   }
 }
 

@@ -136,8 +136,8 @@ export class ClientCommands {
   }
 
   /**
-   * History of a channel: after `since`, or the latest `limit` publications, oldest first, at
-   * most one page of bytes (a reply may hold fewer than asked: continue with since = the last
+   * History of a channel: after `since`, or the latest `limit` publications (in a latest-value
+   * namespace: the newest of each key, from the least recently changed), oldest first, at most one page of bytes (a reply may hold fewer than asked: continue with since = the last
    * offset until it reaches `position.offset`).
    */
   async readHistory(ch: ResolvedChannel, since: StreamPosition | undefined, limit: number | undefined): Promise<HistoryResult> {
@@ -157,7 +157,8 @@ export class ClientCommands {
     }
     const top = await broker.history(ch.name, { limit: 0 }, ch.history);
     if (top.position.epoch === '') return { ...top, position: givenPosition(ch.name, top.position, now) };
-    const from = Math.max(0, top.position.offset - max);
+    // A latest-value stream holds the newest per key at offsets with gaps: every key, from the start.
+    const from = isLatestValue(ch) ? 0 : Math.max(0, top.position.offset - max);
     return broker.history(ch.name, { sinceOffset: from, limit: max, maxBytes: pageBytes }, ch.history);
   }
 

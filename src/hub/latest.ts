@@ -23,9 +23,11 @@ export function latestPerKey(pubs: readonly Publication[]): Publication[] {
 
 /**
  * A subscribe in a latest-value namespace (Centrifugo's cache mode): instead of a replay, the
- * latest publication of every key among the newest `limits.maxPublications` of the stream,
- * within one page of bytes (the newest kept when they do not all fit), with the position at the
- * top. `recovered` is true when the client asked with `since`: it has the current state.
+ * latest publication of every key the history holds (it keeps the newest per key, however long
+ * ago it came: history/), oldest change first, one page at a time. The first page comes with
+ * the answer; when more keys are held, `position` is the last offset of that page and the caller
+ * pages on up to `top` (hub/subscribe.ts), as for a paged recovery. `recovered` is true when the
+ * client asked with `since`: it gets the current state, not what it missed.
  */
 export async function recoverLatest(
   broker: Broker,
@@ -39,30 +41,13 @@ export async function recoverLatest(
     const none = { offset: 0, epoch: '' };
     return { position: none, top: none, publications: [], recovered };
   }
-  const head = await broker.history(ch.name, { limit: 0 }, ch.history);
-  if (head.position.epoch === '' || head.position.offset === 0) {
-    const given = givenPosition(ch.name, head.position, now);
-    return { position: given, top: given, publications: [], recovered };
-  }
-  const window = Math.min(ch.history.size, limits.maxPublications);
-  const read = await broker.history(
-    ch.name,
-    { sinceOffset: Math.max(0, head.position.offset - window), limit: window },
-    ch.history,
-  );
+  const read = await broker.history(ch.name, { sinceOffset: 0, limit: limits.maxPublications, maxBytes: limits.pageBytes }, ch.history);
   const top = givenPosition(ch.name, read.position, now);
-  return { position: top, top, publications: withinBytes(latestPerKey(read.publications), limits.pageBytes), recovered };
-}
-
-/** The newest of `pubs` whose data fits `maxBytes` (at least one), in offset order. */
-function withinBytes(pubs: Publication[], maxBytes: number): Publication[] {
-  let bytes = 0;
-  let from = pubs.length;
-  while (from > 0) {
-    const size = Buffer.byteLength(pubs[from - 1]!.data) + 128;
-    if (bytes + size > maxBytes && from < pubs.length) break;
-    bytes += size;
-    from -= 1;
-  }
-  return from === 0 ? pubs : pubs.slice(from);
+  if (top.offset === 0) return { position: top, top, publications: [], recovered };
+  const publications = latestPerKey(read.publications);
+  const last = publications.at(-1);
+  // The top publication is held (the newest of its key) unless it expired: a page short of the
+  // top has more after it, or the next page is empty and ends the paging.
+  const position = last !== undefined && last.offset < top.offset ? { offset: last.offset, epoch: top.epoch } : top;
+  return { position, top, publications, recovered };
 }

@@ -41,6 +41,8 @@ export interface Session {
    * the push is dropped; it never counts towards a disconnect.
    */
   push(kind: PushKind, frame: Buffer, latestKey?: string): void;
+  /** The session's subscription of `channel` ended: nothing of it may be sent any more. */
+  unsubscribed?(channel: string): void;
   /** Heartbeat from the Node's one timer: deadlines, pings, token expiry, sustained lag. */
   beat(now: number): void;
   /** Closes the session (it tells the client why, then releases itself from the Node). */
@@ -70,7 +72,8 @@ export interface OpenedResult {
   top?: { offset: number; epoch: string };
   /**
    * Present (true) in a latest-value namespace: the publications are the latest per key, not a
-   * replay, and `position` is the stream top.
+   * replay, and `position` is the stream top (or, when more keys follow in pages, the last
+   * offset of this first page, with `top`).
    */
   latest?: true;
 }

@@ -75,7 +75,7 @@ export class SubscribeFlow {
     const result: OpenedResult = { position: recovery.position, recoverable: isRecoverable(ch) };
     if (since) result.recovered = recovery.recovered === true;
     if (isLatestValue(ch)) result.latest = true;
-    if (recovery.recovered && recovery.position.offset < recovery.top.offset) result.top = recovery.top;
+    if ((recovery.recovered || result.latest) && recovery.position.offset < recovery.top.offset) result.top = recovery.top;
     answer.opened(sub, result, recovery.publications);
     if (sub.offset >= recovery.top.offset && sub.overflows === marker) this.goLive(sub);
     else this.parts.background(this.catchUp(sub, answer, recovery.top, marker));
@@ -101,7 +101,10 @@ export class SubscribeFlow {
         if (read.position.epoch !== '' && startsCurrentStream(ch.name, sub, Date.now(), ch.history.metaTtlMs)) {
           sub.epoch = read.position.epoch;
         }
-        if (read.position.epoch !== sub.epoch || !exactFrom(read, sub.offset, Number.MAX_SAFE_INTEGER)) {
+        // A latest-value stream holds the newest per key (its offsets have gaps): every key
+        // changed after the position is in the pages, whatever the offsets.
+        const latest = isLatestValue(ch);
+        if (read.position.epoch !== sub.epoch || (!latest && !exactFrom(read, sub.offset, Number.MAX_SAFE_INTEGER))) {
           this.parts.kick(sub, UnsubscribeCode.INSUFFICIENT_STATE, GAP_REASON, true);
           return;
         }
@@ -112,7 +115,7 @@ export class SubscribeFlow {
         if (read.publications.length > 0) {
           answer.page(sub, read.publications);
           sub.offset = read.publications.at(-1)!.offset;
-        }
+        } else if (latest) sub.offset = top.offset; // the newest publications expired: nothing is left
       }
       this.goLive(sub);
     } catch (err) {

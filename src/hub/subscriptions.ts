@@ -99,6 +99,7 @@ export class SubscriptionRegistry {
     if (mine?.get(name) !== sub) return false;
     mine.delete(name);
     if (mine.size === 0) this.bySession.delete(sub.session);
+    sub.session.unsubscribed?.(name);
     const subs = this.byChannel.get(name);
     if (subs?.delete(sub) && subs.size === 0) {
       this.byChannel.delete(name);

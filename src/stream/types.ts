@@ -38,6 +38,13 @@ export interface HistoryOptions {
    * milliseconds. Must be at least `ttlMs`.
    */
   metaTtlMs: number;
+  /**
+   * A latest-value stream (`delivery: "latest"`): it holds only the newest publication per
+   * conflation key (`info.key`, or one per channel without a key), each kept however long ago it
+   * came (within `ttlMs`), and at most `size` keys (the least recently changed go first). Offsets
+   * still count every publication, so the held ones have gaps between them.
+   */
+  latest?: boolean;
 }
 
 export interface HistoryQuery {

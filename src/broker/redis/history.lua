@@ -4,6 +4,7 @@
 -- KEYS[1] stream, KEYS[2] meta hash
 -- ARGV[1] since offset (-1: none)  ARGV[2] limit  ARGV[3] history ttl ms  ARGV[4] now (ms)
 -- ARGV[5] history size  ARGV[6] max bytes of data returned (-1: no bound; at least one entry)
+-- ARGV[7] '1' in a latest-value stream (its held offsets have gaps; its size bounds keys)
 -- Returns {epoch, top, earliest, entries}; entries as XRANGE gives them.
 local stream, meta = KEYS[1], KEYS[2]
 local epoch = redis.call('HGET', meta, 'e')
@@ -46,7 +47,7 @@ if first then
   end
 end
 -- Publications beyond a (since lowered) size count as trimmed, as the next publish trims them.
-earliest = math.max(earliest, top - tonumber(ARGV[5]) + 1, 1)
+if ARGV[7] ~= '1' then earliest = math.max(earliest, top - tonumber(ARGV[5]) + 1, 1) end
 local since, limit, maxBytes = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[6])
 local entries = {}
 if since >= 0 and limit > 0 then

@@ -5,9 +5,49 @@
 -- ARGV[3] history size         ARGV[4] history ttl ms       ARGV[5] meta ttl ms
 -- ARGV[6] epoch for a new stream                           ARGV[7] pub/sub channel
 -- ARGV[8] idempotency ttl ms   ARGV[9] now (ms)           ARGV[10] PUBLISH, or SPUBLISH (cluster)
+-- ARGV[11] '1' in a latest-value stream (delivery: "latest"), else ''   ARGV[12] its conflation key
+-- A latest-value stream holds the newest entry per key (field k): the meta hash maps 'k:' .. key
+-- to the key's offset, a publication deletes the key's previous entry, and past `size` entries
+-- the oldest go (their keys' fields with them).
 -- Returns {offset, epoch, duplicate (0/1)}.
 local stream, meta, idem = KEYS[1], KEYS[2], KEYS[3] or ''
 local size = tonumber(ARGV[3])
+local latest, lkey = ARGV[11] == '1', 'k:' .. (ARGV[12] or '')
+
+-- Appends the entry of `offset`; MAXLEN trims a plain stream, keepLatest a latest-value one.
+local function add(off)
+  if latest then
+    return redis.pcall('XADD', stream, '0-' .. off, 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9], 'k', ARGV[12])
+  end
+  return redis.pcall('XADD', stream, 'MAXLEN', size, '0-' .. off, 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9])
+end
+-- The key of an entry, when it is a latest-value one.
+local function keyOf(entry)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do if fields[i] == 'k' then return fields[i + 1] end end
+  return nil
+end
+-- Deletes an entry; a latest-value one also leaves its key's field when the field names it.
+local function drop(entry)
+  redis.call('XDEL', stream, entry[1])
+  local k = keyOf(entry)
+  if k and redis.call('HGET', meta, 'k:' .. k) == string.sub(entry[1], 3) then redis.call('HDEL', meta, 'k:' .. k) end
+end
+-- A latest-value publication at `off` replaces the previous entry of its key; past `size`
+-- entries (a bounded number per call) the oldest go.
+local function keepLatest(off)
+  local prev = redis.call('HGET', meta, lkey)
+  if prev then
+    local old = redis.call('XRANGE', stream, '0-' .. prev, '0-' .. prev)[1]
+    -- The entry must still be the key's: a field left from an older epoch names another.
+    if old and keyOf(old) == ARGV[12] then redis.call('XDEL', stream, old[1]) end
+  end
+  redis.call('HSET', meta, lkey, off)
+  local excess = redis.call('XLEN', stream) - size
+  if excess > 0 then
+    for _, entry in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', math.min(excess, 16))) do drop(entry) end
+  end
+end
 
 if idem ~= '' then
   local prev = redis.call('HMGET', idem, 'o', 'e')
@@ -25,16 +65,17 @@ if size > 0 then
   -- The append comes first: if it fails, nothing else was written (Redis does not undo a
   -- script's earlier writes).
   offset = tonumber(redis.call('HGET', meta, 's') or '0') + 1
-  local added = redis.pcall('XADD', stream, 'MAXLEN', size, '0-' .. offset, 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9])
+  local added = add(offset)
   if type(added) == 'table' and added.err then
     -- The stream is ahead of its position (writes lost unevenly in a failover): a new epoch,
     -- never offsets that overlap what subscribers may have seen.
     epoch = ARGV[6]
     offset = 1
     redis.call('DEL', stream)
-    redis.call('XADD', stream, 'MAXLEN', size, '0-1', 'd', ARGV[1], 'i', ARGV[2], 't', ARGV[9])
+    add(1)
     redis.call('HSET', meta, 'e', epoch)
   end
+  if latest then keepLatest(offset) end
   redis.call('HSET', meta, 's', offset)
   local now, ttl = tonumber(ARGV[9]), tonumber(ARGV[4])
   -- Drop a bounded number of expired entries from the head (they are in time order).
@@ -43,7 +84,7 @@ if size > 0 then
     local fields = entry[2]
     local t
     for i = 1, #fields, 2 do if fields[i] == 't' then t = tonumber(fields[i + 1]) end end
-    if t and t + ttl <= now then redis.call('XDEL', stream, entry[1]) else break end
+    if t and t + ttl <= now then drop(entry) else break end
   end
   redis.call('PEXPIRE', stream, ttl)
   redis.call('PEXPIRE', meta, tonumber(ARGV[5]))
