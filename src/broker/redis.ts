@@ -66,7 +66,8 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     this.timeoutMs = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
     this.logger = options.logger;
     const conn = { commandTimeoutMs: this.timeoutMs, logger: options.logger };
-    this.cmd = createRedisConnection(options.url, { ...conn, name: 'broker' });
+    // Publishes of one turn (each one Lua call) share one write to Redis.
+    this.cmd = createRedisConnection(options.url, { ...conn, name: 'broker', autoPipelining: true });
     this.sub = createRedisConnection(options.url, { ...conn, name: 'broker-subscriber' });
     this.streams = new RedisStreams(this.cmd, {
       prefix: this.prefix,

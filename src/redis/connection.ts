@@ -12,6 +12,11 @@ export interface RedisConnectionOptions {
   logger?: Logger;
   /** Shown in logs. */
   name?: string;
+  /**
+   * ioredis auto-pipelining: the commands issued in one event-loop turn go out as one write
+   * (one pipeline), in the order issued. For connections that carry many small commands.
+   */
+  autoPipelining?: boolean;
 }
 
 /** A single Redis (or one reached through Sentinel) or a Redis Cluster: what commands run on. */
@@ -54,6 +59,7 @@ export function createRedisConnection(url: string | SentinelTarget, options: Red
     autoResubscribe: false,
     enableOfflineQueue: false,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
+    ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
   };
   const conn = typeof url === 'string' ? new Redis(url, settings) : new Redis({ ...settings, ...sentinelSettings(url) });
   const name = options.name ?? 'redis';
