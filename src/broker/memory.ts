@@ -11,8 +11,8 @@ export interface MemoryBrokerOptions {
   atomically?: <T>(fn: () => T) => T;
   /**
    * Publications of one event-loop turn are written together, in one `atomically` call (one
-   * SQLite transaction, each publication in a savepoint of its own), then delivered and
-   * acknowledged — never before the commit. Default false: each publish is written at once.
+   * SQLite transaction), then delivered and acknowledged — never before the commit. Default
+   * false: each publish is written at once.
    */
   batchWrites?: boolean;
   /** How often expired history and idempotency keys are swept, in milliseconds. */
@@ -76,29 +76,34 @@ export class MemoryBroker implements Broker, HealthChecker {
   }
 
   /**
-   * Writes the turn's publications in one transaction (each in a savepoint of its own, so one
-   * failing fails alone), then, once committed, delivers and acknowledges them in order. A
-   * failed commit fails them all, and nothing of them was delivered.
+   * Writes the turn's publications in one transaction, then, once committed, delivers and
+   * acknowledges them in order. If a write fails, the transaction is rolled back and the turn
+   * written again with each publication in a savepoint of its own, so the one failing fails
+   * alone. A failed commit fails them all, and nothing of them was delivered.
    */
   private flush(): void {
     const batch = this.batch;
     this.batch = undefined;
     if (!batch) return;
     const now = this.now();
-    const outcomes: (PublishResult | { error: unknown })[] = [];
+    let outcomes: (PublishResult | { error: unknown })[];
     try {
-      this.atomically(() => {
-        for (const p of batch) {
-          try {
-            outcomes.push(this.atomically(() => this.write(p.channel, p.data, p.options, now)));
-          } catch (error) {
-            outcomes.push({ error });
-          }
-        }
-      });
-    } catch (err) {
-      for (const p of batch) p.reject(err);
-      return;
+      outcomes = this.atomically(() => batch.map((p) => this.write(p.channel, p.data, p.options, now)));
+    } catch {
+      try {
+        outcomes = this.atomically(() =>
+          batch.map((p) => {
+            try {
+              return this.atomically(() => this.write(p.channel, p.data, p.options, now));
+            } catch (error) {
+              return { error };
+            }
+          }),
+        );
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+        return;
+      }
     }
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;

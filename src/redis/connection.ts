@@ -119,7 +119,23 @@ export async function firstReady(conn: RedisClient, timeoutMs: number): Promise<
 }
 
 /** Runs a command on `conn`; any failure (unreachable, timeout, error reply) becomes HubError 114. */
-export async function runRedis<T>(conn: RedisClient, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
+export function runRedis<T>(conn: RedisClient, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
+  // Connected: the command is issued before this returns, so calls made one after another reach
+  // Redis in that order (and auto-pipelining can put one turn's commands in one write).
+  if (conn.status === 'ready') {
+    everReady.add(conn);
+    try {
+      return withTimeout(fn(), timeoutMs + 100, 'command timed out').catch((err: unknown) => {
+        throw toHubError(err, what);
+      });
+    } catch (err) {
+      return Promise.reject(toHubError(err, what));
+    }
+  }
+  return runWhenReady(conn, timeoutMs, what, fn);
+}
+
+async function runWhenReady<T>(conn: RedisClient, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
   try {
     await firstReady(conn, timeoutMs);
     // A cluster client queues commands while it is not ready (see createRedisCluster): fail at once instead.
