@@ -1,7 +1,7 @@
 import { HubError } from '../protocol/errors.js';
 import type { HistoryLog } from '../history/history-log.js';
 import type { IdempotencyLog } from '../history/idempotency-log.js';
-import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, PublishOptions, PublishResult } from './broker.js';
+import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, OrderedPublishes, PublishOptions, PublishResult } from './broker.js';
 import type { HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent, Publication } from '../stream/types.js';
 
 export interface MemoryBrokerOptions {
@@ -35,7 +35,9 @@ interface PendingPublish {
  * the given HistoryLog (memory, or SQLite so it survives a restart). Every call runs
  * synchronously inside, so publish is trivially atomic per channel.
  */
-export class MemoryBroker implements Broker, HealthChecker {
+export class MemoryBroker implements Broker, HealthChecker, OrderedPublishes {
+  /** Each publish is written in call order (at once, or queued for the turn's batch in order). */
+  readonly keepsCallOrder = true as const;
   private handler: BrokerEventHandler | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly now: () => number;

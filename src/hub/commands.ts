@@ -1,4 +1,4 @@
-import type { Broker } from '../broker/broker.js';
+import { keepsCallOrder, type Broker } from '../broker/broker.js';
 import { assertCanSubscribe, type ChannelResolver, type ResolvedChannel } from '../channels/channels.js';
 import type { HubOptions } from '../config/options.js';
 import { KeyedBuckets } from '../limits/keyed-buckets.js';
@@ -50,7 +50,11 @@ export class ClientCommands {
   private readonly channelInfos = new WeakMap<Session, Map<string, unknown>>();
   private readonly channelBytes: KeyedBuckets;
 
+  /** Whether publishes started one after another keep their order in the broker (else each waits). */
+  private readonly orderedBroker: boolean;
+
   constructor(private readonly parts: CommandParts) {
+    this.orderedBroker = keepsCallOrder(parts.broker);
     this.channelBytes = new KeyedBuckets(parts.options.limits.channelPublishBytesRate);
   }
 
@@ -94,6 +98,7 @@ export class ClientCommands {
    */
   publishNow(session: Session, params: Params<'publish'>): Promise<StreamPosition> | undefined {
     const { hooks } = this.parts;
+    if (!this.orderedBroker) return undefined;
     try {
       const ch = this.publishTarget(session, params);
       if (!hooks.publishIsPassThrough(ch.options)) return undefined;
