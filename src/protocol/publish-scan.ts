@@ -66,11 +66,10 @@ export function scanPublishCommand(text: string, maxDepth: number): ScannedPubli
   let method = false;
   let params: ScannedPublishParams | undefined;
   for (;;) {
-    const name = plainString(text, i);
-    if (name === undefined) return undefined;
-    i = skipSpace(text, i + name.length + 2);
-    if (text.charCodeAt(i) !== COLON) return undefined;
-    i = skipSpace(text, i + 1);
+    const member = memberAt(text, i);
+    if (member === undefined) return undefined;
+    const { name } = member;
+    i = member.value;
     if (name === 'id') {
       if (id !== undefined) return undefined;
       const end = positiveInteger(text, i);
@@ -92,9 +91,9 @@ export function scanPublishCommand(text: string, maxDepth: number): ScannedPubli
     } else return undefined;
     i = skipSpace(text, i);
     const c = text.charCodeAt(i);
-    if (c === COMMA) i = skipSpace(text, i + 1);
-    else if (c === CLOSE_BRACE) break;
-    else return undefined;
+    if (c === CLOSE_BRACE) break;
+    if (c !== COMMA) return undefined;
+    i = skipSpace(text, i + 1);
   }
   if (skipSpace(text, i + 1) !== text.length || id === undefined || !method || params === undefined) return undefined;
   return { id, params };
@@ -121,11 +120,10 @@ function scanParams(text: string, i: number, level: number, maxDepth: number): {
   let idempotencyKey: string | undefined;
   let key: string | undefined;
   for (;;) {
-    const name = plainString(text, i);
-    if (name === undefined) return undefined;
-    i = skipSpace(text, i + name.length + 2);
-    if (text.charCodeAt(i) !== COLON) return undefined;
-    i = skipSpace(text, i + 1);
+    const member = memberAt(text, i);
+    if (member === undefined) return undefined;
+    const { name } = member;
+    i = member.value;
     if (name === 'data') {
       if (data !== undefined) return undefined;
       const end = jsonValue(text, i, level, maxDepth);
@@ -149,15 +147,24 @@ function scanParams(text: string, i: number, level: number, maxDepth: number): {
     }
     i = skipSpace(text, i);
     const c = text.charCodeAt(i);
-    if (c === COMMA) i = skipSpace(text, i + 1);
-    else if (c === CLOSE_BRACE) break;
-    else return undefined;
+    if (c === CLOSE_BRACE) break;
+    if (c !== COMMA) return undefined;
+    i = skipSpace(text, i + 1);
   }
   if (channel === undefined || data === undefined) return undefined;
   const params: ScannedPublishParams = { channel, data };
   if (idempotencyKey !== undefined) params.idempotencyKey = idempotencyKey;
   if (key !== undefined) params.key = key;
   return { params, end: i + 1 };
+}
+
+/** An object member's plain name at `i` and where its value starts (past the colon), or undefined. */
+function memberAt(text: string, i: number): { name: string; value: number } | undefined {
+  const name = plainString(text, i);
+  if (name === undefined) return undefined;
+  const colon = skipSpace(text, i + name.length + 2);
+  if (text.charCodeAt(colon) !== COLON) return undefined;
+  return { name, value: skipSpace(text, colon + 1) };
 }
 
 function skipSpace(text: string, i: number): number {
