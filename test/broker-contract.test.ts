@@ -42,7 +42,8 @@ const factories: Record<string, { durable: boolean; create: (now: () => number) 
       cleanup: () => undefined,
     }),
   },
-  'memory broker + SQLite history': { durable: true, create: sqliteBroker },
+  'memory broker + SQLite history': { durable: true, create: (now) => sqliteBroker(now, false) },
+  'memory broker + SQLite history, writes batched per turn (serve)': { durable: true, create: (now) => sqliteBroker(now, true) },
   'Redis broker': { durable: true, create: redisBroker },
 };
 
@@ -62,7 +63,7 @@ function redisBroker(now: () => number): BrokerUnderTest {
   };
 }
 
-function sqliteBroker(now: () => number): BrokerUnderTest {
+function sqliteBroker(now: () => number, batchWrites: boolean): BrokerUnderTest {
   const dir = mkdtempSync(join(tmpdir(), 'sb-broker-'));
   const dbs: ReturnType<typeof openDatabase>[] = [];
   const open = (): Broker => {
@@ -72,6 +73,7 @@ function sqliteBroker(now: () => number): BrokerUnderTest {
       history: new SqliteHistoryLog(db),
       idempotency: new SqliteIdempotencyLog(db),
       atomically: (fn) => db.transaction(fn)(),
+      batchWrites,
       now,
     });
   };

@@ -91,6 +91,20 @@ export function isLossy(broker: Broker): broker is Broker & LossyDelivery {
   return (broker as Partial<LossyDelivery>).lossyDelivery === true;
 }
 
+/**
+ * Optional ability: publishes made one after another without awaiting take effect in that
+ * order (offsets per channel follow the order of the calls). The publish fast path starts a
+ * connection's publishes in flight at once only on such a broker; on others each waits for the
+ * one before it.
+ */
+export interface OrderedPublishes {
+  readonly keepsCallOrder: true;
+}
+
+export function keepsCallOrder(broker: Broker): boolean {
+  return (broker as Partial<OrderedPublishes>).keepsCallOrder === true;
+}
+
 /** Optional ability: a broker that can say whether its backend is reachable. */
 export interface HealthChecker {
   healthy(): Promise<boolean>;

@@ -11,7 +11,7 @@ import {
   toHubError,
   type SentinelTarget,
 } from '../redis/connection.js';
-import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, PublishOptions, PublishResult } from './broker.js';
+import type { Broker, BrokerEventHandler, ControlCommand, HealthChecker, LossyDelivery, OrderedPublishes, PublishOptions, PublishResult } from './broker.js';
 import { dispatchChannelMessage, parseControl, RedisStreams } from './redis-streams.js';
 import type { HistoryOptions, HistoryQuery, HistoryResult, ChannelEvent } from '../stream/types.js';
 
@@ -39,8 +39,10 @@ export interface RedisBrokerOptions {
  * (re)connect of the subscriber it SUBSCRIBEs the control channel and every channel of interest
  * again and waits for the confirmation; until then `healthy()` is false.
  */
-export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
+export class RedisBroker implements Broker, HealthChecker, LossyDelivery, OrderedPublishes {
   readonly lossyDelivery = true as const;
+  /** One command connection: scripts run in the order they were issued (runRedis issues at once when connected). */
+  readonly keepsCallOrder = true as const;
   private readonly cmd: Redis;
   private readonly sub: Redis;
   private readonly prefix: string;
@@ -66,7 +68,8 @@ export class RedisBroker implements Broker, HealthChecker, LossyDelivery {
     this.timeoutMs = options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
     this.logger = options.logger;
     const conn = { commandTimeoutMs: this.timeoutMs, logger: options.logger };
-    this.cmd = createRedisConnection(options.url, { ...conn, name: 'broker' });
+    // Publishes of one turn (each one Lua call) share one write to Redis.
+    this.cmd = createRedisConnection(options.url, { ...conn, name: 'broker', autoPipelining: true });
     this.sub = createRedisConnection(options.url, { ...conn, name: 'broker-subscriber' });
     this.streams = new RedisStreams(this.cmd, {
       prefix: this.prefix,

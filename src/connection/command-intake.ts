@@ -4,7 +4,9 @@ import { TokenBucket } from '../limits/token-bucket.js';
 import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import { isMethod, parseParams, readEnvelope, type Envelope, type Method, type Params } from '../protocol/commands.js';
 import { HubError, toWireError } from '../protocol/errors.js';
-import { encodeError } from '../protocol/pushes.js';
+import type { ScannedPublish } from '../protocol/publish-scan.js';
+import { encodeError, encodeReply } from '../protocol/pushes.js';
+import type { StreamPosition } from '../stream/types.js';
 import type { CommandSession } from './command-table.js';
 import type { InboundSink } from './inbound-frames.js';
 
@@ -19,6 +21,12 @@ export interface IntakeHost {
   pong(): void;
   /** Runs one checked command; returns the encoded reply, if it has one. */
   run(method: Method, params: Params<Method>, id: number): Promise<string | undefined>;
+  /**
+   * Starts a checked publish at once when it can run without waiting on anything (no hook, no
+   * proxy): its broker call is made before this returns, so publishes started one after another
+   * reach the broker in that order. Undefined when it must take the queue.
+   */
+  publishNow(params: Params<'publish'>): Promise<StreamPosition> | undefined;
   closeAfterReply(code: CloseCodeValue): void;
 }
 
@@ -33,6 +41,8 @@ export class CommandIntake implements InboundSink {
   private violations = 0;
   private commands: Promise<void> = Promise.resolve();
   private pendingCommands = 0;
+  /** Of the pending commands, the publishes already handed to the broker (publishNow). */
+  private startedPublishes = 0;
 
   constructor(
     private readonly node: Node,
@@ -90,6 +100,63 @@ export class CommandIntake implements InboundSink {
     });
   }
 
+  /**
+   * A publish the fast path read. While every command ahead of it is a publish already handed
+   * to the broker, it is started at once (the broker keeps the order they were started in), so
+   * a client's publishes in flight are batched by the broker instead of queued here; the
+   * commands after it still wait for it. Otherwise it takes the queue like any command.
+   */
+  publish(command: ScannedPublish): void {
+    const { id, params } = command;
+    if (!this.bucket.take() || this.pendingCommands >= MAX_PENDING_COMMANDS) {
+      this.refuse(CloseCode.RATE_LIMITED, id, new HubError(111));
+      return;
+    }
+    this.pendingCommands += 1;
+    if (this.pendingCommands === this.startedPublishes + 1 && this.host.isConnected()) {
+      this.node.metrics.command('publish');
+      let started: Promise<StreamPosition> | undefined;
+      try {
+        started = this.host.publishNow(params);
+      } catch (err) {
+        started = Promise.reject(err);
+      }
+      if (started) {
+        this.startedPublishes += 1;
+        const done = started.then(
+          (position) => {
+            this.violations = 0;
+            if (!this.host.session.closed) this.host.session.sendText(encodeReply(id, position));
+          },
+          (err: unknown) => this.failed(id, 'publish', err),
+        );
+        const settled = done.finally(() => {
+          this.startedPublishes -= 1;
+          this.pendingCommands -= 1;
+        });
+        this.commands = this.commands.then(() => settled);
+        return;
+      }
+      this.commands = this.commands.then(() => this.runQueued(id, 'publish', params));
+      return;
+    }
+    this.commands = this.commands.then(() => this.runQueued(id, 'publish', params, true));
+  }
+
+  private async runQueued(id: number, method: Method, params: Params<Method>, count = false): Promise<void> {
+    try {
+      if (count) this.node.metrics.command(method);
+      if (!this.host.isConnected()) throw new HubError(110);
+      const reply = await this.host.run(method, params, id);
+      this.violations = 0;
+      if (reply !== undefined && !this.host.session.closed) this.host.session.sendText(reply);
+    } catch (err) {
+      this.failed(id, method, err);
+    } finally {
+      this.pendingCommands -= 1;
+    }
+  }
+
   /** Answers a rejected command; too many in a row close the connection. */
   refuse(code: CloseCodeValue, id: number | undefined, err: HubError): void {
     this.host.session.sendText(encodeError(id, err.toWire()));
@@ -133,14 +200,20 @@ export class CommandIntake implements InboundSink {
       this.violations = 0;
       if (reply !== undefined && !session.closed) session.sendText(reply);
     } catch (err) {
-      if (session.closed) return;
-      if (err instanceof HubError && (err.code === 107 || err.code === 104)) this.violations += 1;
-      const wire = toWireError(err);
-      // Anything but a HubError is a bug or a backend fault: the client gets 100, the log the details.
-      if (!(err instanceof HubError)) this.node.commandFailed(env.method, session.id, err);
-      this.node.metrics.error(wire.code);
-      session.sendText(encodeError(id, wire));
-      if (this.violations >= this.limits.maxViolations) this.host.closeAfterReply(CloseCode.PROTOCOL_ERROR);
+      this.failed(id, env.method, err);
     }
+  }
+
+  /** Answers a command that failed. */
+  private failed(id: number, method: string, err: unknown): void {
+    const session = this.host.session;
+    if (session.closed) return;
+    if (err instanceof HubError && (err.code === 107 || err.code === 104)) this.violations += 1;
+    const wire = toWireError(err);
+    // Anything but a HubError is a bug or a backend fault: the client gets 100, the log the details.
+    if (!(err instanceof HubError)) this.node.commandFailed(method, session.id, err);
+    this.node.metrics.error(wire.code);
+    session.sendText(encodeError(id, wire));
+    if (this.violations >= this.limits.maxViolations) this.host.closeAfterReply(CloseCode.PROTOCOL_ERROR);
   }
 }

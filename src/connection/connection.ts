@@ -101,6 +101,7 @@ export class Connection implements Session {
           this.pongDeadline = 0;
         },
         run: (method, params, id) => this.run(method, params, id),
+        publishNow: (params) => this.node.commands.publishNow(this, params),
         closeAfterReply: (code) => this.closeAfterReply(code),
       },
       now,

@@ -3,12 +3,15 @@ import { decodeMsgpackFrame } from '../codec/msgpack.js';
 import { CloseCode, type CloseCodeValue } from '../protocol/close-codes.js';
 import { parseCommandLine } from '../protocol/commands.js';
 import { HubError } from '../protocol/errors.js';
+import { scanPublishCommand, type ScannedPublish } from '../protocol/publish-scan.js';
 
 /** Where the commands decoded from inbound frames go: one connection. */
 export interface InboundSink {
   readonly closed: boolean;
   /** One decoded command (whatever the codec), not yet checked. */
   command(parsed: unknown): void;
+  /** A `publish` the fast path read (envelope and params checked, `data` kept as its raw text). */
+  publish?(command: ScannedPublish): void;
   /** A frame or command the protocol refuses: answered with `err`, counted as a violation. */
   refuse(code: CloseCodeValue, id: number | undefined, err: HubError): void;
 }
@@ -33,6 +36,13 @@ function readLine(line: string, codec: CodecName, maxDepth: number, sink: Inboun
   if (codec === 'msgpack') {
     sink.refuse(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'text frames are not supported with switchboard.v1.msgpack'));
     return;
+  }
+  if (sink.publish) {
+    const scanned = scanPublishCommand(line, maxDepth);
+    if (scanned) {
+      sink.publish(scanned);
+      return;
+    }
   }
   const decoded = parseCommandLine(line, maxDepth);
   if (!decoded.ok) {

@@ -12,7 +12,8 @@ import { buildOpenApiDocument, type RouteDoc } from './openapi.js';
 import { packageVersion } from './package-files.js';
 import type { ChannelDirectory } from '../stats/channel-directory.js';
 import { presenceUsers } from '../presence/presence-store.js';
-import { readJsonBody, sendError, sendJson } from './respond.js';
+import { parseJsonBody, readBodyText, readJsonBody, sendError, sendJson } from './respond.js';
+import { scanPublishBody } from '../protocol/publish-scan.js';
 import {
   BROADCAST_LIST_BYTES,
   broadcastBody,
@@ -81,7 +82,10 @@ export class HttpApi {
         response: responses.publish,
         errors: { 400: invalid, 404: 'unknown namespace (code 102)', 503: 'broker unavailable (code 114)' },
         handle: async (req) => {
-          const body = parse(publishBody, await readJsonBody(req, maxBody, node.options.limits.maxJsonDepth), 'body');
+          // The fast path keeps `data` as the JSON text it came as; anything it declines gets the full parse and schema.
+          const text = await readBodyText(req, maxBody);
+          const depth = node.options.limits.maxJsonDepth;
+          const body = scanPublishBody(text, depth) ?? parse(publishBody, parseJsonBody(text, depth), 'body');
           return this.node.publish(body.channel, body.data, body.idempotencyKey);
         },
       },

@@ -24,6 +24,11 @@ export function sendError(res: ServerResponse, err: unknown): void {
  * (`limits.maxJsonDepth`, checked before parsing); HubError 107 for anything malformed.
  */
 export async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
+  return parseJsonBody(await readBodyText(req, maxBytes), maxDepth);
+}
+
+/** A request body of at most `maxBytes`, as text; HubError 107 when larger. */
+export async function readBodyText(req: IncomingMessage, maxBytes: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > maxBytes) throw new HubError(107, `body: larger than ${maxBytes} bytes`);
   const chunks: Buffer[] = [];
@@ -33,7 +38,11 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDe
     if (size > maxBytes) throw new HubError(107, `body: larger than ${maxBytes} bytes`);
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+}
+
+/** A body's JSON, nested at most `maxDepth` levels (checked before parsing); HubError 107 for anything malformed. */
+export function parseJsonBody(text: string, maxDepth: number): unknown {
   if (text.trim() === '') throw new HubError(107, 'body: expected a JSON object');
   if (jsonDepthExceeds(text, maxDepth)) throw jsonDepthError(maxDepth, 'body');
   try {

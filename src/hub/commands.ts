@@ -1,4 +1,4 @@
-import type { Broker } from '../broker/broker.js';
+import { keepsCallOrder, type Broker } from '../broker/broker.js';
 import { assertCanSubscribe, type ChannelResolver, type ResolvedChannel } from '../channels/channels.js';
 import type { HubOptions } from '../config/options.js';
 import { KeyedBuckets } from '../limits/keyed-buckets.js';
@@ -7,6 +7,7 @@ import type { PresenceEntry, PresenceStore } from '../presence/presence-store.js
 import type { UserStatusService } from '../presence/user-status.js';
 import type { Params } from '../protocol/commands.js';
 import { HubError } from '../protocol/errors.js';
+import { RawJson } from '../protocol/publish-scan.js';
 import type { ReadReceipts, ReadState } from '../receipts/read-receipts.js';
 import type { StatusRecord } from '../store/store.js';
 import type { HistoryResult, StreamPosition } from '../stream/types.js';
@@ -49,7 +50,11 @@ export class ClientCommands {
   private readonly channelInfos = new WeakMap<Session, Map<string, unknown>>();
   private readonly channelBytes: KeyedBuckets;
 
+  /** Whether publishes started one after another keep their order in the broker (else each waits). */
+  private readonly orderedBroker: boolean;
+
   constructor(private readonly parts: CommandParts) {
+    this.orderedBroker = keepsCallOrder(parts.broker);
     this.channelBytes = new KeyedBuckets(parts.options.limits.channelPublishBytesRate);
   }
 
@@ -76,27 +81,58 @@ export class ClientCommands {
   }
 
   async publish(session: Session, params: Params<'publish'>): Promise<StreamPosition> {
-    const { resolver, registry, hooks, publisher } = this.parts;
-    const ch = resolver.resolve(params.channel);
+    const { hooks } = this.parts;
+    const ch = this.publishTarget(session, params);
+    if (ch.options.clientPublish === 'any') await this.authorize(session, ch.name);
+    assertKeyAllowed(ch, params);
+    // Hooks and the proxy see data as a JSON value; the fast path's raw text is parsed for them.
+    const given = params.data instanceof RawJson && !hooks.publishIsPassThrough(ch.options) ? params.data.value() : params.data;
+    const data = await hooks.publish(this.parts.context(session), ch.name, ch.options, given, params.idempotencyKey);
+    return this.store(session, ch, data, params);
+  }
+
+  /**
+   * The publish fast path: when no hook or proxy has a say (subscribe rights and the data
+   * alike), the checks run and the broker call is made before this returns, so consecutive
+   * calls reach the broker in order. Undefined when the publish must take publish() instead.
+   */
+  publishNow(session: Session, params: Params<'publish'>): Promise<StreamPosition> | undefined {
+    const { hooks } = this.parts;
+    if (!this.orderedBroker) return undefined;
+    try {
+      const ch = this.publishTarget(session, params);
+      if (!hooks.publishIsPassThrough(ch.options)) return undefined;
+      if (ch.options.clientPublish === 'any') {
+        if (!hooks.subscribeIsRulesOnly(ch.options)) return undefined;
+        assertCanSubscribe(ch, session.user, session.identity?.channels ?? []);
+      }
+      assertKeyAllowed(ch, params);
+      return this.store(session, ch, params.data, params);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The channel of a client publish, once the namespace lets this session publish in it (the `any` mode's authorize aside). */
+  private publishTarget(session: Session, params: Params<'publish'>): ResolvedChannel {
+    const ch = this.parts.resolver.resolve(params.channel);
     const mode = ch.options.clientPublish;
     if (mode === 'none') throw new HubError(103, 'clients may not publish in this namespace');
     if (mode === 'subscribers') {
       // Subscribed, even while a large recovery is still paging in (the SDK flushes its offline queue then).
-      if (!registry.get(session, ch.name)) throw new HubError(103, 'subscribe to the channel to publish in it');
+      if (!this.parts.registry.get(session, ch.name)) throw new HubError(103, 'subscribe to the channel to publish in it');
       assertCanSubscribe(ch, session.user, session.identity?.channels ?? []);
-    } else {
-      await this.authorize(session, ch.name);
     }
-    if (params.key !== undefined && !isLatestValue(ch)) throw new HubError(107, 'key: only in latest-value namespaces (delivery: "latest")');
-    const data = await hooks.publish(this.parts.context(session), ch.name, ch.options, params.data, params.idempotencyKey);
+    return ch;
+  }
+
+  /** Encodes, meters and stores an accepted client publication; the broker call is made synchronously. */
+  private store(session: Session, ch: ResolvedChannel, data: unknown, params: Params<'publish'>): Promise<StreamPosition> {
+    const { publisher, published } = this.parts;
     const encoded = publisher.encode(data);
     this.takeBytes(session, ch.name, Buffer.byteLength(encoded));
     const info = { user: session.user, client: session.id, ...(params.key !== undefined ? { key: params.key } : {}) };
-    const { offset, epoch, duplicate } = await publisher.publish(ch, encoded, params.idempotencyKey, info);
-    const position = { offset, epoch };
-    // A retry deduplicated by its idempotency key published nothing: no second webhook event.
-    if (!duplicate) await this.parts.published?.(ch, session, data, position);
-    return position;
+    return publisher.publish(ch, encoded, params.idempotencyKey, info, published && ((at) => published(ch, session, data, at)));
   }
 
   /**
@@ -219,4 +255,8 @@ export class ClientCommands {
   rpc(session: Session, method: string, data: unknown): Promise<unknown> {
     return this.parts.hooks.rpc(this.parts.context(session), method, data);
   }
+}
+
+function assertKeyAllowed(ch: ResolvedChannel, params: Params<'publish'>): void {
+  if (params.key !== undefined && !isLatestValue(ch)) throw new HubError(107, 'key: only in latest-value namespaces (delivery: "latest")');
 }

@@ -34,6 +34,16 @@ export class GuardedHooks {
     return this.proxy?.subscribe(ctx, channel, ns);
   }
 
+  /** Whether a subscribe in `ns` runs no hook and no proxy (its rights are the rules alone). */
+  subscribeIsRulesOnly(ns: NamespaceOptions): boolean {
+    return !this.hooks.onSubscribe && !this.proxy?.forwards('subscribe', ns);
+  }
+
+  /** Whether a publish in `ns` runs no hook and no proxy (the data is published as given). */
+  publishIsPassThrough(ns: NamespaceOptions): boolean {
+    return !this.hooks.onPublish && !this.proxy?.forwards('publish', ns);
+  }
+
   /** The data to publish: the hook's replacement, then the publish proxy's, or `data` itself. */
   async publish(ctx: ClientContext, channel: string, ns: NamespaceOptions, data: unknown, idempotencyKey?: string): Promise<unknown> {
     const hook = this.hooks.onPublish;

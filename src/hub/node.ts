@@ -16,6 +16,7 @@ import { ReadReceipts } from '../receipts/read-receipts.js';
 import type { Store } from '../store/store.js';
 import type { ChannelEvent, Publication, StreamPosition } from '../stream/types.js';
 import { TypingThrottle } from '../typing/typing-throttle.js';
+import { RawJson } from '../protocol/publish-scan.js';
 import { ClientCommands } from './commands.js';
 import { Fanout } from './fanout.js';
 import { GuardedHooks } from './guarded-hooks.js';
@@ -141,7 +142,7 @@ export class Node implements BrokerEventHandler {
       typing: this.typingThrottle,
       pageBytes: this.pageBytes,
       context: (session) => this.context(session),
-      published: (ch, session, data, position) => this.published(ch, session, data, position),
+      ...(this.webhooks ? { published: (ch, session, data, position) => this.published(ch, session, data, position) } : {}),
     });
     broker.setHandler(this);
     const tick = Math.max(25, Math.min(1000, l.pongTimeoutMs / 2, l.connectTimeoutMs / 2, l.slowConsumerMs / 2));
@@ -434,7 +435,8 @@ export class Node implements BrokerEventHandler {
   /** A client publication was accepted: the `publication` webhook, where the namespace asks for it. */
   private async published(ch: ResolvedChannel, session: Session, data: unknown, position: StreamPosition): Promise<void> {
     if (!this.webhooks) return;
-    const event = { channel: ch.name, offset: position.offset, epoch: position.epoch, data, user: session.user, client: session.id };
+    const value = data instanceof RawJson ? data.value() : data;
+    const event = { channel: ch.name, offset: position.offset, epoch: position.epoch, data: value, user: session.user, client: session.id };
     try {
       await this.webhooks.publication(ch.options, event);
     } catch (err) {

@@ -3,8 +3,8 @@ import type { ResolvedChannel } from '../channels/channels.js';
 import type { Limits } from '../config/options.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { HubError } from '../protocol/errors.js';
-import type { PublishResult } from '../broker/broker.js';
-import type { ClientInfo } from '../stream/types.js';
+import { RawJson } from '../protocol/publish-scan.js';
+import type { ClientInfo, StreamPosition } from '../stream/types.js';
 
 /** Encodes and stores one publication through the Broker; every publish path ends here. */
 export class Publisher {
@@ -14,29 +14,48 @@ export class Publisher {
     private readonly metrics: Metrics,
   ) {}
 
-  /** JSON text of `data`; 107 when it is not JSON or larger than limits.maxMessageBytes. */
+  /**
+   * JSON text of `data` (a RawJson is already its text: the publish fast path); 107 when it is
+   * not JSON or larger than limits.maxMessageBytes.
+   */
   encode(data: unknown): string {
     let encoded: string | undefined;
-    try {
-      encoded = JSON.stringify(data);
-    } catch {
-      throw new HubError(107, 'data: must be JSON (no cycles, no BigInt, nested at most limits.maxJsonDepth)');
+    if (data instanceof RawJson) encoded = data.text;
+    else {
+      try {
+        encoded = JSON.stringify(data);
+      } catch {
+        throw new HubError(107, 'data: must be JSON (no cycles, no BigInt, nested at most limits.maxJsonDepth)');
+      }
+      if (encoded === undefined) throw new HubError(107, 'data: must be JSON');
     }
-    if (encoded === undefined) throw new HubError(107, 'data: must be JSON');
     if (Buffer.byteLength(encoded) > this.limits.maxMessageBytes) {
       throw new HubError(107, `data: larger than limits.maxMessageBytes (${this.limits.maxMessageBytes} bytes)`);
     }
     return encoded;
   }
 
-  /** Stores one publication; `duplicate` when its idempotency key returned an earlier one (nothing new was published). */
-  async publish(ch: ResolvedChannel, encoded: string, idempotencyKey: string | undefined, info?: ClientInfo): Promise<PublishResult> {
+  /**
+   * Stores and sends one publication; the broker call is made before the first await. `stored`
+   * runs once it is stored, unless its idempotency key returned an earlier one (nothing new was
+   * published: no second webhook event).
+   */
+  async publish(
+    ch: ResolvedChannel,
+    encoded: string,
+    idempotencyKey: string | undefined,
+    info?: ClientInfo,
+    stored?: (at: StreamPosition) => Promise<void>,
+  ): Promise<StreamPosition> {
     const result = await this.broker.publish(ch.name, encoded, {
       history: ch.history,
       ...(info ? { info } : {}),
       ...(idempotencyKey !== undefined ? { idempotencyKey, idempotencyTtlMs: this.limits.idempotencyWindowMs } : {}),
     });
-    if (!result.duplicate) this.metrics.published(info ? 'client' : 'server');
-    return { offset: result.offset, epoch: result.epoch, duplicate: result.duplicate };
+    const at = { offset: result.offset, epoch: result.epoch };
+    if (result.duplicate) return at;
+    this.metrics.published(info ? 'client' : 'server');
+    if (stored) await stored(at);
+    return at;
   }
 }

@@ -109,6 +109,11 @@ export class ProxyHooks {
     return result.data ?? null;
   }
 
+  /** Whether subscribe (or publish) in namespace `ns` goes to the backend. */
+  forwards(kind: 'subscribe' | 'publish', ns: NamespaceOptions): boolean {
+    return this.endpoint(kind, ns) !== undefined;
+  }
+
   private endpoint(kind: 'subscribe' | 'publish', ns: NamespaceOptions): ProxyEndpoint | undefined {
     const own = ns.proxy?.[kind];
     return own === null ? undefined : (own ?? this.options[kind]);

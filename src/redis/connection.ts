@@ -15,6 +15,11 @@ export interface RedisConnectionOptions {
   name?: string;
   /** Credentials and TLS (a cluster's nodes: `redisCluster.password`, `.tls`). */
   security?: RedisSecurity | undefined;
+  /**
+   * ioredis auto-pipelining: the commands issued in one event-loop turn go out as one write
+   * (one pipeline), in the order issued. For connections that carry many small commands.
+   */
+  autoPipelining?: boolean;
 }
 
 /** AUTH and TLS for connections to Redis nodes (a URL carries its own: `rediss://user:pass@…`). */
@@ -65,6 +70,7 @@ export function createRedisConnection(url: string | SentinelTarget, options: Red
     enableOfflineQueue: false,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
     ...options.security,
+    ...(options.autoPipelining ? { enableAutoPipelining: true } : {}),
   };
   const conn = typeof url === 'string' ? new Redis(url, settings) : new Redis({ ...settings, ...sentinelSettings(url) });
   const name = options.name ?? 'redis';
@@ -124,7 +130,23 @@ export async function firstReady(conn: RedisClient, timeoutMs: number): Promise<
 }
 
 /** Runs a command on `conn`; any failure (unreachable, timeout, error reply) becomes HubError 114. */
-export async function runRedis<T>(conn: RedisClient, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
+export function runRedis<T>(conn: RedisClient, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
+  // Connected: the command is issued before this returns, so calls made one after another reach
+  // Redis in that order (and auto-pipelining can put one turn's commands in one write).
+  if (conn.status === 'ready') {
+    everReady.add(conn);
+    try {
+      return withTimeout(fn(), timeoutMs + 100, 'command timed out').catch((err: unknown) => {
+        throw toHubError(err, what);
+      });
+    } catch (err) {
+      return Promise.reject(toHubError(err, what));
+    }
+  }
+  return runWhenReady(conn, timeoutMs, what, fn);
+}
+
+async function runWhenReady<T>(conn: RedisClient, timeoutMs: number, what: string, fn: () => Promise<T>): Promise<T> {
   try {
     await firstReady(conn, timeoutMs);
     // A cluster client queues commands while it is not ready (see createRedisCluster): fail at once instead.

@@ -80,6 +80,7 @@ export class Storage {
         history: new SqliteHistoryLog(db),
         idempotency: new SqliteIdempotencyLog(db),
         atomically: (fn) => db.transaction(fn)(),
+        batchWrites: true,
       });
     } else this.broker = new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog() });
     this.presence =

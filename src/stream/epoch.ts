@@ -1,8 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
 
+const EPOCH_BYTES = 6;
+/** Random bytes drawn 256 epochs at a time: one call to the CSPRNG per 256 publishes that may create a stream. */
+const POOL_EPOCHS = 256;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
 /** A new epoch for a stream being created: short, random, URL-safe. */
 export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
+  if (poolAt + EPOCH_BYTES > pool.length) {
+    pool = randomBytes(EPOCH_BYTES * POOL_EPOCHS);
+    poolAt = 0;
+  }
+  const epoch = pool.toString('base64url', poolAt, poolAt + EPOCH_BYTES);
+  poolAt += EPOCH_BYTES;
+  return epoch;
 }
 
 /** Width of the time part (seconds, base 36) of a provisional epoch. */
