@@ -5,14 +5,13 @@ import type { DocStore } from './doc-store.js';
 import {
   decodeClientMessage,
   encodeAwareness,
-  encodeDenied,
   encodeStep1,
   encodeStep2,
   encodeUpdate,
   isEmptyUpdate,
 } from './messages.js';
 
-/** One client of a document: a y-websocket socket (or an HTTP writer). */
+/** One client of a document: a y-websocket socket or an SDK connection's `doc` frames. */
 export interface DocPeer {
   readonly user: string;
   readonly client: string;
@@ -21,6 +20,8 @@ export interface DocPeer {
   send(message: Uint8Array): void;
   close(code: number, reason: string): void;
 }
+
+const DONE: Promise<void> = Promise.resolve();
 
 /** Origin of updates and awareness from other nodes or the store (never re-published). */
 export const REMOTE = Symbol('remote');
@@ -107,29 +108,39 @@ export class HostedDocument {
     if (ids && ids.size > 0 && !this.destroyed) awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], LEFT);
   }
 
-  /** Handles one binary message of a peer; a malformed one throws (the caller closes the peer). */
-  receive(peer: DocPeer, data: Uint8Array): void {
-    const msg = decodeClientMessage(data);
+  /**
+   * Handles one y-protocols message of a peer (the same for a y-websocket socket and an SDK
+   * connection). A malformed message throws at once (107: the caller closes or answers). An
+   * update resolves once it is stored (durable) and applied; a refused one rejects with a
+   * HubError (120 read-only, 121 too large, 107 not a Yjs update, 123/114/115 store failure),
+   * which the caller turns into its own refusal (y-websocket: a permission-denied message).
+   */
+  receive(peer: DocPeer, data: Uint8Array): Promise<unknown> {
+    let msg;
+    try {
+      msg = decodeClientMessage(data);
+    } catch (err) {
+      throw new HubError(107, `malformed document message: ${err instanceof Error ? err.message : String(err)}`);
+    }
     switch (msg.kind) {
       case 'step1':
         peer.send(encodeStep2(Y.encodeStateAsUpdate(this.doc, msg.stateVector)));
-        return;
+        return DONE;
       case 'step2':
       case 'update':
-        if (isEmptyUpdate(msg.update)) return;
+        if (isEmptyUpdate(msg.update)) return DONE;
         if (peer.readOnly) {
           // Sync step 2 of a read-only client that holds nothing new is not an edit: no refusal.
-          if (msg.kind === 'update' || this.bringsNew(msg.update)) peer.send(encodeDenied(120, 'document is read-only'));
-          return;
+          if (msg.kind === 'update' || this.bringsNew(msg.update)) return Promise.reject(new HubError(120, 'document is read-only'));
+          return DONE;
         }
-        void this.write(msg.update, peer).catch(() => undefined);
-        return;
+        return this.write(msg.update, peer);
       case 'awareness':
         awarenessProtocol.applyAwarenessUpdate(this.awareness, msg.update, peer);
-        return;
+        return DONE;
       case 'queryAwareness':
         peer.send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])));
-        return;
+        return DONE;
     }
   }
 
@@ -148,11 +159,9 @@ export class HostedDocument {
   write(update: Uint8Array, origin: DocPeer | undefined): Promise<number> {
     const { maxUpdateBytes, maxDocumentBytes } = this.parts;
     if (update.byteLength > maxUpdateBytes) {
-      origin?.send(encodeDenied(121, `update larger than collab.maxUpdateBytes (${maxUpdateBytes})`));
       return Promise.reject(new HubError(121, `update larger than collab.maxUpdateBytes (${maxUpdateBytes} bytes)`));
     }
     if (this.bytes + update.byteLength > maxDocumentBytes) {
-      origin?.send(encodeDenied(121, `document larger than collab.maxDocumentBytes (${maxDocumentBytes})`));
       return Promise.reject(new HubError(121, `document would be larger than collab.maxDocumentBytes (${maxDocumentBytes} bytes)`));
     }
     try {

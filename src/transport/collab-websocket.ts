@@ -7,6 +7,7 @@ import type { Identity } from '../auth/verifier.js';
 import { documentAccess, type CanEdit } from '../collab/access.js';
 import type { DocPeer, HostedDocument } from '../collab/document.js';
 import type { DocumentHost } from '../collab/host.js';
+import { encodeDenied } from '../collab/messages.js';
 import type { HubHooks } from '../hub/hooks.js';
 import type { Node } from '../hub/node.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -113,12 +114,19 @@ export class CollabAcceptor {
       let closed = false;
       const early: Uint8Array[] = [];
       const receive = (data: Uint8Array): void => {
+        let handled: Promise<unknown>;
         try {
-          doc!.receive(peer, data);
+          handled = doc!.receive(peer, data);
         } catch (err) {
           this.logger.debug({ err, document: name }, 'malformed document message');
           ws.close(1003, '107 malformed message');
+          return;
         }
+        // A refused update (read-only, too large, not Yjs) is told the y-websocket way: a
+        // permission-denied message with our code. A store failure has closed the socket already.
+        handled.catch((err: unknown) => {
+          if (err instanceof HubError && (err.code === 120 || err.code === 121 || err.code === 107)) peer.send(encodeDenied(err.code, err.message));
+        });
       };
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (!isBinary) {
