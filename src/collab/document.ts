@@ -44,7 +44,8 @@ export interface DocumentParts {
 /**
  * One open document on this node: the Y.Doc, its awareness, the peers connected here, and how
  * far the stored log has been applied (`watermark`: every sequence number up to it is in).
- * Writes go store first, then the Y.Doc, then the peers and other nodes, one at a time.
+ * Writes go store first, then the Y.Doc, then the peers and other nodes, in order (appends are
+ * started at once, so a store may commit several in one go).
  */
 export class HostedDocument {
   readonly doc = new Y.Doc({ gc: true });
@@ -169,16 +170,24 @@ export class HostedDocument {
     } catch {
       return Promise.reject(new HubError(107, 'update: not a Yjs update'));
     }
+    if (this.destroyed) return Promise.reject(new HubError(123, 'document was unloaded'));
+    // The append starts now (stores keep the order of appends, and SQLite commits every append
+    // of one event-loop turn together); applying, forwarding and acknowledging stay in order,
+    // each after its own durable append. The bytes are reserved now, so writes in flight count.
+    this.bytes += update.byteLength;
+    const appended = this.parts.store.append(this.name, update);
+    appended.catch(() => undefined);
     const done = this.chain.then(async () => {
-      if (this.destroyed) throw new HubError(123, 'document was unloaded');
       let seq: number;
       try {
-        seq = await this.parts.store.append(this.name, update);
+        seq = await appended;
       } catch (err) {
+        this.bytes -= update.byteLength;
         this.parts.failed(this, err);
         throw err;
       }
-      this.bytes += update.byteLength;
+      // Stored: a document unloaded meanwhile loads it from the store next time.
+      if (this.destroyed) return seq;
       this.noteSeq(seq);
       Y.applyUpdate(this.doc, update, origin);
       this.parts.publish(this.name, () => JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
