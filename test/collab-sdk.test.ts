@@ -9,6 +9,8 @@ import { signToken } from '../src/index.js';
 import { converged, DOC_NAMESPACES, sdkDocument, whenSynced, yWebsocket } from './support/collab.js';
 import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, until } from './support/harness.js';
 import { killProcesses, startHubProcess } from './support/processes.js';
+import { FaultyDocStore } from './support/faulty-doc-store.js';
+import { HubError } from '../src/protocol/errors.js';
 
 afterEach(async () => {
   await closeAllServers();
@@ -136,6 +138,35 @@ describe('collab: documents over the SDK connection (doc frames)', () => {
     } finally {
       writer.destroy();
       for (const r of readers) r.destroy();
+    }
+  });
+
+  it('metrics: documents open, updates and bytes stored, failed loads; a refused first doc command answers the load error', async () => {
+    const store = new FaultyDocStore();
+    const server = await createTestServer({ namespaces: DOC_NAMESPACES, documentStore: store });
+    const metric = async (name: string): Promise<number> => {
+      const text = await (await fetch(`${server.httpUrl}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      if (!line) throw new Error(`no ${name} in metrics`);
+      return Number(line.split(' ').pop());
+    };
+    expect(await metric('switchboard_documents_open')).toBe(0);
+    store.faults.throw('load', new HubError(114, 'store down'), { times: 1 });
+    const a = sdkDocument('docs:metrics', new Y.Doc(), { url: server.httpUrl, token: await server.token('a') });
+    const errors: unknown[] = [];
+    a.client.on('error', (e) => errors.push(e));
+    try {
+      // The first join fails (123, temporary): reported, and the provider joins again after it.
+      await until(() => errors.length > 0, 'the failed load reported');
+      expect((errors[0] as { code: number }).code).toBe(123);
+      expect(await metric('switchboard_document_load_failures_total')).toBe(1);
+      await a.whenSynced();
+      a.doc.getText('text').insert(0, 'counted');
+      await until(async () => (await metric('switchboard_document_updates_total')) >= 1, 'the update counted');
+      expect(await metric('switchboard_document_update_bytes_total')).toBeGreaterThan(7);
+      expect(await metric('switchboard_documents_open')).toBe(1);
+    } finally {
+      a.destroy();
     }
   });
 });

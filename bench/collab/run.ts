@@ -89,11 +89,14 @@ async function runOne(
   }
 }
 
-/** The collab table, with ratios against Switchboard. */
+/**
+ * The collab table, with ratios against Switchboard in the peers' persistence class (memory):
+ * Hocuspocus without a persistence extension and the reference server keep documents in memory.
+ */
 export function renderCollab(results: Record<string, CollabResult | null>): string {
-  const sb = results.switchboard;
+  const sb = results['switchboard-memory'] ?? results.switchboard;
   const rows = [
-    ['collab (N docs × M editors)', 'updates/s', 'p50 ms', 'p99 ms', 'heap KB / open doc', 'SB updates/s ×', 'SB p99 ×'],
+    ['collab (N docs × M editors)', 'updates/s', 'p50 ms', 'p99 ms', 'heap KB / open doc', 'SB (memory) updates/s ×', 'SB (memory) p99 ×'],
     ...COLLAB_SERVERS.map((k) => {
       const r = results[k];
       if (!r) return [LABEL[k], 'failed', '', '', '', '', ''];

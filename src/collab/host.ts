@@ -20,6 +20,12 @@ export interface DocumentHooks {
   onStore?(name: string, snapshot: Uint8Array): void | Promise<void>;
 }
 
+/** What the host reports to the hub's metrics (src/metrics/metrics.ts). */
+export interface DocumentMetricsSink {
+  documentUpdated(bytes: number): void;
+  documentLoadFailed(): void;
+}
+
 export interface CollabLimits {
   maxUpdateBytes: number;
   maxDocumentBytes: number;
@@ -58,6 +64,7 @@ export class DocumentHost {
     private readonly logger: Logger,
     /** Whether other nodes may write the same documents (Redis): updates go over the broker and the periodic head check runs. */
     private readonly shared: boolean,
+    private readonly metrics?: DocumentMetricsSink,
   ) {
     // One timer for every document's debounced compaction (instead of a timer reset per update).
     this.compactTimer = setInterval(() => this.compactDue(), Math.max(10, Math.floor(limits.compactDelayMs / 4)));
@@ -150,6 +157,7 @@ export class DocumentHost {
       doc.destroy();
       this.broker.unsubscribe(brokerChannel(name)).catch(() => undefined);
       this.logger.warn({ err, document: name }, 'loading a document failed');
+      this.metrics?.documentLoadFailed();
       throw err instanceof HubError && err.code !== 114 && err.code !== 115 && err.code !== 100
         ? err
         : new HubError(123, `document could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
@@ -227,6 +235,7 @@ export class DocumentHost {
   }
 
   private changed(doc: HostedDocument, update: Uint8Array, origin: DocPeer | undefined): void {
+    this.metrics?.documentUpdated(update.byteLength);
     try {
       this.hooks.onChange?.(doc.name, update, { user: origin?.user ?? '', client: origin?.client ?? '' });
     } catch (err) {

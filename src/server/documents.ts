@@ -30,7 +30,8 @@ export interface DocumentParts {
  */
 export function openDocuments(p: DocumentParts): { documents: DocumentHost; acceptor: CollabAcceptor; routes: DocumentRoutes } {
   const { canEdit, ...docHooks } = p.documentHooks;
-  const documents = new DocumentHost(p.store, p.broker, p.options.collab, docHooks, p.logger, !(p.broker instanceof MemoryBroker));
+  const documents = new DocumentHost(p.store, p.broker, p.options.collab, docHooks, p.logger, !(p.broker instanceof MemoryBroker), p.node.metrics);
+  p.node.metrics.countDocuments(() => documents.openCount);
   const node = p.node;
   p.broker.setHandler({
     onPublication: (channel, pub, epoch) =>
