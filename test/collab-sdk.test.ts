@@ -169,4 +169,34 @@ describe('collab: documents over the SDK connection (doc frames)', () => {
       a.destroy();
     }
   });
+
+  it('an HTTP write in flight holds its document: the idle unload waits, and an editor joining meanwhile gets the write', async () => {
+    const store = new FaultyDocStore();
+    const server = await createTestServer({ namespaces: DOC_NAMESPACES, documentStore: store, collab: { idleUnloadMs: 30 } });
+    const name = 'docs:held';
+    const src = new Y.Doc();
+    src.getText('text').insert(0, 'written over HTTP');
+    store.faults.hang('append', { times: 1 });
+    const post = fetch(`${server.httpUrl}/api/documents/${name}/update`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: Buffer.from(Y.encodeStateAsUpdate(src)),
+    });
+    await until(() => store.faults.calls('append') >= 1, 'the append in flight');
+    // Several idle times pass while the append hangs; the document stays (held by the request).
+    await new Promise((r) => setTimeout(r, 150));
+    const editor = yWebsocket(server.httpUrl, name, await server.token('e'));
+    try {
+      await whenSynced(editor);
+      expect(server.hub.openDocuments).toBe(1);
+      store.faults.release('append');
+      expect((await post).status).toBe(200);
+      // The write reached the copy the editor joined (a copy loaded after an unload would lack it).
+      await until(() => editor.doc.getText('text').toString() === 'written over HTTP', 'the editor got the HTTP write');
+      expect(await storedText(server.httpUrl, name)).toBe('written over HTTP');
+    } finally {
+      store.faults.reset();
+      editor.destroy();
+    }
+  });
 });

@@ -60,6 +60,8 @@ export class HostedDocument {
   lastUpdateAt = 0;
   compacting: Promise<void> | undefined;
   idleTimer: NodeJS.Timeout | undefined;
+  /** HTTP requests and library calls using the document right now (no idle unload meanwhile). */
+  holds = 0;
   gapTimer: NodeJS.Timeout | undefined;
   /** The write queue: each write waits for the one before. */
   private chain: Promise<void> = Promise.resolve();
