@@ -102,11 +102,6 @@ export class SessionDocuments implements DocumentFrames {
     }
   }
 
-  /** Documents open by SDK connections on this node, for metrics and tests. */
-  get sessions(): number {
-    return this.bySession.size;
-  }
-
   private peers(session: Session): Map<string, SessionPeer> {
     return this.bySession.get(session) ?? new Map<string, SessionPeer>();
   }
