@@ -119,7 +119,7 @@ export async function runBench(opts: RunOptions): Promise<RunOutput> {
     if (scenarios.has('outbox')) results.outbox = await runOutbox(ctx);
     if (scenarios.has('cluster')) results.cluster = await runClusterCross(ctx);
     if (scenarios.has('workers')) results.workers = await runWorkers(ctx);
-    if (scenarios.has('collab')) results.collab = await runCollab(cfg, progress, ctx.notes);
+    if (scenarios.has('collab')) results.collab = await runCollab(cfg, progress, ctx.notes, ctx.cpuProfDir);
     if (scenarios.has('proxy')) results.proxy = await runProxy(ctx);
     if (scenarios.has('codec')) results.codec = await runCodec(ctx);
     if (scenarios.has('game')) results.game = await runGame(ctx);

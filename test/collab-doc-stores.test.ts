@@ -76,6 +76,19 @@ describe.each(stores)('DocStore contract: %s', (_name, make) => {
     // Other documents are apart.
     expect((await store.load('other')).seq).toBe(0);
   });
+
+  it('appends issued together (one event-loop turn, two documents) are numbered in the order issued and all stored', async () => {
+    const store = make();
+    const a = edits(30);
+    const b = edits(20);
+    const seqs = await Promise.all([...a.map((u) => store.append('a', u)), ...b.map((u) => store.append('b', u))]);
+    expect(seqs).toEqual([...a.map((_, i) => i + 1), ...b.map((_, i) => i + 1)]);
+    expect(textOf((await store.load('a')).updates)).toBe(textOf(a));
+    expect((await store.load('b')).seq).toBe(20);
+    // After a compaction the numbering goes on past the snapshot.
+    await store.compact('a', (u) => Y.mergeUpdates(u));
+    expect(await Promise.all(edits(2).map((u) => store.append('a', u)))).toEqual([31, 32]);
+  });
 });
 
 describe('RedisDocStore keys', () => {

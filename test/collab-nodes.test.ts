@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { DocumentProvider } from '../src/client/document.js';
 import { signToken } from '../src/index.js';
-import { converged } from './support/collab.js';
+import { converged, sdkDocument } from './support/collab.js';
 import { closeAllServers, createTestServer, sleep, TEST_API_KEY, TEST_SECRET, until } from './support/harness.js';
 import { killProcesses, startHubProcess } from './support/processes.js';
 
@@ -56,7 +55,7 @@ describe('collab on several nodes', () => {
         [b, a],
       ].map(async ([first, second], i) => {
         const doc = new Y.Doc();
-        const provider = new DocumentProvider(name, doc, {
+        const provider = sdkDocument(name, doc, {
           url: [first!.httpUrl, second!.httpUrl],
           token: await signToken({ secret: TEST_SECRET, user: `editor${i}` }),
           backoff: { minMs: 50, maxMs: 300 },
@@ -103,7 +102,7 @@ describe('collab on several nodes', () => {
     const name = 'docs:lossy';
     const token = await signToken({ secret: TEST_SECRET, user: 'u' });
     const onB = new Y.Doc();
-    const pb = new DocumentProvider(name, onB, { url: b.httpUrl, token });
+    const pb = sdkDocument(name, onB, { url: b.httpUrl, token });
     await pb.whenSynced();
     // Append straight to the stored log, as if another node had stored it and its broadcast were
     // lost on Redis pub/sub: nothing announces it, only the stored head shows it.

@@ -5,11 +5,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { DocumentProvider } from '../src/client/document.js';
 import { MemoryDocStore } from '../src/collab/doc-store.js';
 import { signToken } from '../src/index.js';
 import { HubError } from '../src/protocol/errors.js';
-import { converged, DOC_NAMESPACES, rawEdit, whenSynced, yWebsocket } from './support/collab.js';
+import { converged, DOC_NAMESPACES, rawEdit, whenSynced, yWebsocket, sdkDocument } from './support/collab.js';
 import { FaultyDocStore } from './support/faulty-doc-store.js';
 import { closeAllServers, createTestServer, TEST_API_KEY, TEST_SECRET, until } from './support/harness.js';
 import { killProcesses, startHubProcess } from './support/processes.js';
@@ -64,7 +63,7 @@ describe('collab: persistence and limits', () => {
   it('an update the store refuses is never applied; the writer is closed, resyncs and the update is stored then', async () => {
     const store = new FaultyDocStore();
     const server = await createTestServer({ namespaces: DOC_NAMESPACES, documentStore: store });
-    const writer = new DocumentProvider('docs:w', new Y.Doc(), { url: server.httpUrl, token: await server.token('w'), backoff: { minMs: 50, maxMs: 100 } });
+    const writer = sdkDocument('docs:w', new Y.Doc(), { url: server.httpUrl, token: await server.token('w'), backoff: { minMs: 50, maxMs: 100 } });
     const watcher = yWebsocket(server.httpUrl, 'docs:w', await server.token('v'));
     try {
       await writer.whenSynced();
@@ -88,8 +87,8 @@ describe('collab: persistence and limits', () => {
       const options = { dataDir, apiKey: TEST_API_KEY, auth: { secret: TEST_SECRET }, namespaces: DOC_NAMESPACES };
       const node = await startHubProcess(options);
       const token = await signToken({ secret: TEST_SECRET, user: 'u' });
-      const a = new DocumentProvider('docs:durable', new Y.Doc(), { url: node.httpUrl, token });
-      const b = new DocumentProvider('docs:durable', new Y.Doc(), { url: node.httpUrl, token });
+      const a = sdkDocument('docs:durable', new Y.Doc(), { url: node.httpUrl, token });
+      const b = sdkDocument('docs:durable', new Y.Doc(), { url: node.httpUrl, token });
       await Promise.all([a.whenSynced(), b.whenSynced()]);
       for (let i = 0; i < 20; i++) a.doc.getText('text').insert(i, String(i % 10));
       const seen = await converged([a.doc, b.doc]);

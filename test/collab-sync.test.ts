@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { DocumentProvider } from '../src/client/document.js';
 import { closeAllServers, createTestServer, TEST_API_KEY, until } from './support/harness.js';
-import { converged, DOC_NAMESPACES, whenSynced, yWebsocket } from './support/collab.js';
+import { converged, DOC_NAMESPACES, whenSynced, yWebsocket, sdkDocument } from './support/collab.js';
 
 afterEach(closeAllServers);
 
@@ -11,7 +10,7 @@ describe('collab: y-websocket compatible documents', () => {
     const server = await createTestServer({ namespaces: DOC_NAMESPACES });
     const a = yWebsocket(server.httpUrl, 'docs:readme', await server.token('alice'));
     const bDoc = new Y.Doc();
-    const b = new DocumentProvider('docs:readme', bDoc, { url: server.httpUrl, token: await server.token('bob') });
+    const b = sdkDocument('docs:readme', bDoc, { url: server.httpUrl, token: await server.token('bob') });
     try {
       await whenSynced(a);
       await b.whenSynced();
@@ -46,9 +45,9 @@ describe('collab: y-websocket compatible documents', () => {
       namespaces: DOC_NAMESPACES,
       documentHooks: { canEdit: (ctx) => ctx.user !== 'reader' },
     });
-    const writer = new DocumentProvider('docs:ro-test', new Y.Doc(), { url: server.httpUrl, token: await server.token('writer') });
+    const writer = sdkDocument('docs:ro-test', new Y.Doc(), { url: server.httpUrl, token: await server.token('writer') });
     const readerDoc = new Y.Doc();
-    const reader = new DocumentProvider('docs:ro-test', readerDoc, { url: server.httpUrl, token: await server.token('reader') });
+    const reader = sdkDocument('docs:ro-test', readerDoc, { url: server.httpUrl, token: await server.token('reader') });
     try {
       await writer.whenSynced();
       await reader.whenSynced();
@@ -62,7 +61,7 @@ describe('collab: y-websocket compatible documents', () => {
       // A sentinel after the refused edit: once it arrived, the refused one would have too.
       writer.doc.getText('text').insert(8, '!');
       const check = new Y.Doc();
-      const fresh = new DocumentProvider('docs:ro-test', check, { url: server.httpUrl, token: await server.token('third') });
+      const fresh = sdkDocument('docs:ro-test', check, { url: server.httpUrl, token: await server.token('third') });
       await fresh.whenSynced();
       await until(() => check.getText('text').toString().endsWith('!'), 'sentinel');
       expect(check.getText('text').toString()).toBe('original!');

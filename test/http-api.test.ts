@@ -221,7 +221,12 @@ describe('HTTP API routes', () => {
     const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     // The webhook routes answer 409 without `webhooks` (test/backend-webhooks.test.ts calls them).
     const webhookRoutes = ['GET /api/webhooks/failed', 'POST /api/webhooks/retry'];
-    expect(routes.sort()).toEqual([...VALID.map((r) => `${r.method} ${r.path.split('?')[0]}`), 'GET /api/openapi.json', ...webhookRoutes].sort());
+    // The document routes (docs/collab.md) take a path parameter and binary bodies (test/collab-sync.test.ts calls them).
+    const documentRoutes = ['GET /api/documents/{name}', 'GET /api/documents/{name}/state', 'POST /api/documents/{name}/update'];
+    expect(routes.sort()).toEqual(
+      [...VALID.map((r) => `${r.method} ${r.path.split('?')[0]}`), 'GET /api/openapi.json', ...webhookRoutes, ...documentRoutes].sort(),
+    );
+    expect(doc.paths['/api/documents/{name}/update']!.post!.security).toEqual([{ apiKey: [] }]);
     for (const r of VALID) {
       const op = doc.paths[r.path.split('?')[0]!]![r.method.toLowerCase()]!;
       expect(op.security, r.path).toEqual([{ apiKey: [] }]);

@@ -10,10 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
 import * as Y from 'yjs';
-import { DocumentProvider } from '../src/client/document.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchboardClient, type Publication, type RecoveryFailedContext } from '../src/client/index.js';
 import { HubError } from '../src/index.js';
+import { sdkDocument } from './support/collab.js';
 import { closeAllServers, createTestServer, TEST_API_KEY, until } from './support/harness.js';
 import { OwnRedisCluster } from './support/redis-cluster.js';
 
@@ -173,7 +173,7 @@ describe('documents on a cluster', () => {
       return ((await res.json()) as { text: { text: string } }).text.text;
     };
     const doc = new Y.Doc();
-    const provider = new DocumentProvider(name, doc, { url: a.httpUrl, token: await a.token('alice') });
+    const provider = sdkDocument(name, doc, { url: a.httpUrl, token: await a.token('alice') });
     try {
       await provider.whenSynced();
       for (const word of ['one ', 'two ', 'three']) doc.getText('text').insert(doc.getText('text').length, word);

@@ -1,6 +1,6 @@
 // The collaborative editor: a textarea bound to the Y.Text "text" of a Switchboard document, with
 // the others' cursors and names from awareness. Yjs and the provider come from one bundle.
-import { DocumentProvider, Y } from '/collab-client.js';
+import { SwitchboardClient, Y } from '/collab-client.js';
 import { demoName, demoToken } from '/demo.js';
 
 const params = new URLSearchParams(location.search);
@@ -18,7 +18,13 @@ const stateEl = document.querySelector('.state');
 
 const ydoc = new Y.Doc();
 const ytext = ydoc.getText('text');
-const provider = new DocumentProvider(docName, ydoc, { url: location.href, getToken: () => demoToken(me) });
+// The document syncs over the SDK's regular connection (and again after each reconnect).
+const client = new SwitchboardClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`, {
+  getToken: () => demoToken(me),
+  name: me,
+});
+const provider = client.document(docName, ydoc);
+client.connect();
 const awareness = provider.awareness;
 awareness.setLocalStateField('user', { name: me, color });
 
@@ -145,6 +151,9 @@ provider.on('synced', () => {
   area.value = shown;
   renderCursors();
 });
-window.addEventListener('beforeunload', () => provider.destroy());
+window.addEventListener('beforeunload', () => {
+  provider.destroy();
+  client.disconnect();
+});
 // For tests and the curious.
 window.collab = { ydoc, provider, awareness };

@@ -17,15 +17,26 @@ export interface CollabResult {
   memoryPerDocKb: number;
 }
 
-export const COLLAB_SERVERS: readonly CollabServerKind[] = ['switchboard', 'hocuspocus', 'yws-ref'];
-const LABEL: Record<CollabServerKind, string> = { switchboard: 'Switchboard', hocuspocus: 'Hocuspocus 3.4', 'yws-ref': 'y-websocket ref' };
+export const COLLAB_SERVERS: readonly CollabServerKind[] = ['switchboard', 'switchboard-memory', 'hocuspocus', 'yws-ref'];
+/** Each row says what it persists: only Switchboard's first row stores (every update, durably, before it is forwarded). */
+const LABEL: Record<CollabServerKind, string> = {
+  switchboard: 'Switchboard (SQLite, durable per update)',
+  'switchboard-memory': 'Switchboard (memory)',
+  hocuspocus: 'Hocuspocus 3.4 (memory)',
+  'yws-ref': 'y-websocket ref (memory)',
+};
 
-export async function runCollab(cfg: BenchConfig, progress: Progress, notes: string[]): Promise<Record<string, CollabResult | null>> {
+export async function runCollab(
+  cfg: BenchConfig,
+  progress: Progress,
+  notes: string[],
+  cpuProfDir?: string,
+): Promise<Record<string, CollabResult | null>> {
   const out: Record<string, CollabResult | null> = {};
   // One editors process for every server (it closes its sockets between them).
   const editors = Child.spawn('collab-editors', 'collab/editors.ts');
   try {
-    for (const kind of COLLAB_SERVERS) await runOne(kind, editors, cfg, progress, notes, out);
+    for (const kind of COLLAB_SERVERS) await runOne(kind, editors, cfg, progress, notes, out, cpuProfDir);
   } finally {
     await editors.kill();
   }
@@ -39,12 +50,13 @@ async function runOne(
   progress: Progress,
   notes: string[],
   out: Record<string, CollabResult | null>,
+  cpuProfDir: string | undefined,
 ): Promise<void> {
   {
-    const server = Child.spawn(`collab-${kind}`, 'collab/server.ts', [], { exposeGc: true });
+    const server = Child.spawn(`collab-${kind}`, 'collab/server.ts', [], { exposeGc: true, ...(cpuProfDir ? { cpuProf: cpuProfDir } : {}) });
     try {
       const { port } = await server.call<{ port: number }>('start', { kind });
-      const url = kind === 'switchboard' ? `ws://127.0.0.1:${port}/collab` : `ws://127.0.0.1:${port}`;
+      const url = kind.startsWith('switchboard') ? `ws://127.0.0.1:${port}/collab` : `ws://127.0.0.1:${port}`;
       const dialect = kind === 'hocuspocus' ? 'hocus' : 'yws';
       progress.step(`collab · ${LABEL[kind]} · ${cfg.collabDocs} docs × ${cfg.collabEditors} editors`);
       await editors.call('open', { url, dialect, docs: cfg.collabDocs, editors: cfg.collabEditors, prefix: 'load' }, 60_000);
@@ -72,16 +84,19 @@ async function runOne(
       out[kind] = null;
       await editors.call('close').catch(() => undefined);
     } finally {
-      await server.kill();
+      await server.kill(cpuProfDir ? 5000 : 1500);
     }
   }
 }
 
-/** The collab table, with ratios against Switchboard. */
+/**
+ * The collab table, with ratios against Switchboard in the peers' persistence class (memory):
+ * Hocuspocus without a persistence extension and the reference server keep documents in memory.
+ */
 export function renderCollab(results: Record<string, CollabResult | null>): string {
-  const sb = results.switchboard;
+  const sb = results['switchboard-memory'] ?? results.switchboard;
   const rows = [
-    ['collab (N docs × M editors)', 'updates/s', 'p50 ms', 'p99 ms', 'heap KB / open doc', 'SB updates/s ×', 'SB p99 ×'],
+    ['collab (N docs × M editors)', 'updates/s', 'p50 ms', 'p99 ms', 'heap KB / open doc', 'SB (memory) updates/s ×', 'SB (memory) p99 ×'],
     ...COLLAB_SERVERS.map((k) => {
       const r = results[k];
       if (!r) return [LABEL[k], 'failed', '', '', '', '', ''];
@@ -92,8 +107,8 @@ export function renderCollab(results: Record<string, CollabResult | null>): stri
         String(r.p50),
         String(r.p99),
         String(r.memoryPerDocKb),
-        k === 'switchboard' ? '' : ratio(sb?.updatesPerSec, r.updatesPerSec),
-        k === 'switchboard' ? '' : ratio(r.p99, sb?.p99 ?? 0),
+        k.startsWith('switchboard') ? '' : ratio(sb?.updatesPerSec, r.updatesPerSec),
+        k.startsWith('switchboard') ? '' : ratio(r.p99, sb?.p99 ?? 0),
       ];
     }),
   ];

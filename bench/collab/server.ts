@@ -1,8 +1,9 @@
 /**
  * A document server for the collab bench, in a process of its own, driven by RPC:
  * Switchboard (its /collab endpoint; documents in SQLite under a temporary dataDir, as the
- * embedded default stores them), Hocuspocus 3.4 (no persistence extension) or the y-websocket
- * reference server (`y-websocket-server-ref/bin/utils` setupWSConnection, in memory).
+ * embedded default stores them, every update committed before it is applied or forwarded — or,
+ * as `switchboard-memory`, in memory), Hocuspocus 3.4 (no persistence extension: memory) or the
+ * y-websocket reference server (`y-websocket-server-ref/bin/utils` setupWSConnection, memory).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { serveRpc } from '../proc/rpc.js';
 
-export type CollabServerKind = 'switchboard' | 'hocuspocus' | 'yws-ref';
+export type CollabServerKind = 'switchboard' | 'switchboard-memory' | 'hocuspocus' | 'yws-ref';
 
 let stop: (() => Promise<void>) | undefined;
 
@@ -26,11 +27,13 @@ async function freePort(): Promise<number> {
 }
 
 async function start(kind: CollabServerKind): Promise<{ port: number }> {
-  if (kind === 'switchboard') {
+  if (kind === 'switchboard' || kind === 'switchboard-memory') {
     const { createHub } = await import('../../src/index.js');
-    const dataDir = mkdtempSync(join(tmpdir(), 'sb-bench-collab-'));
+    // `switchboard`: every update committed to SQLite before anyone sees it (the embedded
+    // default); `switchboard-memory`: documents in memory, the peers' persistence class.
+    const dataDir = kind === 'switchboard' ? mkdtempSync(join(tmpdir(), 'sb-bench-collab-')) : undefined;
     const hub = createHub({
-      dataDir,
+      ...(dataDir ? { dataDir } : {}),
       auth: { allowAnonymous: true },
       namespaces: { docs: { document: true } },
       limits: { connectionRatePerIp: { perSecond: 100_000, burst: 100_000 }, shutdownSpreadMs: 0, shutdownTimeoutMs: 2_000 },
@@ -38,7 +41,7 @@ async function start(kind: CollabServerKind): Promise<{ port: number }> {
     const { port } = await hub.listen(0, '127.0.0.1');
     stop = async () => {
       await hub.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     };
     return { port };
   }
@@ -76,4 +79,9 @@ serveRpc({
     await stop?.();
     return true;
   },
+});
+
+// A normal exit on SIGTERM, so --cpu-prof writes its profile.
+process.on('SIGTERM', () => {
+  void (stop?.() ?? Promise.resolve()).finally(() => process.exit(0));
 });

@@ -3,6 +3,7 @@ import { requestHistory, requestPresence } from './channel-requests.js';
 import { resolveClientOptions, type ClientOptions } from './client-options.js';
 import type { Inbound } from './codec.js';
 import { ClientErrorCode, ConnectionState, DEFAULTS, SubscriptionState, type ConnectionStateValue } from './constants.js';
+import { DocumentProvider, type DocumentLink, type DocumentOptions } from './document.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
 import { OfflineQueue } from './offline-queue.js';
@@ -81,6 +82,8 @@ export class SwitchboardClient {
   private notificationsObj: Notifications | undefined;
   private readonly statusWatches: StatusWatches;
   private readonly serverSubs: ServerSubscriptions;
+  private readonly docs = new Map<string, DocumentProvider>();
+  private readonly docLink: DocumentLink;
 
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
     const resolved = resolveClientOptions(url, options);
@@ -147,6 +150,31 @@ export class SwitchboardClient {
     this.serverSubs = new ServerSubscriptions(this.subs, this.host, (event, ...args) =>
       (this.emitter as Emitter<ServerSubscriptionEvents>).emit(event, ...args),
     );
+    const docs = this.docs;
+    this.docLink = {
+      get connected() {
+        return socket.connected;
+      },
+      binary: options.codec === 'msgpack',
+      send: (method, params, callback) => this.send(method, params, callback),
+      reportError: (err: ClientError) => this.emitter.emit('error', err),
+      removeDocument: (provider) => {
+        if (docs.get(provider.name) === provider) docs.delete(provider.name);
+      },
+    };
+  }
+
+  /**
+   * Syncs `ydoc` with the document `name` (a channel of a `document: true` namespace) over this
+   * connection, again after every reconnect (docs/collab.md). One provider per name: `destroy()`
+   * it before making another.
+   */
+  document(name: string, ydoc: import('yjs').Doc, options: DocumentOptions = {}): DocumentProvider {
+    checkChannel(name);
+    if (this.docs.has(name)) throw badArgument(`document: "${name}" is synced already (destroy its provider first)`);
+    const provider = new DocumentProvider(name, ydoc, this.docLink, options);
+    this.docs.set(name, provider);
+    return provider;
   }
 
   /** What the status watches and notifications use: calls, subscriptions, error reports. */
@@ -410,6 +438,7 @@ export class SwitchboardClient {
     this.serverSubs.connected(session);
     // Order on the wire: resubscribes (with since), then queued publishes, then waiting calls.
     for (const sub of [...this.subs.values()]) sub._connected();
+    for (const doc of [...this.docs.values()]) doc._connected();
     this.publishes.connected();
     const waiters = [...this.waiters];
     this.waiters.clear();
@@ -423,6 +452,7 @@ export class SwitchboardClient {
 
   private onTransportLost(): void {
     for (const sub of this.subs.values()) sub._transportLost();
+    for (const doc of this.docs.values()) doc._lost();
     this.publishes.transportLost();
   }
 
@@ -432,6 +462,7 @@ export class SwitchboardClient {
       this.waiters.clear();
       for (const w of waiters) w.fail(new ClientError(ClientErrorCode.DISCONNECTED, `disconnected: ${reason}`, { temporary: true }));
       for (const sub of this.subs.values()) sub._clientStopped(reason);
+      for (const doc of this.docs.values()) doc._lost();
     }
     const change: StateChange = { state, previous, reason };
     if (code !== undefined) change.code = code;
@@ -440,6 +471,10 @@ export class SwitchboardClient {
 
   private onPush(msg: Inbound): void {
     if (typeof msg.channel !== 'string') return;
+    if (msg.push === 'doc') {
+      this.docs.get(msg.channel)?._push(msg);
+      return;
+    }
     const sub = this.subs.get(msg.channel);
     if (sub && sub.state !== SubscriptionState.Unsubscribed) sub._push(msg);
   }

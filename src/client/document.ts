@@ -1,53 +1,43 @@
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import { fromBase64, toBase64 } from 'lib0/buffer';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
-import type * as Y from 'yjs';
-import { Backoff, type BackoffOptions } from './backoff.js';
-import { DEFAULTS } from './constants.js';
-import type { WebSocketConstructor } from './types.js';
-import { resolveWebSocket } from './websocket.js';
+import * as Y from 'yjs';
+import type { Inbound } from './codec.js';
+import type { ClientError } from './errors.js';
+import type { ReplyCallback } from './reply-table.js';
 
 const MSG_SYNC = 0;
 const MSG_AWARENESS = 1;
-const MSG_AUTH = 2;
 
-export interface DocumentProviderOptions {
-  /**
-   * The hub's base URL (`ws://host:7070`, `https://chat.example`, or its WebSocket URL; the path
-   * is replaced), or several nodes' URLs: each reconnect tries the next.
-   */
-  url: string | readonly string[];
-  /** A connection token (JWT), sent as `?token=`. */
-  token?: string;
-  /** Called for a token before each connect (after `token`, if both are given, from the second connect on). */
-  getToken?: () => Promise<string>;
-  /** The hub's `collab.path` (default `/collab`). */
-  path?: string;
-  /** Reconnect delays (exponential, full jitter); the SDK's defaults. */
-  backoff?: Partial<BackoffOptions>;
+export interface DocumentOptions {
   /** An Awareness of your own (cursors, names); default: a new one on the doc. */
   awareness?: awarenessProtocol.Awareness;
-  WebSocket?: WebSocketConstructor;
+}
+
+/** What a provider needs of its client: `doc` commands, the codec's bytes, and reports. */
+export interface DocumentLink {
+  readonly connected: boolean;
+  /** Whether the connection speaks MessagePack (bytes travel raw) or JSON (`{"$binary": base64}`). */
+  readonly binary: boolean;
+  send(method: 'doc' | 'leaveDoc', params: unknown, callback: ReplyCallback): void;
+  reportError(err: ClientError): void;
+  removeDocument(provider: DocumentProvider): void;
 }
 
 type Listener = (value: unknown) => void;
-
-interface BinarySocket {
-  binaryType: string;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  readyState: number;
-  send(data: Uint8Array): void;
-  close(code?: number, reason?: string): void;
-}
+export type DocumentEvent = 'status' | 'synced' | 'denied';
 
 /**
- * Syncs a Y.Doc with a Switchboard document (a channel of a `document: true` namespace) and
- * reconnects with the SDK's backoff. Pass the app's own Y.Doc: this module imports `yjs` only
- * for types, so one copy of Yjs is used.
+ * Syncs a Y.Doc with a Switchboard document (a channel of a `document: true` namespace) over the
+ * client's regular connection: `doc` commands and pushes carrying y-protocols messages
+ * (docs/protocol.md, Documents). Made by `client.document(name, ydoc)`.
+ *
+ * After every (re)connect it syncs again (sync step 1 with its state vector both ways), so an
+ * edit made while offline, or one whose write failed, reaches the server. Others' awareness is
+ * cleared when the connection goes. Local updates are sent one `doc` command at a time (those
+ * made meanwhile merged into the next), each acknowledged once the server stored it.
  *
  * Events: `status` (`connecting` | `connected` | `disconnected`), `synced` (true once the
  * server's state is in), `denied` (the server refused an update: the reason with its code,
@@ -57,38 +47,37 @@ export class DocumentProvider {
   readonly awareness: awarenessProtocol.Awareness;
   synced = false;
   status: 'connecting' | 'connected' | 'disconnected' = 'disconnected';
-  private ws: BinarySocket | undefined;
-  private readonly backoff: Backoff;
   private readonly listeners = new Map<string, Set<Listener>>();
-  private timer: ReturnType<typeof setTimeout> | undefined;
   private destroyed = false;
-  private connects = 0;
+  /** Local updates not yet sent (one update command in flight at a time). */
+  private pending: Uint8Array[] = [];
+  private inflight = false;
+  /** Bumped on each (re)sync: replies of an older round are ignored. */
+  private round = 0;
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
     if (origin === this) return;
-    const e = encoding.createEncoder();
-    encoding.writeVarUint(e, MSG_SYNC);
-    syncProtocol.writeUpdate(e, update);
-    this.send(encoding.toUint8Array(e));
+    this.pending.push(update);
+    this.flush();
   };
   private readonly onAwarenessUpdate = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown): void => {
     if (origin === this) return;
-    const changed = [...added, ...updated, ...removed];
-    this.send(awarenessMessage(this.awareness, changed));
+    this.send(awarenessMessage(this.awareness, [...added, ...updated, ...removed]));
   };
 
   constructor(
     readonly name: string,
     readonly doc: Y.Doc,
-    private readonly options: DocumentProviderOptions,
+    private readonly link: DocumentLink,
+    options: DocumentOptions = {},
   ) {
     this.awareness = options.awareness ?? new awarenessProtocol.Awareness(doc);
-    this.backoff = new Backoff({ ...DEFAULTS.backoff, ...options.backoff });
     doc.on('update', this.onDocUpdate);
     this.awareness.on('update', this.onAwarenessUpdate);
-    void this.connect();
+    if (link.connected) this._connected();
+    else this.setStatus('connecting');
   }
 
-  on(event: 'status' | 'synced' | 'denied', fn: Listener): () => void {
+  on(event: DocumentEvent, fn: Listener): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
     set.add(fn);
@@ -106,69 +95,62 @@ export class DocumentProvider {
     });
   }
 
-  private emit(event: string, value: unknown): void {
-    for (const fn of this.listeners.get(event) ?? []) fn(value);
-  }
-
-  private setStatus(status: DocumentProvider['status']): void {
-    this.status = status;
-    this.emit('status', status);
-  }
-
-  private async url(): Promise<string> {
-    const urls = typeof this.options.url === 'string' ? [this.options.url] : this.options.url;
-    const base = new URL(urls[(this.connects - 1) % urls.length]!, (globalThis as { location?: { href?: string } }).location?.href);
-    base.protocol = base.protocol === 'https:' || base.protocol === 'wss:' ? 'wss:' : 'ws:';
-    base.pathname = `${this.options.path ?? '/collab'}/${encodeURIComponent(this.name)}`;
-    base.search = '';
-    let token = this.options.token;
-    if (this.options.getToken && (token === undefined || this.connects > 1)) token = await this.options.getToken();
-    if (token !== undefined) base.searchParams.set('token', token);
-    return base.toString();
-  }
-
-  private async connect(): Promise<void> {
+  /** Stops syncing: tells the others our cursor is gone, leaves the document, leaves the Y.Doc as it is. */
+  destroy(): void {
     if (this.destroyed) return;
-    this.connects += 1;
-    this.setStatus('connecting');
-    let ws: BinarySocket;
-    try {
-      const Ctor = (await resolveWebSocket(this.options.WebSocket)) as unknown as new (url: string) => BinarySocket;
-      const url = await this.url();
-      if (this.destroyed) return;
-      ws = new Ctor(url);
-    } catch {
-      this.retry();
+    awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'destroy');
+    this.destroyed = true;
+    this.doc.off('update', this.onDocUpdate);
+    this.awareness.off('update', this.onAwarenessUpdate);
+    if (this.link.connected) this.link.send('leaveDoc', { channel: this.name }, () => undefined);
+    this.link.removeDocument(this);
+    this.pending = [];
+    this.setStatus('disconnected');
+  }
+
+  /** @internal The connection is up (first connect or reconnect): sync from scratch. */
+  _connected(): void {
+    if (this.destroyed) return;
+    this.round += 1;
+    this.inflight = false;
+    // What was not acknowledged is re-sent by the sync (the server's step 1 asks for it).
+    this.pending = [];
+    this.setStatus('connected');
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, MSG_SYNC);
+    syncProtocol.writeSyncStep1(e, this.doc);
+    this.send(encoding.toUint8Array(e));
+    // Our state again with a newer clock (sent by the update handler): the server counted one
+    // past our last clock when it removed our state, and _lost counted that one already.
+    const local = this.awareness.getLocalState();
+    if (local !== null) this.awareness.setLocalState(local);
+  }
+
+  /** @internal The connection went: not synced, and others' cursors are stale until the next sync. */
+  _lost(): void {
+    if (this.destroyed || this.status === 'disconnected') return;
+    this.synced = false;
+    this.inflight = false;
+    this.pending = [];
+    const others = [...this.awareness.getStates().keys()].filter((id) => id !== this.doc.clientID);
+    awarenessProtocol.removeAwarenessStates(this.awareness, others, this);
+    // The server removes our state when the connection goes, one clock past ours: count that
+    // one here (nothing is sent while off), so the state _connected sends is newer than the removal.
+    const local = this.awareness.getLocalState();
+    if (local !== null) this.awareness.setLocalState(local);
+    this.setStatus('disconnected');
+  }
+
+  /** @internal A `doc` push for this document. */
+  _push(msg: Inbound): void {
+    if (this.destroyed) return;
+    if (msg.left !== undefined) {
+      // The server dropped us from the document (its store failed): join again.
+      if (this.link.connected) this._connected();
       return;
     }
-    ws.binaryType = 'arraybuffer';
-    this.ws = ws;
-    ws.onopen = () => {
-      this.backoff.reset();
-      this.setStatus('connected');
-      const e = encoding.createEncoder();
-      encoding.writeVarUint(e, MSG_SYNC);
-      syncProtocol.writeSyncStep1(e, this.doc);
-      this.send(encoding.toUint8Array(e));
-      if (this.awareness.getLocalState() !== null) this.send(awarenessMessage(this.awareness, [this.doc.clientID]));
-    };
-    ws.onmessage = (ev) => this.receive(new Uint8Array(ev.data as ArrayBuffer));
-    ws.onerror = () => undefined;
-    ws.onclose = () => {
-      if (this.ws !== ws) return;
-      this.ws = undefined;
-      this.synced = false;
-      // Others' cursors are stale once we are off; they come back with the next sync.
-      const others = [...this.awareness.getStates().keys()].filter((id) => id !== this.doc.clientID);
-      awarenessProtocol.removeAwarenessStates(this.awareness, others, this);
-      this.setStatus('disconnected');
-      this.retry();
-    };
-  }
-
-  private retry(): void {
-    if (this.destroyed) return;
-    this.timer = setTimeout(() => void this.connect(), this.backoff.next());
+    const bytes = readBytes(msg.message);
+    if (bytes) this.receive(bytes);
   }
 
   private receive(data: Uint8Array): void {
@@ -178,6 +160,7 @@ export class DocumentProvider {
       const e = encoding.createEncoder();
       encoding.writeVarUint(e, MSG_SYNC);
       const kind = syncProtocol.readSyncMessage(d, e, this.doc, this);
+      // The server's step 1 is answered with step 2: everything it lacks (offline edits too).
       if (encoding.length(e) > 1) this.send(encoding.toUint8Array(e));
       if (kind === syncProtocol.messageYjsSyncStep2 && !this.synced) {
         this.synced = true;
@@ -185,28 +168,68 @@ export class DocumentProvider {
       }
     } else if (type === MSG_AWARENESS) {
       awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(d), this);
-    } else if (type === MSG_AUTH) {
-      decoding.readVarUint(d);
-      this.emit('denied', decoding.readVarString(d));
     }
   }
 
-  private send(message: Uint8Array): void {
-    if (this.ws && this.ws.readyState === 1) this.ws.send(message);
+  /** Sends the pending local updates as one, once the one before was acknowledged. */
+  private flush(): void {
+    if (this.inflight || this.pending.length === 0 || !this.link.connected) return;
+    const update = this.pending.length === 1 ? this.pending[0]! : Y.mergeUpdates(this.pending);
+    this.pending = [];
+    this.inflight = true;
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, MSG_SYNC);
+    syncProtocol.writeUpdate(e, update);
+    const round = this.round;
+    this.send(encoding.toUint8Array(e), () => {
+      if (round !== this.round) return;
+      this.inflight = false;
+      this.flush();
+    });
   }
 
-  /** Stops syncing: tells the others our cursor is gone, closes the socket, leaves the Y.Doc as it is. */
-  destroy(): void {
-    if (this.destroyed) return;
-    awarenessProtocol.removeAwarenessStates(this.awareness, [this.doc.clientID], 'destroy');
-    this.destroyed = true;
-    clearTimeout(this.timer);
-    this.doc.off('update', this.onDocUpdate);
-    this.awareness.off('update', this.onAwarenessUpdate);
-    this.ws?.close(1000, 'destroyed');
-    this.ws = undefined;
-    this.setStatus('disconnected');
+  private send(message: Uint8Array, done?: () => void): void {
+    if (!this.link.connected) return;
+    const round = this.round;
+    const payload = this.link.binary ? message : { $binary: toBase64(message) };
+    this.link.send('doc', { channel: this.name, message: payload }, (err) => {
+      if (err && round === this.round && !this.destroyed) this.refused(err);
+      done?.();
+    });
   }
+
+  private refused(err: ClientError): void {
+    if (!err.fromServer) return; // The connection went: the next connect syncs again.
+    if (err.code === 120 || err.code === 121) {
+      // `120 document is read-only`: the code, then the server's own words.
+      this.emit('denied', `${err.code} ${err.message.replace(/^doc: /, '').replace(/ \(\d+\)$/, '')}`);
+      return;
+    }
+    this.link.reportError(err);
+    // A temporary failure (store down, rate): leave and join again, so the sync re-sends what the server lacks.
+    if (err.temporary && this.link.connected && !this.destroyed) {
+      this.link.send('leaveDoc', { channel: this.name }, () => undefined);
+      this._connected();
+    }
+  }
+
+  private emit(event: string, value: unknown): void {
+    for (const fn of this.listeners.get(event) ?? []) fn(value);
+  }
+
+  private setStatus(status: DocumentProvider['status']): void {
+    if (this.status === status) return;
+    this.status = status;
+    this.emit('status', status);
+  }
+}
+
+function readBytes(value: unknown): Uint8Array | undefined {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'object' && value !== null && typeof (value as { $binary?: unknown }).$binary === 'string') {
+    return fromBase64((value as { $binary: string }).$binary);
+  }
+  return undefined;
 }
 
 function awarenessMessage(awareness: awarenessProtocol.Awareness, ids: number[]): Uint8Array {

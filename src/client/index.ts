@@ -5,6 +5,7 @@
 export { SwitchboardClient, type ClientOptions, type ClientEvents, type RpcOptions } from './client.js';
 export type { ServerSubscriptionEvents } from './server-subscriptions.js';
 export { Subscription } from './subscription.js';
+export type { DocumentProvider, DocumentOptions, DocumentEvent } from './document.js';
 export { Notifications } from './notifications.js';
 export { ClientError, type WireError } from './errors.js';
 export { Backoff, type BackoffOptions } from './backoff.js';

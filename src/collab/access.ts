@@ -29,6 +29,7 @@ export async function documentAccess(
   client: string,
   headers: IncomingHttpHeaders,
   hooks: { hub: HubHooks; canEdit?: CanEdit; timeoutMs: number },
+  transport: ClientContext['transport'] = 'websocket',
 ): Promise<DocumentAccess> {
   const ch = resolver.resolve(name);
   if (!ch.options.document) throw new HubError(124, `not a document: namespace "${ch.namespace}" has no document: true`);
@@ -36,7 +37,7 @@ export async function documentAccess(
   const ctx: ClientContext = {
     user: identity.user,
     client,
-    transport: 'websocket',
+    transport,
     ...(identity.info !== undefined ? { info: identity.info } : {}),
     headers,
   };

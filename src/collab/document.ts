@@ -5,14 +5,13 @@ import type { DocStore } from './doc-store.js';
 import {
   decodeClientMessage,
   encodeAwareness,
-  encodeDenied,
   encodeStep1,
   encodeStep2,
   encodeUpdate,
   isEmptyUpdate,
 } from './messages.js';
 
-/** One client of a document: a y-websocket socket (or an HTTP writer). */
+/** One client of a document: a y-websocket socket or an SDK connection's `doc` frames. */
 export interface DocPeer {
   readonly user: string;
   readonly client: string;
@@ -21,6 +20,8 @@ export interface DocPeer {
   send(message: Uint8Array): void;
   close(code: number, reason: string): void;
 }
+
+const DONE: Promise<void> = Promise.resolve();
 
 /** Origin of updates and awareness from other nodes or the store (never re-published). */
 export const REMOTE = Symbol('remote');
@@ -43,7 +44,8 @@ export interface DocumentParts {
 /**
  * One open document on this node: the Y.Doc, its awareness, the peers connected here, and how
  * far the stored log has been applied (`watermark`: every sequence number up to it is in).
- * Writes go store first, then the Y.Doc, then the peers and other nodes, one at a time.
+ * Writes go store first, then the Y.Doc, then the peers and other nodes, in order (appends are
+ * started at once, so a store may commit several in one go).
  */
 export class HostedDocument {
   readonly doc = new Y.Doc({ gc: true });
@@ -58,6 +60,8 @@ export class HostedDocument {
   lastUpdateAt = 0;
   compacting: Promise<void> | undefined;
   idleTimer: NodeJS.Timeout | undefined;
+  /** HTTP requests and library calls using the document right now (no idle unload meanwhile). */
+  holds = 0;
   gapTimer: NodeJS.Timeout | undefined;
   /** The write queue: each write waits for the one before. */
   private chain: Promise<void> = Promise.resolve();
@@ -107,29 +111,39 @@ export class HostedDocument {
     if (ids && ids.size > 0 && !this.destroyed) awarenessProtocol.removeAwarenessStates(this.awareness, [...ids], LEFT);
   }
 
-  /** Handles one binary message of a peer; a malformed one throws (the caller closes the peer). */
-  receive(peer: DocPeer, data: Uint8Array): void {
-    const msg = decodeClientMessage(data);
+  /**
+   * Handles one y-protocols message of a peer (the same for a y-websocket socket and an SDK
+   * connection). A malformed message throws at once (107: the caller closes or answers). An
+   * update resolves once it is stored (durable) and applied; a refused one rejects with a
+   * HubError (120 read-only, 121 too large, 107 not a Yjs update, 123/114/115 store failure),
+   * which the caller turns into its own refusal (y-websocket: a permission-denied message).
+   */
+  receive(peer: DocPeer, data: Uint8Array): Promise<unknown> {
+    let msg;
+    try {
+      msg = decodeClientMessage(data);
+    } catch (err) {
+      throw new HubError(107, `malformed document message: ${err instanceof Error ? err.message : String(err)}`);
+    }
     switch (msg.kind) {
       case 'step1':
         peer.send(encodeStep2(Y.encodeStateAsUpdate(this.doc, msg.stateVector)));
-        return;
+        return DONE;
       case 'step2':
       case 'update':
-        if (isEmptyUpdate(msg.update)) return;
+        if (isEmptyUpdate(msg.update)) return DONE;
         if (peer.readOnly) {
           // Sync step 2 of a read-only client that holds nothing new is not an edit: no refusal.
-          if (msg.kind === 'update' || this.bringsNew(msg.update)) peer.send(encodeDenied(120, 'document is read-only'));
-          return;
+          if (msg.kind === 'update' || this.bringsNew(msg.update)) return Promise.reject(new HubError(120, 'document is read-only'));
+          return DONE;
         }
-        void this.write(msg.update, peer).catch(() => undefined);
-        return;
+        return this.write(msg.update, peer);
       case 'awareness':
         awarenessProtocol.applyAwarenessUpdate(this.awareness, msg.update, peer);
-        return;
+        return DONE;
       case 'queryAwareness':
         peer.send(encodeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])));
-        return;
+        return DONE;
     }
   }
 
@@ -148,11 +162,9 @@ export class HostedDocument {
   write(update: Uint8Array, origin: DocPeer | undefined): Promise<number> {
     const { maxUpdateBytes, maxDocumentBytes } = this.parts;
     if (update.byteLength > maxUpdateBytes) {
-      origin?.send(encodeDenied(121, `update larger than collab.maxUpdateBytes (${maxUpdateBytes})`));
       return Promise.reject(new HubError(121, `update larger than collab.maxUpdateBytes (${maxUpdateBytes} bytes)`));
     }
     if (this.bytes + update.byteLength > maxDocumentBytes) {
-      origin?.send(encodeDenied(121, `document larger than collab.maxDocumentBytes (${maxDocumentBytes})`));
       return Promise.reject(new HubError(121, `document would be larger than collab.maxDocumentBytes (${maxDocumentBytes} bytes)`));
     }
     try {
@@ -160,16 +172,24 @@ export class HostedDocument {
     } catch {
       return Promise.reject(new HubError(107, 'update: not a Yjs update'));
     }
+    if (this.destroyed) return Promise.reject(new HubError(123, 'document was unloaded'));
+    // The append starts now (stores keep the order of appends, and SQLite commits every append
+    // of one event-loop turn together); applying, forwarding and acknowledging stay in order,
+    // each after its own durable append. The bytes are reserved now, so writes in flight count.
+    this.bytes += update.byteLength;
+    const appended = this.parts.store.append(this.name, update);
+    appended.catch(() => undefined);
     const done = this.chain.then(async () => {
-      if (this.destroyed) throw new HubError(123, 'document was unloaded');
       let seq: number;
       try {
-        seq = await this.parts.store.append(this.name, update);
+        seq = await appended;
       } catch (err) {
+        this.bytes -= update.byteLength;
         this.parts.failed(this, err);
         throw err;
       }
-      this.bytes += update.byteLength;
+      // Stored: a document unloaded meanwhile loads it from the store next time.
+      if (this.destroyed) return seq;
       this.noteSeq(seq);
       Y.applyUpdate(this.doc, update, origin);
       this.parts.publish(this.name, () => JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));

@@ -20,6 +20,12 @@ export interface DocumentHooks {
   onStore?(name: string, snapshot: Uint8Array): void | Promise<void>;
 }
 
+/** What the host reports to the hub's metrics (src/metrics/metrics.ts). */
+export interface DocumentMetricsSink {
+  documentUpdated(bytes: number): void;
+  documentLoadFailed(): void;
+}
+
 export interface CollabLimits {
   maxUpdateBytes: number;
   maxDocumentBytes: number;
@@ -58,6 +64,7 @@ export class DocumentHost {
     private readonly logger: Logger,
     /** Whether other nodes may write the same documents (Redis): updates go over the broker and the periodic head check runs. */
     private readonly shared: boolean,
+    private readonly metrics?: DocumentMetricsSink,
   ) {
     // One timer for every document's debounced compaction (instead of a timer reset per update).
     this.compactTimer = setInterval(() => this.compactDue(), Math.max(10, Math.floor(limits.compactDelayMs / 4)));
@@ -79,10 +86,37 @@ export class DocumentHost {
 
   /** Opens (loading if needed) and adds a peer; rejects with 122 past maxOpenDocuments, 123 when loading failed. */
   async join(name: string, peer: DocPeer): Promise<HostedDocument> {
-    const doc = await this.open(name);
+    const doc = await this.live(name);
     clearTimeout(doc.idleTimer);
     doc.greet(peer);
     return doc;
+  }
+
+  /**
+   * The open document, never one an unload has just destroyed (an unload can finish between
+   * `open` resolving and its caller going on): the caller may use it synchronously.
+   */
+  private async live(name: string): Promise<HostedDocument> {
+    let doc = await this.open(name);
+    while (doc.destroyed || this.docs.get(name) !== doc) doc = await this.open(name);
+    return doc;
+  }
+
+  /**
+   * Runs `fn` with the open document (loading it), held: no idle unload while `fn` runs (an
+   * HTTP read or write, `hub.applyDocumentUpdate`), so a write in flight is applied to the same
+   * copy later joiners get, never to one unloaded meanwhile. The idle time starts over after.
+   */
+  async use<T>(name: string, fn: (doc: HostedDocument) => T | Promise<T>): Promise<T> {
+    const doc = await this.live(name);
+    doc.holds += 1;
+    clearTimeout(doc.idleTimer);
+    try {
+      return await fn(doc);
+    } finally {
+      doc.holds -= 1;
+      this.maybeIdle(doc);
+    }
   }
 
   leave(doc: HostedDocument, peer: DocPeer): void {
@@ -150,6 +184,7 @@ export class DocumentHost {
       doc.destroy();
       this.broker.unsubscribe(brokerChannel(name)).catch(() => undefined);
       this.logger.warn({ err, document: name }, 'loading a document failed');
+      this.metrics?.documentLoadFailed();
       throw err instanceof HubError && err.code !== 114 && err.code !== 115 && err.code !== 100
         ? err
         : new HubError(123, `document could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
@@ -227,6 +262,7 @@ export class DocumentHost {
   }
 
   private changed(doc: HostedDocument, update: Uint8Array, origin: DocPeer | undefined): void {
+    this.metrics?.documentUpdated(update.byteLength);
     try {
       this.hooks.onChange?.(doc.name, update, { user: origin?.user ?? '', client: origin?.client ?? '' });
     } catch (err) {
@@ -269,41 +305,29 @@ export class DocumentHost {
   }
 
   private maybeIdle(doc: HostedDocument): void {
-    if (doc.peers.size > 0 || doc.destroyed) return;
+    if (doc.peers.size > 0 || doc.holds > 0 || doc.destroyed) return;
     clearTimeout(doc.idleTimer);
     doc.idleTimer = setTimeout(() => void this.unload(doc), this.limits.idleUnloadMs);
     doc.idleTimer.unref();
   }
 
-  /** Keeps an HTTP-opened document until the idle time passes (no peer holds it). */
-  /** Library access: opens (loading it) and returns the document's Y.Doc. */
-  async read(name: string): Promise<HostedDocument['doc']> {
-    const doc = await this.open(name);
-    this.touch(doc);
-    return doc.doc;
+  /** Library access: opens (loading it) and returns the document's Y.Doc (kept until the idle time passes). */
+  read(name: string): Promise<HostedDocument['doc']> {
+    return this.use(name, (doc) => doc.doc);
   }
 
   /** Stores and applies an update as the server (no permission checks); resolves with its sequence number. */
-  async applyUpdate(name: string, update: Uint8Array): Promise<number> {
-    const doc = await this.open(name);
-    try {
-      return await doc.write(update, undefined);
-    } finally {
-      this.touch(doc);
-    }
-  }
-
-  touch(doc: HostedDocument): void {
-    this.maybeIdle(doc);
+  applyUpdate(name: string, update: Uint8Array): Promise<number> {
+    return this.use(name, (doc) => doc.write(update, undefined));
   }
 
   private async unload(doc: HostedDocument): Promise<void> {
-    if (doc.peers.size > 0 || doc.destroyed) return;
+    if (doc.peers.size > 0 || doc.holds > 0 || doc.destroyed) return;
     try {
       if (doc.updatesSinceCompact > 0) await this.compact(doc);
     } finally {
-      // Someone joined while we compacted: keep it.
-      if (doc.peers.size === 0 && !doc.destroyed && this.docs.get(doc.name) === doc) {
+      // Someone joined (or an HTTP request took it) while we compacted: keep it.
+      if (doc.peers.size === 0 && doc.holds === 0 && !doc.destroyed && this.docs.get(doc.name) === doc) {
         this.docs.delete(doc.name);
         doc.destroy();
         this.broker.unsubscribe(brokerChannel(doc.name)).catch(() => undefined);

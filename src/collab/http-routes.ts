@@ -48,26 +48,19 @@ export class DocumentRoutes {
       if (req.method !== method) throw new HubError(104, `use ${method}`);
       if (action === 'update') {
         const body = await readBinary(req, this.maxUpdateBytes);
-        const doc = await this.host.open(ch.name);
-        try {
-          const seq = await doc.write(body, undefined);
-          sendJson(res, 200, { name: ch.name, seq });
-        } finally {
-          this.host.touch(doc);
-        }
+        // Held while the write is in flight: an idle unload cannot drop the copy it applies to.
+        const seq = await this.host.use(ch.name, (doc) => doc.write(body, undefined));
+        sendJson(res, 200, { name: ch.name, seq });
         return true;
       }
-      const doc = await this.host.open(ch.name);
-      try {
+      await this.host.use(ch.name, (doc) => {
         if (action === 'state') {
           const sv = url.searchParams.get('sv');
           const state = Y.encodeStateAsUpdate(doc.doc, sv ? new Uint8Array(Buffer.from(sv, 'base64')) : undefined);
           res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': state.byteLength, 'Cache-Control': 'no-store' });
           res.end(Buffer.from(state));
         } else sendJson(res, 200, this.read(doc, url));
-      } finally {
-        this.host.touch(doc);
-      }
+      });
     } catch (err) {
       if (!req.complete) res.setHeader('Connection', 'close');
       sendError(res, err);

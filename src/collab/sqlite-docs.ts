@@ -4,10 +4,14 @@ import { sizeOf, type DocStore, type StoredDocument } from './doc-store.js';
 /**
  * Documents in the embedded SQLite file: `collab_docs` holds each snapshot and the sequence it
  * covers, `collab_updates` the updates logged since. Every write is a committed transaction
- * (WAL, synchronous NORMAL): an appended update survives a SIGKILL of the process.
+ * (WAL, synchronous NORMAL): an appended update survives a SIGKILL of the process. The appends
+ * of one event-loop turn share one transaction (group commit); each resolves after it.
  */
 export class SqliteDocStore implements DocStore {
   private readonly stmts;
+  private readonly appendAll: (batch: readonly QueuedAppend[]) => number[];
+  private queued: QueuedAppend[] = [];
+  private flushing: NodeJS.Immediate | undefined;
 
   constructor(private readonly db: SqliteDatabase) {
     db.exec(`
@@ -31,6 +35,7 @@ export class SqliteDocStore implements DocStore {
       ),
       trim: db.prepare<[string, number]>('DELETE FROM collab_updates WHERE name = ? AND seq <= ?'),
     };
+    this.appendAll = db.transaction((batch: readonly QueuedAppend[]) => batch.map((a) => this.stmts.append.get(a.name, a.name, a.data, a.name)!.seq));
   }
 
   private headSync(name: string): number {
@@ -43,9 +48,32 @@ export class SqliteDocStore implements DocStore {
     return this.since(name, -1);
   }
 
+  /**
+   * Queues the update; every append of one event-loop turn is committed in one transaction
+   * (group commit), and each resolves only after that commit.
+   */
   append(name: string, update: Uint8Array): Promise<number> {
-    const row = this.stmts.append.get(name, name, Buffer.from(update.buffer, update.byteOffset, update.byteLength), name);
-    return Promise.resolve(row!.seq);
+    return new Promise((resolve, reject) => {
+      this.queued.push({ name, data: Buffer.from(update.buffer, update.byteOffset, update.byteLength), resolve, reject });
+      if (!this.flushing) this.flushing = setImmediate(() => this.flush());
+    });
+  }
+
+  /** Commits the queued appends (in order) in one transaction; a failure rejects them all. */
+  private flush(): void {
+    clearImmediate(this.flushing);
+    this.flushing = undefined;
+    const batch = this.queued;
+    if (batch.length === 0) return;
+    this.queued = [];
+    let seqs: number[];
+    try {
+      seqs = this.appendAll(batch);
+    } catch (err) {
+      for (const a of batch) a.reject(err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(seqs[i]!);
   }
 
   since(name: string, seq: number): Promise<StoredDocument> {
@@ -86,6 +114,15 @@ export class SqliteDocStore implements DocStore {
   }
 
   close(): Promise<void> {
+    // Appends still queued are committed (or rejected) before the file goes.
+    this.flush();
     return Promise.resolve();
   }
+}
+
+interface QueuedAppend {
+  name: string;
+  data: Buffer;
+  resolve(seq: number): void;
+  reject(err: unknown): void;
 }

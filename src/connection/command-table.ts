@@ -4,6 +4,7 @@ import type { Subscription } from '../hub/subscription.js';
 import { presenceUsers } from '../presence/presence-store.js';
 import type { Method, Params } from '../protocol/commands.js';
 import { publicationPush, replyWithPublications } from '../hub/publication-frames.js';
+import { HubError } from '../protocol/errors.js';
 import { encodeReply } from '../protocol/pushes.js';
 import type { Publication } from '../stream/types.js';
 
@@ -67,6 +68,15 @@ export async function runHubCommand(
       const p = params as Params<'rpc'>;
       return encodeReply(id, { data: await commands.rpc(session, p.method, p.data) });
     }
+    case 'doc': {
+      const p = params as Params<'doc'>;
+      if (!node.documents) throw new HubError(124, 'documents are not served by this hub');
+      await node.documents.receive(session, p.channel, new Uint8Array(Buffer.from(p.message.$binary, 'base64')));
+      return encodeReply(id, {});
+    }
+    case 'leaveDoc':
+      node.documents?.leave(session, (params as Params<'leaveDoc'>).channel);
+      return encodeReply(id, {});
     case 'ping':
       return encodeReply(id, {});
     case 'emit':

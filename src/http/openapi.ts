@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DOCUMENT_PATHS } from './openapi-documents.js';
 
 /**
  * Builds the OpenAPI 3.1 document served at /api/openapi.json from the route table of
@@ -74,6 +75,7 @@ export function buildOpenApiDocument(routes: readonly RouteDoc[], version: strin
   for (const route of routes) {
     (paths[route.path] ??= {})[route.method.toLowerCase()] = operation(route);
   }
+  Object.assign(paths, DOCUMENT_PATHS);
   return {
     openapi: '3.1.0',
     info: {

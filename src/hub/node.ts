@@ -24,6 +24,7 @@ import type { ClientContext, HubHooks, RpcHandler } from './hooks.js';
 import { PositionCheck } from './position-check.js';
 import { PresenceFlow } from './presence-flow.js';
 import { Publisher } from './publisher.js';
+import type { DocumentFrames } from './document-frames.js';
 import type { Session, SubscribeAnswer } from './session.js';
 import { SubscribeFlow } from './subscribe.js';
 import type { Subscription } from './subscription.js';
@@ -62,6 +63,8 @@ export class Node implements BrokerEventHandler {
   /** The proxy hooks (docs/backend.md), when `proxy` is configured. */
   readonly proxy: ProxyHooks | undefined;
   readonly webhooks: Webhooks | undefined;
+  /** Collaborative documents over regular connections (`doc` frames), plugged in by the server. */
+  documents: DocumentFrames | undefined;
   private readonly fanout: Fanout;
   private readonly subscribing: SubscribeFlow;
   private readonly publisher: Publisher;
@@ -210,6 +213,11 @@ export class Node implements BrokerEventHandler {
         this.background(this.status.disconnected(session.user, session.id));
       }
     } finally {
+      try {
+        this.documents?.release(session);
+      } catch (err) {
+        this.logger.warn({ err }, 'document teardown failed');
+      }
       for (const sub of this.registry.removeAll(session)) {
         try {
           this.afterRemoval(sub, code);

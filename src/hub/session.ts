@@ -10,7 +10,7 @@ import type { Subscription } from './subscription.js';
  * Kinds of server pushes besides publications. `resubscribe` is an unsubscribe push that asks
  * the client to resubscribe at once with recovery (code 2001).
  */
-export type PushKind = 'join' | 'leave' | 'typing' | 'read' | 'unsubscribe' | 'resubscribe' | 'emit';
+export type PushKind = 'join' | 'leave' | 'typing' | 'read' | 'unsubscribe' | 'resubscribe' | 'emit' | 'doc';
 
 /**
  * What the Node sees of one client session, whatever its transport. The Node never touches

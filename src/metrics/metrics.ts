@@ -144,6 +144,46 @@ export class Metrics {
     this.proxyRequests.inc({ kind, outcome });
   }
 
+  /** Collaborative documents (docs/collab.md): open on this node, updates stored and applied here, failed loads. */
+  private openDocuments: () => number = () => 0;
+  readonly documentsOpen = new Gauge({
+    name: 'switchboard_documents_open',
+    help: 'Yjs documents open (in memory) on this node',
+    registers: [this.registry],
+    collect: () => {
+      this.documentsOpen.set(this.openDocuments());
+    },
+  });
+  readonly documentUpdates = new Counter({
+    name: 'switchboard_document_updates_total',
+    help: 'Document updates stored and applied by this node (clients and the HTTP API)',
+    registers: [this.registry],
+  });
+  readonly documentUpdateBytes = new Counter({
+    name: 'switchboard_document_update_bytes_total',
+    help: 'Bytes of the document updates stored and applied by this node',
+    registers: [this.registry],
+  });
+  readonly documentLoadFailures = new Counter({
+    name: 'switchboard_document_load_failures_total',
+    help: 'Document loads that failed or timed out (nothing was created for them)',
+    registers: [this.registry],
+  });
+
+  /** Where the open-documents gauge reads from (the DocumentHost, once it exists). */
+  countDocuments(open: () => number): void {
+    this.openDocuments = open;
+  }
+
+  documentUpdated(bytes: number): void {
+    this.documentUpdates.inc();
+    this.documentUpdateBytes.inc(bytes);
+  }
+
+  documentLoadFailed(): void {
+    this.documentLoadFailures.inc();
+  }
+
   /** Running totals for the admin UI's rates (summed over labels). */
   async totals(): Promise<{ publications: number; deliveries: number; errors: number; slowConsumers: number; disconnects: number }> {
     const sum = async (c: Counter<string>, only?: (labels: Record<string, unknown>) => boolean): Promise<number> =>

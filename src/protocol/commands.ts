@@ -10,6 +10,8 @@ export const PROTOCOL_VERSION = 1;
 
 const channel = z.string().min(1).max(255);
 const position = z.object({ offset: z.number(), epoch: z.string().max(64) }).strict();
+/** Bytes: `{"$binary": "<base64>"}` in JSON, a MessagePack bin value on `switchboard.v1.msgpack`. */
+const binary = z.object({ $binary: z.string().min(1) }).strict();
 const json = z.unknown().refine((v) => v !== undefined, 'required');
 
 export const paramsSchemas = {
@@ -40,6 +42,9 @@ export const paramsSchemas = {
   readers: z.object({ channel }).strict(),
   setStatus: z.object({ status: z.enum(['online', 'away', 'busy']) }).strict(),
   emit: z.object({ channel, data: json, key: z.string().min(1).max(128).optional() }).strict(),
+  /** One y-protocols message for a document channel (docs/collab.md). */
+  doc: z.object({ channel, message: binary }).strict(),
+  leaveDoc: z.object({ channel }).strict(),
   statuses: z.object({ users: z.array(z.string().min(1).max(1024)).min(1).max(100) }).strict(),
 } as const;
 

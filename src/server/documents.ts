@@ -5,6 +5,7 @@ import type { CanEdit } from '../collab/access.js';
 import type { DocStore } from '../collab/doc-store.js';
 import { DocumentHost, type DocumentHooks } from '../collab/host.js';
 import { DocumentRoutes } from '../collab/http-routes.js';
+import { SessionDocuments } from '../collab/session-docs.js';
 import type { HubOptions } from '../config/options.js';
 import type { HubHooks } from '../hub/hooks.js';
 import type { Node } from '../hub/node.js';
@@ -29,7 +30,8 @@ export interface DocumentParts {
  */
 export function openDocuments(p: DocumentParts): { documents: DocumentHost; acceptor: CollabAcceptor; routes: DocumentRoutes } {
   const { canEdit, ...docHooks } = p.documentHooks;
-  const documents = new DocumentHost(p.store, p.broker, p.options.collab, docHooks, p.logger, !(p.broker instanceof MemoryBroker));
+  const documents = new DocumentHost(p.store, p.broker, p.options.collab, docHooks, p.logger, !(p.broker instanceof MemoryBroker), p.node.metrics);
+  p.node.metrics.countDocuments(() => documents.openCount);
   const node = p.node;
   p.broker.setHandler({
     onPublication: (channel, pub, epoch) =>
@@ -37,7 +39,10 @@ export function openDocuments(p: DocumentParts): { documents: DocumentHost; acce
     onEvent: (channel, event) => node.onEvent(channel, event),
     onControl: (command) => node.onControl(command),
   });
-  const acceptor = new CollabAcceptor(node, p.admission, documents, { hub: p.hooks, ...(canEdit ? { canEdit } : {}) }, p.logger);
+  const access = { hub: p.hooks, ...(canEdit ? { canEdit } : {}) };
+  const acceptor = new CollabAcceptor(node, p.admission, documents, access, p.logger);
+  // `doc` frames over regular connections: the same host, the same checks.
+  node.documents = new SessionDocuments(documents, node.resolver, { ...access, timeoutMs: p.options.limits.hookTimeoutMs }, p.options.limits.maxChannelsPerConnection);
   const routes = new DocumentRoutes(documents, node.resolver, p.options.apiKey, p.options.collab.maxUpdateBytes);
   return { documents, acceptor, routes };
 }

@@ -7,6 +7,7 @@ import type { Identity } from '../auth/verifier.js';
 import { documentAccess, type CanEdit } from '../collab/access.js';
 import type { DocPeer, HostedDocument } from '../collab/document.js';
 import type { DocumentHost } from '../collab/host.js';
+import { encodeDenied } from '../collab/messages.js';
 import type { HubHooks } from '../hub/hooks.js';
 import type { Node } from '../hub/node.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -15,6 +16,8 @@ import { Admission, requestToken } from './admission.js';
 import { reject } from './websocket.js';
 
 class SocketPeer implements DocPeer {
+  private corked = false;
+
   constructor(
     private readonly ws: WebSocket,
     readonly user: string,
@@ -30,7 +33,24 @@ class SocketPeer implements DocPeer {
       this.ws.terminate();
       return;
     }
+    this.cork();
     this.ws.send(message, { binary: true });
+  }
+
+  /**
+   * Holds the socket's writes until the current tick's work is done: the messages sent to this
+   * socket meanwhile (a group commit's updates, awareness) leave in one write, not one syscall each.
+   */
+  private cork(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed: boolean } })._socket;
+    if (!socket || socket.destroyed) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   close(code: number, reason: string): void {
@@ -113,12 +133,19 @@ export class CollabAcceptor {
       let closed = false;
       const early: Uint8Array[] = [];
       const receive = (data: Uint8Array): void => {
+        let handled: Promise<unknown>;
         try {
-          doc!.receive(peer, data);
+          handled = doc!.receive(peer, data);
         } catch (err) {
           this.logger.debug({ err, document: name }, 'malformed document message');
           ws.close(1003, '107 malformed message');
+          return;
         }
+        // A refused update (read-only, too large, not Yjs) is told the y-websocket way: a
+        // permission-denied message with our code. A store failure has closed the socket already.
+        handled.catch((err: unknown) => {
+          if (err instanceof HubError && (err.code === 120 || err.code === 121 || err.code === 107)) peer.send(encodeDenied(err.code, err.message));
+        });
       };
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (!isBinary) {

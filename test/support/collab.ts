@@ -3,6 +3,8 @@ import WebSocket from 'ws';
 import { WebsocketProvider } from 'y-websocket';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
+import { SwitchboardClient, type WebSocketConstructor } from '../../src/client/index.js';
+import type { DocumentProvider } from '../../src/client/document.js';
 import { until } from './harness.js';
 
 export const DOC_NAMESPACES = { docs: { document: true }, ro: { document: true, clientPublish: 'none' as const } };
@@ -54,4 +56,55 @@ export async function rawEdit(wsUrl: string, update: Uint8Array): Promise<void> 
     // The update is taken in order before the close is seen.
     ws.close();
   });
+}
+
+/** A Y.Doc synced by the SDK: `client.document(name, doc)` over the client's regular connection. */
+export interface SdkDocument {
+  readonly client: SwitchboardClient;
+  readonly provider: DocumentProvider;
+  readonly doc: Y.Doc;
+  readonly awareness: DocumentProvider['awareness'];
+  readonly synced: boolean;
+  whenSynced(): Promise<void>;
+  on: DocumentProvider['on'];
+  /** Ends the provider and the client's connection. */
+  destroy(): void;
+}
+
+/** Connects an SDK client to `url` (a hub's HTTP URL, or several: reconnects try the next) and syncs `doc` as `name`. */
+export function sdkDocument(
+  name: string,
+  doc: Y.Doc,
+  options: {
+    url: string | string[];
+    token: string;
+    backoff?: { minMs: number; maxMs: number };
+    codec?: 'json' | 'msgpack';
+    WebSocket?: WebSocketConstructor;
+  },
+): SdkDocument {
+  const urls = (typeof options.url === 'string' ? [options.url] : options.url).map((u) => `${u.replace(/^http/, 'ws')}/ws`);
+  const client = new SwitchboardClient(urls, {
+    token: options.token,
+    backoff: { factor: 2, ...(options.backoff ?? { minMs: 50, maxMs: 300 }) },
+    ...(options.codec ? { codec: options.codec } : {}),
+    ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+  });
+  const provider = client.document(name, doc);
+  client.connect();
+  return {
+    client,
+    provider,
+    doc,
+    awareness: provider.awareness,
+    get synced() {
+      return provider.synced;
+    },
+    whenSynced: () => provider.whenSynced(),
+    on: (event, fn) => provider.on(event, fn),
+    destroy: () => {
+      provider.destroy();
+      client.disconnect();
+    },
+  };
 }
