@@ -195,3 +195,26 @@ describe('store: "postgres" with Redis', () => {
     await expect.poll(async () => (await erin.call('readState', { channel }).catch(() => null))?.unread, { timeout: 10_000 }).toBe(1);
   });
 });
+
+describe('PgPool', () => {
+  it('a connection cut in the middle of a transaction fails that transaction with 114, never the process, and the pool goes on', async () => {
+    const proxy = new TcpProxy(5432);
+    proxies.push(proxy);
+    await proxy.start();
+    const pool = new PgPool({ url: `postgres://postgres@127.0.0.1:${proxy.port}/test`, queryTimeoutMs: 10_000, connectTimeoutMs: 2_000, size: 2, logger });
+    pools.push(pool);
+    let inside!: () => void;
+    const entered = new Promise<void>((resolve) => (inside = resolve));
+    // The client is checked out (no pool listener on it) when its connection goes.
+    const tx = pool.transaction(async (q) => {
+      inside();
+      return q.query('SELECT pg_sleep(8)');
+    });
+    await entered;
+    await new Promise((r) => setTimeout(r, 100)); // the pg_sleep is on the wire
+    proxy.cutAll();
+    await expect(tx).rejects.toSatisfy((e: unknown) => e instanceof HubError && e.code === 114);
+    // An unhandled 'error' on the client would have failed this file (vitest reports it).
+    expect((await pool.transaction((q) => q.query<{ n: number }>('SELECT 1 AS n'))).rows[0]!.n).toBe(1);
+  });
+});

@@ -88,12 +88,22 @@ export class PgPool implements Queryable {
     this.assertOpen();
     if (!ungated) await this.gate?.();
     let client: pg.PoolClient;
+    const connecting = this.pool.connect();
     try {
-      client = await withTimeout(this.pool.connect(), this.options.connectTimeoutMs + 500, () => new HubError(114, 'postgres connect timed out'));
+      client = await withTimeout(connecting, this.options.connectTimeoutMs + 500, () => new HubError(114, 'postgres connect timed out'));
     } catch (err) {
+      // A client the pool hands over after the timer gave up goes straight back.
+      connecting.then((late) => late.release(), () => undefined);
       throw mapPgError(err, 'connect');
     }
     let broken = false;
+    // The pool listens for errors only on idle clients: one checked out here that loses its
+    // connection (a PostgreSQL restart mid-transaction) would otherwise throw out of the process.
+    const onError = (err: Error): void => {
+      broken = true;
+      this.options.logger.warn({ err: err.message }, 'postgres connection lost in a transaction');
+    };
+    client.on('error', onError);
     const bounded: Queryable = {
       query: async <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => {
         try {
@@ -113,6 +123,7 @@ export class PgPool implements Queryable {
       if (!broken) await bounded.query('ROLLBACK').catch(() => (broken = true));
       throw mapPgError(err, 'transaction');
     } finally {
+      client.removeListener('error', onError);
       client.release(broken ? true : undefined);
     }
   }
