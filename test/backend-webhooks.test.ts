@@ -211,8 +211,10 @@ describe('webhooks from two nodes on Redis', () => {
 
   beforeAll(async () => {
     backend = await startPythonBackend();
-    // A longer grace period here: the reload below must fit in it even on a busy machine.
-    const cfg = config(backend, { redisUrl: REDIS_URL, redisPrefix: `sbwh-${randomUUID().slice(0, 8)}`, presenceTtlSeconds: 2 });
+    // A longer grace period here: the reload below must fit in it even on a busy machine. The
+    // presence TTL is short (the SIGKILL test waits for it) but not so short that a node stalled
+    // by a busy machine misses a refresh: its entry would expire and come back as a second join.
+    const cfg = config(backend, { redisUrl: REDIS_URL, redisPrefix: `sbwh-${randomUUID().slice(0, 8)}`, presenceTtlSeconds: 5 });
     (cfg.webhooks as Record<string, unknown>).graceMs = 2_500;
     [a, b] = await Promise.all([startServe(dir, cfg), startServe(dir, { ...cfg, dataDir: join(dir, `data-${randomUUID()}`) })]);
   }, 30_000);

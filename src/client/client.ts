@@ -3,7 +3,8 @@ import { requestHistory, requestPresence } from './channel-requests.js';
 import { resolveClientOptions, type ClientOptions } from './client-options.js';
 import type { Inbound } from './codec.js';
 import { ClientErrorCode, ConnectionState, DEFAULTS, SubscriptionState, type ConnectionStateValue } from './constants.js';
-import { DocumentProvider, type DocumentLink, type DocumentOptions } from './document.js';
+import { ClientDocuments } from './client-documents.js';
+import type { DocumentOptions, DocumentProvider } from './document.js';
 import { Emitter } from './emitter.js';
 import { ClientError } from './errors.js';
 import { OfflineQueue } from './offline-queue.js';
@@ -82,8 +83,7 @@ export class SwitchboardClient {
   private notificationsObj: Notifications | undefined;
   private readonly statusWatches: StatusWatches;
   private readonly serverSubs: ServerSubscriptions;
-  private readonly docs = new Map<string, DocumentProvider>();
-  private readonly docLink: DocumentLink;
+  private readonly docs: ClientDocuments;
 
   constructor(url: string | readonly string[], options: ClientOptions = {}) {
     const resolved = resolveClientOptions(url, options);
@@ -150,18 +150,14 @@ export class SwitchboardClient {
     this.serverSubs = new ServerSubscriptions(this.subs, this.host, (event, ...args) =>
       (this.emitter as Emitter<ServerSubscriptionEvents>).emit(event, ...args),
     );
-    const docs = this.docs;
-    this.docLink = {
+    this.docs = new ClientDocuments({
       get connected() {
         return socket.connected;
       },
       binary: options.codec === 'msgpack',
       send: (method, params, callback) => this.send(method, params, callback),
       reportError: (err: ClientError) => this.emitter.emit('error', err),
-      removeDocument: (provider) => {
-        if (docs.get(provider.name) === provider) docs.delete(provider.name);
-      },
-    };
+    });
   }
 
   /**
@@ -170,11 +166,7 @@ export class SwitchboardClient {
    * it before making another.
    */
   document(name: string, ydoc: import('yjs').Doc, options: DocumentOptions = {}): DocumentProvider {
-    checkChannel(name);
-    if (this.docs.has(name)) throw badArgument(`document: "${name}" is synced already (destroy its provider first)`);
-    const provider = new DocumentProvider(name, ydoc, this.docLink, options);
-    this.docs.set(name, provider);
-    return provider;
+    return this.docs.open(name, ydoc, options);
   }
 
   /** What the status watches and notifications use: calls, subscriptions, error reports. */
@@ -438,7 +430,7 @@ export class SwitchboardClient {
     this.serverSubs.connected(session);
     // Order on the wire: resubscribes (with since), then queued publishes, then waiting calls.
     for (const sub of [...this.subs.values()]) sub._connected();
-    for (const doc of [...this.docs.values()]) doc._connected();
+    this.docs.connected();
     this.publishes.connected();
     const waiters = [...this.waiters];
     this.waiters.clear();
@@ -452,7 +444,7 @@ export class SwitchboardClient {
 
   private onTransportLost(): void {
     for (const sub of this.subs.values()) sub._transportLost();
-    for (const doc of this.docs.values()) doc._lost();
+    this.docs.lost();
     this.publishes.transportLost();
   }
 
@@ -462,7 +454,7 @@ export class SwitchboardClient {
       this.waiters.clear();
       for (const w of waiters) w.fail(new ClientError(ClientErrorCode.DISCONNECTED, `disconnected: ${reason}`, { temporary: true }));
       for (const sub of this.subs.values()) sub._clientStopped(reason);
-      for (const doc of this.docs.values()) doc._lost();
+      this.docs.lost();
     }
     const change: StateChange = { state, previous, reason };
     if (code !== undefined) change.code = code;
@@ -472,7 +464,7 @@ export class SwitchboardClient {
   private onPush(msg: Inbound): void {
     if (typeof msg.channel !== 'string') return;
     if (msg.push === 'doc') {
-      this.docs.get(msg.channel)?._push(msg);
+      this.docs.push(msg.channel, msg);
       return;
     }
     const sub = this.subs.get(msg.channel);
