@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/PID/stat times (USER_HZ; 100 on Linux). */
@@ -48,4 +49,23 @@ export function machineTicks(): MachineTicks {
   } catch {
     return { busy: Number.NaN, softirq: Number.NaN, total: Number.NaN };
   }
+}
+
+let redisPid: number | null | undefined;
+
+/**
+ * The process id of the Redis on 127.0.0.1:6379 (from INFO server), undefined when none answers.
+ * Its CPU is part of the setup of every scenario that runs on it, not another process's load.
+ */
+export function sharedRedisPid(): number | undefined {
+  if (redisPid === undefined) {
+    try {
+      const info = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'info', 'server'], { encoding: 'utf8', timeout: 2_000 });
+      const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+      redisPid = Number.isInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      redisPid = null;
+    }
+  }
+  return redisPid ?? undefined;
 }

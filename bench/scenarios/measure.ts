@@ -1,7 +1,7 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { OpenResult, OpenSpec } from '../loadgen/subscribers.js';
 import type { PublisherStats } from '../loadgen/publisher.js';
-import { machineTicks, type MachineTicks } from '../proc/cpu.js';
+import { cpuSeconds, machineTicks, sharedRedisPid, type MachineTicks } from '../proc/cpu.js';
 import { eluBetween, readElu } from '../proc/elu.js';
 import type { PacedBy, ThroughputResult } from '../results.js';
 import { sleep, type RunContext } from './context.js';
@@ -112,6 +112,7 @@ export async function measureThroughput(
     const subs0 = ctx.subs.cpuSeconds();
     const pub0 = ctx.pub.cpuSeconds();
     const self0 = process.cpuUsage();
+    const redis0 = cpuSeconds(sharedRedisPid());
     await ctx.subs.reset();
     await sleep(windowMs);
     const reportP = ctx.subs.report();
@@ -122,7 +123,14 @@ export async function measureThroughput(
     const subsCpuS = ctx.subs.cpuSeconds() - subs0;
     const pubCpuS = ctx.pub.cpuSeconds() - pub0;
     const self1 = process.cpuUsage(self0);
-    const ourCpuS = nodeCpuS.reduce((a, b) => a + b, 0) + subsCpuS + pubCpuS + (self1.user + self1.system) / 1e6;
+    // The shared Redis works for the servers that run on it (history, cross-node): not foreign.
+    const redisCpuS = cpuSeconds(sharedRedisPid()) - redis0;
+    const ourCpuS =
+      nodeCpuS.reduce((a, b) => a + b, 0) +
+      subsCpuS +
+      pubCpuS +
+      (self1.user + self1.system) / 1e6 +
+      (Number.isFinite(redisCpuS) ? redisCpuS : 0);
     const [rep, elu0, elu1] = await Promise.all([reportP, elu0P, elu1P]);
     const nodeElu = servers.map((_, i) => round(eluBetween(elu0[i] as EventLoopUtilization, elu1[i] as EventLoopUtilization), 2));
     const subsEluEach = elu1[servers.length] as EventLoopUtilization[];
