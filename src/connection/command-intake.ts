@@ -83,10 +83,7 @@ export class CommandIntake implements InboundSink {
       this.refuse(CloseCode.PROTOCOL_ERROR, undefined, new HubError(107, 'id: required for commands'));
       return;
     }
-    if (!this.bucket.take() || this.pendingCommands >= MAX_PENDING_COMMANDS) {
-      this.refuse(CloseCode.RATE_LIMITED, env.id, new HubError(111));
-      return;
-    }
+    if (!this.admit(env.id)) return;
     // Commands run one after another, in the order sent: a subscribe batched behind its
     // connect sees the connection connected, and a client's publishes keep their order.
     this.pendingCommands += 1;
@@ -108,10 +105,7 @@ export class CommandIntake implements InboundSink {
    */
   publish(command: ScannedPublish): void {
     const { id, params } = command;
-    if (!this.bucket.take() || this.pendingCommands >= MAX_PENDING_COMMANDS) {
-      this.refuse(CloseCode.RATE_LIMITED, id, new HubError(111));
-      return;
-    }
+    if (!this.admit(id)) return;
     this.pendingCommands += 1;
     if (this.pendingCommands === this.startedPublishes + 1 && this.host.isConnected()) {
       this.node.metrics.command('publish');
@@ -143,18 +137,31 @@ export class CommandIntake implements InboundSink {
     this.commands = this.commands.then(() => this.runQueued(id, 'publish', params, true));
   }
 
+  /** A publish the fast path read but could not start at once, run in its turn. */
   private async runQueued(id: number, method: Method, params: Params<Method>, count = false): Promise<void> {
     try {
       if (count) this.node.metrics.command(method);
       if (!this.host.isConnected()) throw new HubError(110);
-      const reply = await this.host.run(method, params, id);
-      this.violations = 0;
-      if (reply !== undefined && !this.host.session.closed) this.host.session.sendText(reply);
+      await this.execute(id, method, params);
     } catch (err) {
       this.failed(id, method, err);
     } finally {
       this.pendingCommands -= 1;
     }
+  }
+
+  /** Within the command rate and the pending bound; else refused with 111 (false). */
+  private admit(id: number): boolean {
+    if (this.bucket.take() && this.pendingCommands < MAX_PENDING_COMMANDS) return true;
+    this.refuse(CloseCode.RATE_LIMITED, id, new HubError(111));
+    return false;
+  }
+
+  /** Runs a checked command and sends its reply. */
+  private async execute(id: number, method: Method, params: Params<Method>): Promise<void> {
+    const reply = await this.host.run(method, params, id);
+    this.violations = 0;
+    if (reply !== undefined && !this.host.session.closed) this.host.session.sendText(reply);
   }
 
   /** Answers a rejected command; too many in a row close the connection. */
@@ -189,16 +196,13 @@ export class CommandIntake implements InboundSink {
 
   private async dispatch(env: Envelope & { id: number }): Promise<void> {
     const { id } = env;
-    const session = this.host.session;
     try {
       if (!isMethod(env.method)) throw new HubError(104, `method not found: ${env.method}`);
       this.node.metrics.command(env.method);
       const parsed = parseParams(env.method, env.params);
       if (!parsed.ok) throw new HubError(107, parsed.error);
       if (env.method !== 'connect' && !this.host.isConnected()) throw new HubError(110);
-      const reply = await this.host.run(env.method, parsed.params, id);
-      this.violations = 0;
-      if (reply !== undefined && !session.closed) session.sendText(reply);
+      await this.execute(id, env.method, parsed.params);
     } catch (err) {
       this.failed(id, env.method, err);
     }

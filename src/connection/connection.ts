@@ -7,7 +7,7 @@ import type { Subscription } from '../hub/subscription.js';
 import { CLOSE_REASONS, CloseCode, shouldReconnect, type CloseCodeValue } from '../protocol/close-codes.js';
 import type { Method, Params } from '../protocol/commands.js';
 import { HubError } from '../protocol/errors.js';
-import { encodeDisconnectPush, encodeReply, PING_PUSH } from '../protocol/pushes.js';
+import { encodeDisconnectPush, encodeReply, PING_PUSH, withMembers } from '../protocol/pushes.js';
 import { encodeServerSide, subscribeServerSide } from './server-side-subs.js';
 import type { Publication } from '../stream/types.js';
 import { connectResult } from './connect-reply.js';
@@ -217,8 +217,7 @@ export class Connection implements Session {
     try {
       const outcome = await subscribeServerSide(this.node, this, channels, since);
       if (this.closed) return undefined;
-      const head = JSON.stringify(result);
-      this.releaseHeld(`{"id":${id},"result":${head.slice(0, -1)},${encodeServerSide(outcome, this.protocolVersion)}}}`);
+      this.releaseHeld(`{"id":${id},"result":${withMembers(result, encodeServerSide(outcome, this.protocolVersion))}}`);
     } finally {
       this.releaseHeld();
     }
@@ -388,6 +387,8 @@ export class Connection implements Session {
     if (this.held !== undefined) {
       this.held.push(frame);
       this.heldBytes += frame.length;
+      // Held during a connect's server-side subscribes: the same hard bound as the queue's.
+      if (this.heldBytes > 4 * this.limits.maxQueueBytes) this.close(CloseCode.SLOW_CONSUMER);
       return;
     }
     this.queue.push(this.encodeOut(frame));

@@ -5,6 +5,7 @@ import type { ProtocolVersion } from '../codec/codec.js';
 import type { PublicationInfoMode } from '../protocol/pushes-v2.js';
 import type { OpenedResult } from '../hub/session.js';
 import { HubError, toWireError, type WireError } from '../protocol/errors.js';
+import { withMembers } from '../protocol/pushes.js';
 import type { Publication, StreamPosition } from '../stream/types.js';
 import { sendPage, type CommandSession } from './command-table.js';
 
@@ -76,9 +77,8 @@ function refusal(node: Node, session: CommandSession, channel: string, err: unkn
 export function encodeServerSide(outcome: ServerSideOutcome, version: ProtocolVersion): string {
   const subs: string[] = [];
   for (const [channel, { result, publications, mode }] of outcome.subs) {
-    const head = JSON.stringify(result);
     const list = publications.map((pub) => publicationFor(version, pub, mode)).join(',');
-    subs.push(`${JSON.stringify(channel)}:${head.slice(0, -1)},"publications":[${list}]}`);
+    subs.push(`${JSON.stringify(channel)}:${withMembers({ ...result }, `"publications":[${list}]`)}`);
   }
   let s = `"subs":{${subs.join(',')}}`;
   if (outcome.refused.size > 0) s += `,"subsRefused":${JSON.stringify(Object.fromEntries(outcome.refused))}`;

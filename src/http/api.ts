@@ -13,7 +13,7 @@ import { packageVersion } from './package-files.js';
 import type { ChannelDirectory } from '../stats/channel-directory.js';
 import { presenceUsers } from '../presence/presence-store.js';
 import { parseJsonBody, readBodyText, readJsonBody, sendError, sendJson } from './respond.js';
-import { scanPublishBody } from '../protocol/publish-scan.js';
+import { RawJson, scanPublishBody } from '../protocol/publish-scan.js';
 import {
   BROADCAST_LIST_BYTES,
   broadcastBody,
@@ -42,11 +42,6 @@ class ApiError extends HubError {
   ) {
     super(code, message);
   }
-}
-
-/** A response body that is already JSON text (publication data is spliced, never re-parsed). */
-class RawJson {
-  constructor(readonly text: string) {}
 }
 
 interface Route extends RouteDoc {

@@ -29,8 +29,8 @@ export class PublicationFrames {
 
   /** The push in protocol `version` (v1 when absent: SSE and JSON without a subprotocol). */
   frame(version: ProtocolVersion = 1): Buffer {
-    if (version === 2) return (this.v2 ??= Buffer.from(encodePublicationPushV2(this.channel, this.pub, this.epoch, this.mode)));
-    return (this.v1 ??= Buffer.from(encodePublicationPush(this.channel, withVisibleInfo(this.pub, this.mode), this.epoch)));
+    if (version === 2) return (this.v2 ??= Buffer.from(encodePush(2, this.channel, this.pub, this.epoch, this.mode)));
+    return (this.v1 ??= Buffer.from(encodePush(1, this.channel, this.pub, this.epoch, this.mode)));
   }
 }
 
@@ -42,8 +42,20 @@ export function publicationPush(
   epoch: string,
   mode: PublicationInfoMode,
 ): string {
-  const e = pub.offset === 1 ? epoch : undefined;
-  return version === 2 ? encodePublicationPushV2(channel, pub, e, mode) : encodePublicationPush(channel, withVisibleInfo(pub, mode), e);
+  return encodePush(version, channel, pub, pub.offset === 1 ? epoch : undefined, mode);
+}
+
+/** The push in `version`, with `epoch` when given. */
+function encodePush(
+  version: ProtocolVersion | undefined,
+  channel: string,
+  pub: Publication,
+  epoch: string | undefined,
+  mode: PublicationInfoMode,
+): string {
+  return version === 2
+    ? encodePublicationPushV2(channel, pub, epoch, mode)
+    : encodePublicationPush(channel, withVisibleInfo(pub, mode), epoch);
 }
 
 /** One publication inside a reply, in the session's protocol version. */

@@ -12,7 +12,10 @@
  * checks it against `JSON.parse` and the schema.
  */
 
-/** A JSON value kept as its text: valid JSON, compact (no whitespace outside strings). */
+/**
+ * A JSON value kept as its text, spliced where it goes and never parsed and re-encoded on the
+ * way: a publication's data read by the fast path (valid, compact JSON), an HTTP response body.
+ */
 export class RawJson {
   constructor(readonly text: string) {}
 

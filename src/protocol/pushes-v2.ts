@@ -1,4 +1,5 @@
 import type { ClientInfo, Publication } from '../stream/types.js';
+import { encodeReplyWithPublications } from './pushes.js';
 
 /**
  * Protocol v2 (docs/protocol.md, Protocol v2): publications in a compact form, everything else
@@ -58,7 +59,5 @@ export function encodeReplyWithPublicationsV2(
   pubs: readonly Publication[],
   mode: PublicationInfoMode,
 ): string {
-  const head = JSON.stringify(result);
-  const list = pubs.map((p) => encodePublicationV2(p, mode)).join(',');
-  return `{"id":${id},"result":${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"publications":[${list}]}}`;
+  return encodeReplyWithPublications(id, result, pubs, (p) => encodePublicationV2(p, mode));
 }

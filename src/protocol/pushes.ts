@@ -26,11 +26,20 @@ export function encodeReply(id: number, result: unknown): string {
   return `{"id":${id},"result":${JSON.stringify(result)}}`;
 }
 
+/** `object` as JSON with `members` (already JSON text: `"k":…,"k2":…`) appended to it. */
+export function withMembers(object: Record<string, unknown>, members: string): string {
+  const head = JSON.stringify(object);
+  return `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}${members}}`;
+}
+
 /** A reply whose result holds already-encoded publications (kept as raw JSON). */
-export function encodeReplyWithPublications(id: number, result: Record<string, unknown>, pubs: readonly Publication[]): string {
-  const head = JSON.stringify(result);
-  const list = pubs.map(encodePublication).join(',');
-  return `{"id":${id},"result":${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"publications":[${list}]}}`;
+export function encodeReplyWithPublications(
+  id: number,
+  result: Record<string, unknown>,
+  pubs: readonly Publication[],
+  encode: (pub: Publication) => string = encodePublication,
+): string {
+  return `{"id":${id},"result":${withMembers(result, `"publications":[${pubs.map(encode).join(',')}]`)}}`;
 }
 
 export function encodeError(id: number | undefined, error: WireError): string {
