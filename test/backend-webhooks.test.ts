@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../src/auth/token.js';
 import { SwitchboardClient } from '../src/client/index.js';
@@ -208,13 +209,12 @@ describe('webhooks from two nodes on Redis', () => {
   let backend: PythonBackend;
   let a: ServeProcess;
   let b: ServeProcess;
+  const redisPrefix = `sbwh-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
     backend = await startPythonBackend();
-    // A longer grace period here: the reload below must fit in it even on a busy machine. The
-    // presence TTL is short (the SIGKILL test waits for it) but not so short that a node stalled
-    // by a busy machine misses a refresh: its entry would expire and come back as a second join.
-    const cfg = config(backend, { redisUrl: REDIS_URL, redisPrefix: `sbwh-${randomUUID().slice(0, 8)}`, presenceTtlSeconds: 5 });
+    // A longer grace period here: the reload below must fit in it even on a busy machine.
+    const cfg = config(backend, { redisUrl: REDIS_URL, redisPrefix, presenceTtlSeconds: 2 });
     (cfg.webhooks as Record<string, unknown>).graceMs = 2_500;
     [a, b] = await Promise.all([startServe(dir, cfg), startServe(dir, { ...cfg, dataDir: join(dir, `data-${randomUUID()}`) })]);
   }, 30_000);
@@ -246,6 +246,19 @@ describe('webhooks from two nodes on Redis', () => {
     await connect(a.wsUrl, 'henry', ['chat:z']);
     const watcher = await connect(b.wsUrl, 'ivy');
     await eventsWhen(backend, (e) => has(e, 'presence.join henry chat:z'), 'the join');
+    // Kill once the join is acknowledged (out of the durable queue), not just received: a SIGKILL
+    // between the backend's 2xx and that removal sends the batch again with the same ids, as
+    // documented (at least once; receivers dedupe on id), which is not what this test is about.
+    const redis = new Redis(REDIS_URL);
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await redis.llen(`${redisPrefix}:{wh}:queue`)) > 0) {
+        if (Date.now() > deadline) throw new Error('timed out waiting for the webhook queue to drain');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      redis.disconnect();
+    }
     await a.kill();
     // The webhook lease (3 × sweepIntervalMs) ends the dead node's memberships; its presence
     // entries expire on their own clock (presenceTtlSeconds), so presence.leave comes then.
