@@ -44,6 +44,14 @@ const factories: Record<string, { durable: boolean; create: (now: () => number) 
   },
   'memory broker + SQLite history': { durable: true, create: (now) => sqliteBroker(now, false) },
   'memory broker + SQLite history, writes batched per turn (serve)': { durable: true, create: (now) => sqliteBroker(now, true) },
+  'memory broker + SQLite history in its own transactions (stream-row cache), batched per turn': {
+    durable: true,
+    create: (now) => sqliteBroker(now, true, true),
+  },
+  'memory broker + SQLite history in its own transactions (stream-row cache), unbatched': {
+    durable: true,
+    create: (now) => sqliteBroker(now, false, true),
+  },
   'Redis broker': { durable: true, create: redisBroker },
 };
 
@@ -63,16 +71,18 @@ function redisBroker(now: () => number): BrokerUnderTest {
   };
 }
 
-function sqliteBroker(now: () => number, batchWrites: boolean): BrokerUnderTest {
+/** `historyTransaction`: `atomically` is the history log's own transaction (what `switchboard serve` runs), else a plain one. */
+function sqliteBroker(now: () => number, batchWrites: boolean, historyTransaction = false): BrokerUnderTest {
   const dir = mkdtempSync(join(tmpdir(), 'sb-broker-'));
   const dbs: ReturnType<typeof openDatabase>[] = [];
   const open = (): Broker => {
     const db = openDatabase(dir);
     dbs.push(db);
+    const history = new SqliteHistoryLog(db);
     return new MemoryBroker({
-      history: new SqliteHistoryLog(db),
+      history,
       idempotency: new SqliteIdempotencyLog(db),
-      atomically: (fn) => db.transaction(fn)(),
+      atomically: historyTransaction ? (fn) => history.transaction(fn) : (fn) => db.transaction(fn)(),
       batchWrites,
       now,
     });

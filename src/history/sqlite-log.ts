@@ -2,13 +2,9 @@ import type { ClientInfo, HistoryOptions, HistoryQuery, HistoryResult, Publicati
 import type { SqliteDatabase } from '../store/sqlite-db.js';
 import { newEpoch } from '../stream/epoch.js';
 import type { HistoryLog } from './history-log.js';
+import { createHistorySchema } from './sqlite-history-schema.js';
 import { SqliteLatestKeys } from './sqlite-latest-keys.js';
-
-interface StreamRow {
-  epoch: string;
-  top: number;
-  meta_expires_at: number;
-}
+import { SqliteStreamRows, type StreamRow } from './sqlite-stream-rows.js';
 
 interface PubRow {
   offset: number;
@@ -16,10 +12,13 @@ interface PubRow {
   info: string | null;
 }
 
-/** History in the embedded SQLite file: offsets, epochs and publications survive a restart. */
+/**
+ * History in the embedded SQLite file: offsets, epochs and publications survive a restart.
+ * Appends made inside `transaction` (what the broker's batch runs in) use the stream-row cache
+ * of `SqliteStreamRows`; any other append reads and writes its stream row itself.
+ */
 export class SqliteHistoryLog implements HistoryLog {
-  private readonly getStream;
-  private readonly putStream;
+  private readonly streams: SqliteStreamRows;
   private readonly deleteStreamPubs;
   private readonly insertPub;
   private readonly trimBySize;
@@ -29,31 +28,14 @@ export class SqliteHistoryLog implements HistoryLog {
   private readonly sweepStreams;
   private readonly appendTx;
   private readonly latestKeys: SqliteLatestKeys;
+  /** How deep in `transaction` calls this is, and whether the outermost one began the SQLite transaction. */
+  private depth = 0;
+  private owned = false;
 
   constructor(private readonly db: SqliteDatabase) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS history_streams (
-        channel TEXT PRIMARY KEY,
-        epoch TEXT NOT NULL,
-        top INTEGER NOT NULL,
-        meta_expires_at INTEGER NOT NULL
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS history_pubs (
-        channel TEXT NOT NULL,
-        offset INTEGER NOT NULL,
-        data TEXT NOT NULL,
-        info TEXT,
-        expires_at INTEGER NOT NULL,
-        PRIMARY KEY (channel, offset)
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS history_pubs_expiry ON history_pubs (expires_at);
-    `);
+    createHistorySchema(db);
     this.latestKeys = new SqliteLatestKeys(db);
-    this.getStream = db.prepare<[string], StreamRow>('SELECT epoch, top, meta_expires_at FROM history_streams WHERE channel = ?');
-    this.putStream = db.prepare<[string, string, number, number]>(
-      'INSERT INTO history_streams (channel, epoch, top, meta_expires_at) VALUES (?, ?, ?, ?) ' +
-        'ON CONFLICT (channel) DO UPDATE SET epoch = excluded.epoch, top = excluded.top, meta_expires_at = excluded.meta_expires_at',
-    );
+    this.streams = new SqliteStreamRows(db);
     this.deleteStreamPubs = db.prepare<[string]>('DELETE FROM history_pubs WHERE channel = ?');
     this.insertPub = db.prepare<[string, number, string, string | null, number]>(
       'INSERT INTO history_pubs (channel, offset, data, info, expires_at) VALUES (?, ?, ?, ?, ?)',
@@ -69,24 +51,55 @@ export class SqliteHistoryLog implements HistoryLog {
     this.sweepStreams = db.prepare<[number]>('DELETE FROM history_streams WHERE meta_expires_at <= ?');
     this.appendTx = db.transaction(
       (channel: string, data: string, info: ClientInfo | undefined, options: HistoryOptions, now: number): StreamPosition => {
-        const stream = this.stream(channel, options, now);
-        const offset = stream.top + 1;
-        this.insertPub.run(channel, offset, data, info ? JSON.stringify(info) : null, now + options.ttlMs);
-        if (options.latest) this.latestKeys.replace(channel, info?.key ?? '', offset, options.size);
-        else this.trimBySize.run(channel, offset - options.size);
-        this.putStream.run(channel, stream.epoch, offset, now + options.metaTtlMs);
+        const row = this.streams.read(channel);
+        const stream = row && row.meta_expires_at > now ? row : this.restart(channel);
+        const offset = this.insert(channel, stream.top + 1, data, info, options, now);
+        this.streams.write(channel, { epoch: stream.epoch, top: offset, meta_expires_at: now + options.metaTtlMs });
         return { offset, epoch: stream.epoch };
       },
     );
   }
 
+  /**
+   * Runs `fn` in a transaction of the history's database (a savepoint when nested), for the
+   * broker's `atomically`. Appends inside read their stream rows from the cache and write each
+   * changed one once, at the end of this call. A throw rolls back and clears the cache, so no
+   * stream's top in memory is ever ahead of the database. Inside a transaction begun by someone
+   * else (which might roll back after this returns), appends bypass the cache.
+   */
+  transaction<T>(fn: () => T): T {
+    if (this.depth === 0) this.owned = !this.db.inTransaction;
+    // The enclosing level's rows first: rolling this level back must not take them along.
+    else if (this.owned) this.streams.writeChanged();
+    this.depth++;
+    try {
+      return this.db.transaction(() => {
+        if (this.depth === 1 && this.owned) this.streams.checkOtherWriters();
+        const result = fn();
+        if (this.owned) this.streams.writeChanged();
+        return result;
+      })();
+    } catch (err) {
+      this.streams.clear();
+      throw err;
+    } finally {
+      this.depth--;
+    }
+  }
+
   append(channel: string, data: string, info: ClientInfo | undefined, options: HistoryOptions, now: number): StreamPosition {
-    return this.appendTx(channel, data, info, options, now);
+    if (this.depth === 0 || !this.owned) return this.appendTx(channel, data, info, options, now);
+    const row = this.streams.cached(channel);
+    const stream = row && row.meta_expires_at > now ? row : this.restart(channel);
+    const offset = this.insert(channel, stream.top + 1, data, info, options, now);
+    this.streams.update(channel, { epoch: stream.epoch, top: offset, meta_expires_at: now + options.metaTtlMs });
+    return { offset, epoch: stream.epoch };
   }
 
   read(channel: string, query: HistoryQuery, options: HistoryOptions, now: number): HistoryResult {
     // Reading never creates a stream (nor writes a row): only a publication does.
-    const stream = this.getStream.get(channel);
+    // The database's row, not the cache: the read may run inside someone else's transaction.
+    const stream = this.streams.read(channel);
     if (!stream || stream.meta_expires_at <= now) return { position: { offset: 0, epoch: '' }, publications: [], earliest: 1 };
     const position = { offset: stream.top, epoch: stream.epoch };
     // Publications trimmed by a smaller configured size still count as lost.
@@ -109,6 +122,7 @@ export class SqliteHistoryLog implements HistoryLog {
   }
 
   sweep(now: number): void {
+    this.streams.clear();
     this.sweepPubs.run(now);
     this.sweepStreams.run(now);
     this.latestKeys.sweep();
@@ -118,15 +132,20 @@ export class SqliteHistoryLog implements HistoryLog {
     // The database is shared with other stores; its owner closes it.
   }
 
-  /** The live stream of a channel for an append, creating it (new epoch, no publications) when missing or expired. */
-  private stream(channel: string, options: HistoryOptions, now: number): StreamRow {
-    const row = this.getStream.get(channel);
-    if (row && row.meta_expires_at > now) return row;
-    const fresh: StreamRow = { epoch: newEpoch(), top: 0, meta_expires_at: now + options.metaTtlMs };
+  /** Inserts the publication at `offset` and trims the stream to its size (or replaces its key's); returns `offset`. */
+  private insert(channel: string, offset: number, data: string, info: ClientInfo | undefined, options: HistoryOptions, now: number): number {
+    this.insertPub.run(channel, offset, data, info ? JSON.stringify(info) : null, now + options.ttlMs);
+    if (options.latest) this.latestKeys.replace(channel, info?.key ?? '', offset, options.size);
+    // Nothing to trim while the stream holds no more than its size (offsets start at 1).
+    else if (offset > options.size) this.trimBySize.run(channel, offset - options.size);
+    return offset;
+  }
+
+  /** A stream starting again (missing or expired): a new epoch, no publications. Its row is written with the first append. */
+  private restart(channel: string): StreamRow {
     this.deleteStreamPubs.run(channel);
     this.latestKeys.forget(channel);
-    this.putStream.run(channel, fresh.epoch, fresh.top, fresh.meta_expires_at);
-    return fresh;
+    return { epoch: newEpoch(), top: 0, meta_expires_at: 0 };
   }
 }
 

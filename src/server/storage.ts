@@ -76,10 +76,12 @@ export class Storage {
       this.broker = new RedisBroker({ url, prefix: o.redisPrefix, logger, commandTimeoutMs });
     } else if (o.dataDir !== null) {
       const db = this.openDb(o.dataDir);
+      const history = new SqliteHistoryLog(db);
       this.broker = new MemoryBroker({
-        history: new SqliteHistoryLog(db),
+        history,
         idempotency: new SqliteIdempotencyLog(db),
-        atomically: (fn) => db.transaction(fn)(),
+        // The history's transaction: its appends use the stream-row cache, cleared on a rollback.
+        atomically: (fn) => history.transaction(fn),
         batchWrites: true,
       });
     } else this.broker = new MemoryBroker({ history: new MemoryHistoryLog(), idempotency: new MemoryIdempotencyLog() });
