@@ -84,6 +84,17 @@ export interface BenchConfig {
   collabInFlight: number;
   collabMemoryDocs: number;
   /**
+   * Editors agents (processes): the documents are split between them, each document's editors
+   * in one process (the closed loop acknowledges in-process), so one agent's event loop does not
+   * set the pace of every server alike.
+   */
+  collabAgents: number;
+  /**
+   * Open loop: edits a second per editor (a fixed offered rate, well below every server's
+   * saturation), for the latency of the servers themselves rather than of the closed loop's queue.
+   */
+  collabOpenHz: number;
+  /**
    * A subscriber agent whose event loop is busier than this (0–1) in a window limits the figure:
    * the window is measured again with the subscribers split over two agents when the machine
    * was under `splitBelowMachineBusyPct` busy (a second agent has a core to run on); otherwise,
@@ -121,6 +132,8 @@ const FULL: BenchConfig = {
   collabEditors: 4,
   collabInFlight: 4,
   collabMemoryDocs: 1000,
+  collabAgents: 2,
+  collabOpenHz: 10,
   subsBusyLimit: 0.9,
   splitBelowMachineBusyPct: 90,
   c18kConns: 18_000,
@@ -162,6 +175,8 @@ const TINY: BenchConfig = {
   collabEditors: 2,
   collabInFlight: 2,
   collabMemoryDocs: 20,
+  collabAgents: 2,
+  collabOpenHz: 10,
   subsBusyLimit: 0.9,
   splitBelowMachineBusyPct: 90,
   c18kConns: 60,

@@ -122,6 +122,38 @@ describe('collab: persistence and limits', () => {
     expect(((await third.json()) as { error: { code: number } }).error.code).toBe(122);
   });
 
+  it('under steady writes the log is compacted once it holds half the snapshot, not every compactAfterUpdates updates', async () => {
+    // Records how many parts (snapshot + logged updates) each compaction merged.
+    const merged: number[] = [];
+    class CountingStore extends MemoryDocStore {
+      override compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
+        return super.compact(name, (parts) => {
+          merged.push(parts.length);
+          return merge(parts);
+        });
+      }
+    }
+    const store = new CountingStore();
+    const server = await createTestServer({
+      namespaces: DOC_NAMESPACES,
+      documentStore: store,
+      collab: { compactAfterUpdates: 5, compactDelayMs: 600_000 },
+    });
+    const write = (text: string): Promise<number> => server.hub.applyDocumentUpdate('docs:log', textUpdate(text));
+    // Five updates, one of 2,000 characters: the first compaction (nothing compacted before).
+    await write('a'.repeat(2_000));
+    for (let i = 0; i < 4; i++) await write('b');
+    await until(() => merged.length === 1, 'the first compaction');
+    expect(merged).toEqual([5]);
+    // Five small updates: compactAfterUpdates reached, but the log is far below half the snapshot.
+    for (let i = 0; i < 5; i++) await write('c');
+    // One of 1,500 characters takes the log past half the snapshot: the snapshot and all six are merged.
+    await write('d'.repeat(1_500));
+    await until(() => merged.length === 2, 'the second compaction');
+    expect(merged).toEqual([5, 7]);
+    expect(await storedText(store, 'docs:log')).toBe(((await server.hub.document('docs:log')) as Y.Doc).getText('text').toString());
+  });
+
   it('memory stays bounded while 1,000 documents are opened and left in turn', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;

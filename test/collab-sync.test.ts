@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import * as decoding from 'lib0/decoding';
+import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { closeAllServers, createTestServer, TEST_API_KEY, until } from './support/harness.js';
-import { converged, DOC_NAMESPACES, whenSynced, yWebsocket, sdkDocument } from './support/collab.js';
+import { converged, DOC_NAMESPACES, rawEdit, whenSynced, yWebsocket, sdkDocument } from './support/collab.js';
 
 afterEach(closeAllServers);
 
@@ -38,6 +40,33 @@ describe('collab: y-websocket compatible documents', () => {
       a.destroy();
       b.destroy();
     }
+  });
+
+  it("a client's incremental update reaches the other peers as the very bytes it sent, and the document holds it", async () => {
+    const server = await createTestServer({ namespaces: DOC_NAMESPACES });
+    const wsUrl = async (user: string): Promise<string> => `${server.httpUrl.replace('http', 'ws')}/collab/docs:raw?token=${await server.token(user)}`;
+    const reader = new WebSocket(await wsUrl('r'));
+    reader.binaryType = 'nodebuffer';
+    const updates: Uint8Array[] = [];
+    reader.on('message', (data: Buffer) => {
+      const d = decoding.createDecoder(new Uint8Array(data));
+      if (decoding.readVarUint(d) !== 0 || decoding.readVarUint(d) !== 2) return;
+      updates.push(decoding.readVarUint8Array(d));
+    });
+    await new Promise((r) => reader.once('message', r));
+    const src = new Y.Doc();
+    src.getText('text').insert(0, 'as sent');
+    const update = Y.encodeStateAsUpdate(src);
+    await rawEdit(await wsUrl('w'), update);
+    // The same update again (nothing new for Yjs to encode), then a sentinel.
+    await rawEdit(await wsUrl('w'), update);
+    src.getText('text').insert(7, '!');
+    const sentinel = Y.encodeStateAsUpdate(src, Y.encodeStateVectorFromUpdate(update));
+    await rawEdit(await wsUrl('w'), sentinel);
+    await until(() => updates.some((u) => Buffer.from(u).equals(Buffer.from(sentinel))), 'the sentinel at the reader');
+    expect(updates.map((u) => Buffer.from(u).toString('hex'))).toEqual([update, update, sentinel].map((u) => Buffer.from(u).toString('hex')));
+    expect((await server.hub.document('docs:raw')).getText('text').toString()).toBe('as sent!');
+    reader.close();
   });
 
   it('a read-only user is refused (error 120) and the document does not change', async () => {

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { WebSocketServer } from 'ws';
 import { serveRpc } from '../proc/rpc.js';
 
@@ -69,6 +70,7 @@ async function start(kind: CollabServerKind): Promise<{ port: number }> {
 }
 
 serveRpc({
+  elu: () => performance.eventLoopUtilization(),
   start: (args: { kind: CollabServerKind }) => start(args.kind),
   memory: () => {
     (globalThis as { gc?: () => void }).gc?.();

@@ -56,6 +56,8 @@ export class HostedDocument {
   readonly pending = new Set<number>();
   /** Bytes stored (snapshot + log), for limits.maxDocumentBytes. */
   bytes = 0;
+  /** Bytes of the snapshot the last compaction wrote (0 before the first one here). */
+  compactedBytes = 0;
   updatesSinceCompact = 0;
   lastUpdateAt = 0;
   compacting: Promise<void> | undefined;
@@ -67,16 +69,19 @@ export class HostedDocument {
   private chain: Promise<void> = Promise.resolve();
   destroyed = false;
 
+  /** Sends an update applied here to every peer but the one it came from. */
+  private readonly forward = (update: Uint8Array, origin: unknown): void => {
+    const message = encodeUpdate(update);
+    for (const peer of this.peers.keys()) if (peer !== origin) peer.send(message);
+  };
+
   constructor(
     readonly name: string,
     private readonly parts: DocumentParts,
   ) {
     this.awareness = new awarenessProtocol.Awareness(this.doc);
     this.awareness.setLocalState(null);
-    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
-      const message = encodeUpdate(update);
-      for (const peer of this.peers.keys()) if (peer !== origin) peer.send(message);
-    });
+    this.doc.on('update', this.forward);
     this.awareness.on(
       'update',
       ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
@@ -137,7 +142,7 @@ export class HostedDocument {
           if (msg.kind === 'update' || this.bringsNew(msg.update)) return Promise.reject(new HubError(120, 'document is read-only'));
           return DONE;
         }
-        return this.write(msg.update, peer);
+        return this.write(msg.update, peer, msg.kind === 'update');
       case 'awareness':
         awarenessProtocol.applyAwarenessUpdate(this.awareness, msg.update, peer);
         return DONE;
@@ -158,8 +163,13 @@ export class HostedDocument {
   /**
    * Stores an update, then applies and forwards it. Refused (HubError 121) past the size
    * limits; a store failure rejects (114/115) and, for a peer, closes it so it syncs again.
+   * `asReceived` (a client's incremental update, sync message 2): the peers get the update's
+   * own bytes, as stored, instead of Yjs re-encoding what the transaction changed (the same
+   * content for an update that brings only new structs, the usual case; a repeated part is
+   * harmless to a Yjs client). A sync step 2 or a server write is forwarded as Yjs encodes it,
+   * so a client's whole state sent on reconnect never reaches the others twice.
    */
-  write(update: Uint8Array, origin: DocPeer | undefined): Promise<number> {
+  write(update: Uint8Array, origin: DocPeer | undefined, asReceived = false): Promise<number> {
     const { maxUpdateBytes, maxDocumentBytes } = this.parts;
     if (update.byteLength > maxUpdateBytes) {
       return Promise.reject(new HubError(121, `update larger than collab.maxUpdateBytes (${maxUpdateBytes} bytes)`));
@@ -191,7 +201,8 @@ export class HostedDocument {
       // Stored: a document unloaded meanwhile loads it from the store next time.
       if (this.destroyed) return seq;
       this.noteSeq(seq);
-      Y.applyUpdate(this.doc, update, origin);
+      if (asReceived) this.applyAsReceived(update, origin);
+      else Y.applyUpdate(this.doc, update, origin);
       this.parts.publish(this.name, () => JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
       this.parts.changed(this, update, origin);
       return seq;
@@ -201,6 +212,20 @@ export class HostedDocument {
       () => undefined,
     );
     return done;
+  }
+
+  /**
+   * Applies without the 'update' listener (so Yjs does not encode the transaction's update),
+   * then forwards the received bytes. Any listener the application added still runs.
+   */
+  private applyAsReceived(update: Uint8Array, origin: DocPeer | undefined): void {
+    this.doc.off('update', this.forward);
+    try {
+      Y.applyUpdate(this.doc, update, origin);
+    } finally {
+      this.doc.on('update', this.forward);
+    }
+    this.forward(update, origin);
   }
 
   /** Resolves when every write queued so far is done. */

@@ -172,6 +172,8 @@ export class DocumentHost {
       }
       doc.applyStored(stored.updates, stored.seq);
       doc.bytes = stored.bytes;
+      // What is stored counts as compacted: the next compaction waits for a log of half that.
+      doc.compactedBytes = stored.bytes;
       if (this.closed) throw new HubError(114, 'server shutting down');
       this.docs.set(name, doc);
       // An update stored by another node while we read was delivered before the document was
@@ -270,7 +272,21 @@ export class DocumentHost {
     }
     doc.updatesSinceCompact += 1;
     doc.lastUpdateAt = Date.now();
-    if (doc.updatesSinceCompact >= this.limits.compactAfterUpdates) void this.compact(doc);
+    if (this.compactionDue(doc)) void this.compact(doc);
+  }
+
+  /**
+   * Whether the log is worth merging now, while updates still come: `compactAfterUpdates`
+   * updates since the last compaction, and a log of at least half the snapshot's bytes (or a
+   * document past half of `maxDocumentBytes`). A compaction merges the whole snapshot, so
+   * merging only once the log has grown in proportion keeps its cost per update bounded
+   * (amortized) instead of growing with the document's history. The debounce
+   * (`compactDelayMs` after the last update) and the unload still compact any log.
+   */
+  private compactionDue(doc: HostedDocument): boolean {
+    if (doc.updatesSinceCompact < this.limits.compactAfterUpdates) return false;
+    const logBytes = doc.bytes - doc.compactedBytes;
+    return logBytes * 2 >= doc.compactedBytes || doc.bytes * 2 >= this.limits.maxDocumentBytes;
   }
 
   /** Compacts the documents whose last update is `compactDelayMs` old (the debounce). */
@@ -297,6 +313,7 @@ export class DocumentHost {
       const snapshot = await this.store.compact(doc.name, (updates) => Y.mergeUpdates(updates));
       if (snapshot) {
         doc.bytes = snapshot.byteLength;
+        doc.compactedBytes = snapshot.byteLength;
         await this.hooks.onStore?.(doc.name, snapshot);
       }
     } catch (err) {

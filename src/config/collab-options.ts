@@ -14,7 +14,7 @@ export const collabSchema = z
     maxOpenDocuments: positiveInt.default(10_000),
     /** A document nobody has open stays in memory this long, then is unloaded. */
     idleUnloadMs: positiveInt.default(30_000),
-    /** The update log is compacted into the snapshot after this many updates… */
+    /** The update log is compacted into the snapshot after this many updates (once the log holds half the snapshot's bytes)… */
     compactAfterUpdates: positiveInt.default(500),
     /** …or this long after the last update (debounced). */
     compactDelayMs: positiveInt.default(2_000),
