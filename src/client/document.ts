@@ -5,7 +5,7 @@ import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import type { Inbound } from './codec.js';
-import type { ClientError } from './errors.js';
+import { ClientError } from './errors.js';
 import type { ReplyCallback } from './reply-table.js';
 
 const MSG_SYNC = 0;
@@ -49,13 +49,15 @@ export class DocumentProvider {
   status: 'connecting' | 'connected' | 'disconnected' = 'disconnected';
   private readonly listeners = new Map<string, Set<Listener>>();
   private destroyed = false;
+  /** Left for good by the server (a narrowed token): nothing is sent until the next (re)connect. */
+  private left = false;
   /** Local updates not yet sent (one update command in flight at a time). */
   private pending: Uint8Array[] = [];
   private inflight = false;
   /** Bumped on each (re)sync: replies of an older round are ignored. */
   private round = 0;
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this) return;
+    if (origin === this || this.left) return;
     this.pending.push(update);
     this.flush();
   };
@@ -111,6 +113,7 @@ export class DocumentProvider {
   /** @internal The connection is up (first connect or reconnect): sync from scratch. */
   _connected(): void {
     if (this.destroyed) return;
+    this.left = false;
     this.round += 1;
     this.inflight = false;
     // What was not acknowledged is re-sent by the sync (the server's step 1 asks for it).
@@ -145,8 +148,10 @@ export class DocumentProvider {
   _push(msg: Inbound): void {
     if (this.destroyed) return;
     if (msg.left !== undefined) {
+      const left = msg.left as { code?: number; message?: string; rejoin?: boolean };
+      if (left.rejoin === false) this.revoked(left.code ?? 103, left.message ?? 'left the document');
       // The server dropped us from the document (its store failed): join again.
-      if (this.link.connected) this._connected();
+      else if (this.link.connected) this._connected();
       return;
     }
     const bytes = readBytes(msg.message);
@@ -173,7 +178,7 @@ export class DocumentProvider {
 
   /** Sends the pending local updates as one, once the one before was acknowledged. */
   private flush(): void {
-    if (this.inflight || this.pending.length === 0 || !this.link.connected) return;
+    if (this.inflight || this.pending.length === 0 || !this.link.connected || this.left) return;
     const update = this.pending.length === 1 ? this.pending[0]! : Y.mergeUpdates(this.pending);
     this.pending = [];
     this.inflight = true;
@@ -189,7 +194,7 @@ export class DocumentProvider {
   }
 
   private send(message: Uint8Array, done?: () => void): void {
-    if (!this.link.connected) return;
+    if (!this.link.connected || this.left) return;
     const round = this.round;
     const payload = this.link.binary ? message : { $binary: toBase64(message) };
     this.link.send('doc', { channel: this.name, message: payload }, (err) => {
@@ -211,6 +216,23 @@ export class DocumentProvider {
       this.link.send('leaveDoc', { channel: this.name }, () => undefined);
       this._connected();
     }
+  }
+
+  /**
+   * The server ended our membership for good (a refreshed token no longer grants the document):
+   * not synced, others' cursors gone, `denied` and the client's `error` told; the next
+   * (re)connect tries to join again.
+   */
+  private revoked(code: number, message: string): void {
+    this.left = true;
+    this.synced = false;
+    this.inflight = false;
+    this.pending = [];
+    this.round += 1;
+    const others = [...this.awareness.getStates().keys()].filter((id) => id !== this.doc.clientID);
+    awarenessProtocol.removeAwarenessStates(this.awareness, others, this);
+    this.emit('denied', `${code} ${message}`);
+    this.link.reportError(new ClientError(code, `doc: ${message} (${code})`, { fromServer: true, temporary: false }));
   }
 
   private emit(event: string, value: unknown): void {

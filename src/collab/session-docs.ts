@@ -1,4 +1,4 @@
-import type { ChannelResolver } from '../channels/channels.js';
+import { assertCanSubscribe, type ChannelResolver } from '../channels/channels.js';
 import type { DocumentFrames } from '../hub/document-frames.js';
 import type { HubHooks } from '../hub/hooks.js';
 import type { Session } from '../hub/session.js';
@@ -102,6 +102,23 @@ export class SessionDocuments implements DocumentFrames {
     }
   }
 
+  reauthorize(session: Session): void {
+    const identity = session.identity ?? { user: '', channels: [] };
+    for (const channel of [...this.peers(session).keys()]) {
+      try {
+        assertCanSubscribe(this.resolver.resolve(channel), identity.user, identity.channels);
+      } catch (err) {
+        const refusal = err instanceof HubError ? { code: err.code, message: err.message } : { code: 103, message: 'permission denied' };
+        this.leave(session, channel);
+        this.pushLeft(session, channel, { ...refusal, message: `no longer permitted by the refreshed token: ${refusal.message}`, rejoin: false });
+      }
+    }
+  }
+
+  private pushLeft(session: Session, channel: string, left: { code: number; message: string; closeCode?: number; rejoin: boolean }): void {
+    if (!session.closed) session.push('doc', Buffer.from(JSON.stringify({ push: 'doc', channel, left })));
+  }
+
   private peers(session: Session): Map<string, SessionPeer> {
     return this.bySession.get(session) ?? new Map<string, SessionPeer>();
   }
@@ -147,8 +164,6 @@ export class SessionDocuments implements DocumentFrames {
     if (this.bySession.get(session)?.get(peer.channel) !== peer) return;
     this.leave(session, peer.channel);
     const error = /^\d{3} /.test(reason) ? { code: Number(reason.slice(0, 3)), message: reason.slice(4) } : { code: 123, message: reason };
-    if (!session.closed) {
-      session.push('doc', Buffer.from(JSON.stringify({ push: 'doc', channel: peer.channel, left: { ...error, closeCode: code, rejoin: true } })));
-    }
+    this.pushLeft(session, peer.channel, { ...error, closeCode: code, rejoin: true });
   }
 }

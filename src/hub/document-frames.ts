@@ -15,4 +15,9 @@ export interface DocumentFrames {
   leave(session: Session, channel: string): void;
   /** The session closed: it leaves every document it had joined. */
   release(session: Session): void;
+  /**
+   * After a token refresh: the session leaves (a `left` push, `rejoin: false`) every document
+   * its new identity may no longer subscribe to, as its channel subscriptions do.
+   */
+  reauthorize(session: Session): void;
 }

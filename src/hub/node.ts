@@ -233,10 +233,15 @@ export class Node implements BrokerEventHandler {
   }
 
   /**
-   * After a token refresh: ends (2000) the subscriptions the new identity no longer grants, so a
-   * refresh narrows a session as well as extending it.
+   * After a token refresh: ends (2000) the subscriptions the new identity no longer grants, and
+   * the documents it may no longer read, so a refresh narrows a session as well as extending it.
    */
   reauthorize(session: Session): void {
+    try {
+      this.documents?.reauthorize(session);
+    } catch (err) {
+      this.logger.warn({ err }, 'document reauthorization failed');
+    }
     for (const sub of [...this.registry.of(session).values()]) {
       try {
         assertCanSubscribe(sub.channel, session.user, session.identity?.channels ?? []);
