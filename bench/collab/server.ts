@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WebSocketServer } from 'ws';
 import { serveRpc } from '../proc/rpc.js';
+import { importHub } from '../servers/built.js';
 
 export type CollabServerKind = 'switchboard' | 'switchboard-memory' | 'hocuspocus' | 'yws-ref';
 
@@ -29,7 +30,7 @@ async function freePort(): Promise<number> {
 
 async function start(kind: CollabServerKind): Promise<{ port: number }> {
   if (kind === 'switchboard' || kind === 'switchboard-memory') {
-    const { createHub } = await import('../../src/index.js');
+    const { createHub } = await importHub();
     // `switchboard`: every update committed to SQLite before anyone sees it (the embedded
     // default); `switchboard-memory`: documents in memory, the peers' persistence class.
     const dataDir = kind === 'switchboard' ? mkdtempSync(join(tmpdir(), 'sb-bench-collab-')) : undefined;

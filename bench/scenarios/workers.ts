@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Target } from '../loadgen/client.js';
 import type { PublisherStats } from '../loadgen/publisher.js';
 import { REPO_ROOT } from '../proc/child.js';
 import { BENCH_HUB_OPTIONS } from '../servers/switchboard.js';
+import { builtPath } from '../servers/built.js';
 import { cpuSeconds, machineTicks } from '../proc/cpu.js';
 import type { WorkersResult } from '../results.js';
 import { errorText, sleep, type RunContext } from './context.js';
@@ -83,7 +84,7 @@ async function serve(ctx: RunContext, dir: string, workers: number, prefix: stri
       ...BENCH_HUB_OPTIONS,
     }),
   );
-  const args = [...cliEntry(), 'serve', '--workers', String(workers), '--memory', '--port', '0', '--host', '127.0.0.1', '--redis', ctx.redisUrl!, '--config', config];
+  const args = [builtPath('cli/main.js'), 'serve', '--workers', String(workers), '--memory', '--port', '0', '--host', '127.0.0.1', '--redis', ctx.redisUrl!, '--config', config];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SWITCHBOARD_LOG_LEVEL: 'error' } });
   let text = '';
   let err = '';
@@ -132,25 +133,6 @@ async function measure(ctx: RunContext, served: Served[], workers: number, inFli
     await ctx.pub.call('pubStop', { drainMs: 0 }).catch(() => undefined);
     throw err;
   }
-}
-
-/**
- * The CLI to run: the built one when dist/ is newer than every source file (it starts in a
- * second, where tsx compiles the sources in every worker), else the sources through tsx.
- */
-function cliEntry(): string[] {
-  const built = join(REPO_ROOT, 'dist', 'cli', 'main.js');
-  if (existsSync(built) && statSync(built).mtimeMs > newestMtime(join(REPO_ROOT, 'src'))) return [built];
-  return ['--import', 'tsx', 'src/cli/main.ts'];
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
 }
 
 function childPids(pid: number): number[] {

@@ -1,4 +1,5 @@
 import type { RunningServer, ServerOptions } from './types.js';
+import { importHub } from './built.js';
 
 /**
  * Switchboard for the codec and game scenarios: `game` is a latest-value namespace with client
@@ -7,7 +8,7 @@ import type { RunningServer, ServerOptions } from './types.js';
  * players stay under the default client-event rate (60/s) at 20 positions/s.
  */
 export async function start(o: ServerOptions): Promise<RunningServer> {
-  const { createHub } = await import('../../src/index.js');
+  const { createHub } = await importHub();
   const hub = createHub({
     auth: { secret: o.secret },
     namespaces: {

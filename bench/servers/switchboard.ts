@@ -1,4 +1,5 @@
 import type { RunningServer, ServerOptions } from './types.js';
+import { importHub } from './built.js';
 
 /** Where a Switchboard server of the bench keeps its history. */
 export type HistoryMode = 'off' | 'memory' | 'sqlite' | 'redis';
@@ -29,7 +30,7 @@ export const BENCH_HUB_OPTIONS = {
 } as const;
 
 export async function start(o: ServerOptions, history: HistoryMode): Promise<RunningServer> {
-  const { createHub } = await import('../../src/index.js');
+  const { createHub } = await importHub();
   if (history === 'sqlite' && !o.dataDir) throw new Error('switchboard-sqlite needs a dataDir');
   if (history === 'redis' && !o.redisUrl) throw new Error('switchboard-redis needs Redis');
   const hub = createHub({
