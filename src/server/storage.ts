@@ -17,6 +17,7 @@ import { LocalChannelDirectory, type ChannelDirectory } from '../stats/channel-d
 import { RedisChannelDirectory } from '../stats/redis-directory.js';
 import { MemoryStore } from '../store/memory.js';
 import { RedisStore } from '../store/redis.js';
+import { SqliteCheckpointer } from '../store/sqlite-checkpointer.js';
 import { openDatabase, type SqliteDatabase } from '../store/sqlite-db.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
@@ -52,6 +53,8 @@ export class Storage {
   private redis: RedisClient | undefined;
   private readonly target: RedisTarget | undefined;
   private db: SqliteDatabase | undefined;
+  /** WAL checkpoints of `db`, in a worker thread (the main connection only appends). */
+  private checkpointer: SqliteCheckpointer | undefined;
   /** PostgreSQL (`postgres.url`): the outbox consumer, and the store when `store` is "postgres". */
   private readonly postgres: PostgresService | undefined;
   private memoryDb: SqliteDatabase | undefined;
@@ -167,8 +170,12 @@ export class Storage {
       if (this.redis) await closeRedis(this.redis, Math.min(left(), this.options.redisCommandTimeoutMs));
       if (this.postgres) await bounded(() => this.postgres!.close(), left(), this.logger);
     } finally {
-      this.db?.close();
-      this.memoryDb?.close();
+      try {
+        await this.checkpointer?.close();
+      } finally {
+        this.db?.close();
+        this.memoryDb?.close();
+      }
     }
   }
 
@@ -184,7 +191,10 @@ export class Storage {
 
   /** The embedded SQLite file, opened once for every store that lives in it. */
   private openDb(dataDir: string): SqliteDatabase {
-    this.db ??= openDatabase(dataDir);
+    if (!this.db) {
+      this.db = openDatabase(dataDir);
+      this.checkpointer = new SqliteCheckpointer(this.db, this.logger);
+    }
     return this.db;
   }
 }
