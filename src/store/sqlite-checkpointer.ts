@@ -124,9 +124,9 @@ parentPort.on('message', (m) => {
  * own connection does the copying. A PASSIVE checkpoint never blocks the writer; the RESTART
  * that bounds the log holds it for the few pages the last PASSIVE one left. A writer that never
  * pauses starves the RESTART: past `behindPages` the main connection checkpoints itself until
- * the log is short again. If the worker fails
- * or exits, the main connection checkpoints itself again (logged), so the WAL never grows
- * unchecked. Durability is unchanged: a commit is durable once in the WAL, as before.
+ * the log is short again. If the worker fails or exits, the main connection checkpoints itself
+ * again (logged), so the WAL never grows unchecked. Durability is unchanged: a commit is durable
+ * once in the WAL, as before.
  */
 export class SqliteCheckpointer {
   private readonly worker: Worker;
