@@ -89,6 +89,51 @@ describe.each(stores)('DocStore contract: %s', (_name, make) => {
     await store.compact('a', (u) => Y.mergeUpdates(u));
     expect(await Promise.all(edits(2).map((u) => store.append('a', u)))).toEqual([31, 32]);
   });
+
+  it('an asynchronous merge (the worker thread): appends and reads go on meanwhile, and only what was read is replaced', async () => {
+    const store = make();
+    expect(store.asyncMerge).toBe(true);
+    const ups = edits(12);
+    for (const u of ups.slice(0, 8)) await store.append('d', u);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const compacted = store.compact('d', async (parts) => {
+      await held;
+      return Y.mergeUpdates(parts);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    // While the merge runs: appends get the next numbers, reads see the whole document.
+    for (const [i, u] of ups.slice(8).entries()) expect(await store.append('d', u)).toBe(9 + i);
+    expect(textOf((await store.load('d')).updates)).toBe(textOf(ups));
+    release();
+    expect(await compacted).toBeDefined();
+    const after = await store.load('d');
+    expect(after.seq).toBe(12);
+    // The snapshot (of the first 8) and the 4 appended meanwhile, none lost.
+    expect(after.updates).toHaveLength(5);
+    expect(textOf(after.updates)).toBe(textOf(ups));
+    expect((await store.since('d', 10)).updates).toHaveLength(2);
+    expect(await store.append('d', edits(1)[0]!)).toBe(13);
+  });
+
+  it('two compactions at once: the one that finds the base changed stores nothing', async () => {
+    const store = make();
+    const ups = edits(6);
+    for (const u of ups) await store.append('d', u);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const slow = store.compact('d', async (parts) => {
+      await held;
+      return Y.mergeUpdates(parts);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await store.compact('d', (parts) => Y.mergeUpdates(parts))).toBeDefined();
+    release();
+    expect(await slow).toBeUndefined();
+    const all = await store.load('d');
+    expect(all.seq).toBe(6);
+    expect(textOf(all.updates)).toBe(textOf(ups));
+  });
 });
 
 describe('RedisDocStore keys', () => {

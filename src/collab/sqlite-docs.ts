@@ -96,21 +96,32 @@ export class SqliteDocStore implements DocStore {
     return Promise.resolve(this.headSync(name));
   }
 
-  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
-    return Promise.resolve(
-      this.db.transaction(() => {
-        const doc = this.stmts.doc.get(name);
-        const base = doc?.base ?? 0;
-        const rows = this.stmts.log.all(name, base);
-        if (rows.length === 0) return undefined;
-        const parts = [...(doc?.snapshot ? [new Uint8Array(doc.snapshot)] : []), ...rows.map((r) => new Uint8Array(r.data))];
-        const snapshot = merge(parts);
-        const top = rows[rows.length - 1]!.seq;
-        this.stmts.upsert.run(name, Buffer.from(snapshot), top);
-        this.stmts.trim.run(name, top);
-        return snapshot;
-      })(),
-    );
+  readonly asyncMerge = true;
+
+  /**
+   * Reads the snapshot and the log (one transaction), merges (off the event loop when the host
+   * merges in a worker: appends go on meanwhile, after the rows read), then in one transaction
+   * stores the snapshot as covering the last row read and deletes the rows read — only if no
+   * compaction changed the base meanwhile.
+   */
+  async compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined> {
+    const read = this.db.transaction(() => {
+      const doc = this.stmts.doc.get(name);
+      const base = doc?.base ?? 0;
+      const rows = this.stmts.log.all(name, base);
+      if (rows.length === 0) return undefined;
+      const parts = [...(doc?.snapshot ? [new Uint8Array(doc.snapshot)] : []), ...rows.map((r) => new Uint8Array(r.data))];
+      return { base, parts, top: rows[rows.length - 1]!.seq };
+    })();
+    if (!read) return undefined;
+    const snapshot = await merge(read.parts);
+    const stored = this.db.transaction(() => {
+      if ((this.stmts.doc.get(name)?.base ?? 0) !== read.base) return false;
+      this.stmts.upsert.run(name, Buffer.from(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength), read.top);
+      this.stmts.trim.run(name, read.top);
+      return true;
+    })();
+    return stored ? snapshot : undefined;
   }
 
   close(): Promise<void> {
