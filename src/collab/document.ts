@@ -69,9 +69,30 @@ export class HostedDocument {
   private chain: Promise<void> = Promise.resolve();
   destroyed = false;
 
-  /** Sends an update applied here to every peer but the one it came from. */
+  /**
+   * A peer's incremental update being applied (write with `asReceived`): the transaction that
+   * applies it is forwarded with the bytes received, not Yjs' encoding of it (see forward).
+   */
+  private inbound: { update: Uint8Array; origin: DocPeer | undefined; clean: boolean } | undefined;
+
+  /**
+   * Sends an update applied here to every peer but the one it came from, encoded once (one
+   * Buffer for every socket). The transaction applying a peer's incremental update is
+   * recognised by its origin: the peers get the update as received (as stored), unless Yjs held
+   * back part of it or of an earlier one (missing dependencies), when only what it integrated is
+   * exact. Any other transaction — a sync step 2, a server write, another node's update, a
+   * change an observer makes in response to the peer's update — goes as Yjs encodes it.
+   */
   private readonly forward = (update: Uint8Array, origin: unknown): void => {
-    const message = encodeUpdate(update);
+    const inbound = this.inbound;
+    let bytes = update;
+    if (inbound !== undefined && origin === inbound.origin) {
+      this.inbound = undefined;
+      const { store } = this.doc;
+      if (inbound.clean && store.pendingStructs === null && store.pendingDs === null) bytes = inbound.update;
+    }
+    if (this.peers.size === 0 || (this.peers.size === 1 && this.peers.has(origin as DocPeer))) return;
+    const message = encodeUpdate(bytes);
     for (const peer of this.peers.keys()) if (peer !== origin) peer.send(message);
   };
 
@@ -164,10 +185,11 @@ export class HostedDocument {
    * Stores an update, then applies and forwards it. Refused (HubError 121) past the size
    * limits; a store failure rejects (114/115) and, for a peer, closes it so it syncs again.
    * `asReceived` (a client's incremental update, sync message 2): the peers get the update's
-   * own bytes, as stored, instead of Yjs re-encoding what the transaction changed (the same
+   * own bytes, as stored, instead of Yjs' encoding of what the transaction changed (the same
    * content for an update that brings only new structs, the usual case; a repeated part is
-   * harmless to a Yjs client). A sync step 2 or a server write is forwarded as Yjs encodes it,
-   * so a client's whole state sent on reconnect never reaches the others twice.
+   * harmless to a Yjs client; an update that brings nothing new is not forwarded). A sync step 2
+   * or a server write is forwarded as Yjs encodes it, so a client's whole state sent on
+   * reconnect never reaches the others twice.
    */
   write(update: Uint8Array, origin: DocPeer | undefined, asReceived = false): Promise<number> {
     const { maxUpdateBytes, maxDocumentBytes } = this.parts;
@@ -214,18 +236,16 @@ export class HostedDocument {
     return done;
   }
 
-  /**
-   * Applies without the 'update' listener (so Yjs does not encode the transaction's update),
-   * then forwards the received bytes. Any listener the application added still runs.
-   */
+  /** Applies a peer's update so that its transaction is forwarded as received (forward). */
   private applyAsReceived(update: Uint8Array, origin: DocPeer | undefined): void {
-    this.doc.off('update', this.forward);
+    const { store } = this.doc;
+    this.inbound = { update, origin, clean: store.pendingStructs === null && store.pendingDs === null };
     try {
       Y.applyUpdate(this.doc, update, origin);
     } finally {
-      this.doc.on('update', this.forward);
+      // An update that brought nothing new has no transaction to forward.
+      this.inbound = undefined;
     }
-    this.forward(update, origin);
   }
 
   /** Resolves when every write queued so far is done. */

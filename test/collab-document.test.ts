@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import * as decoding from 'lib0/decoding';
+import * as Y from 'yjs';
+import { MemoryDocStore } from '../src/collab/doc-store.js';
+import { HostedDocument, type DocPeer } from '../src/collab/document.js';
+import { encodeUpdate } from '../src/collab/messages.js';
+
+/** A peer that records the sync updates it is sent (message type 0, sub 2). */
+class Peer implements DocPeer {
+  readonly updates: Uint8Array[] = [];
+  readonly messages: Uint8Array[] = [];
+  constructor(
+    readonly user: string,
+    readonly readOnly = false,
+  ) {}
+  get client(): string {
+    return this.user;
+  }
+  send(message: Uint8Array): void {
+    this.messages.push(message);
+    const d = decoding.createDecoder(message);
+    if (decoding.readVarUint(d) === 0 && decoding.readVarUint(d) === 2) this.updates.push(decoding.readVarUint8Array(d));
+  }
+  close(): void {}
+}
+
+function hosted(): HostedDocument {
+  return new HostedDocument('docs:t', {
+    store: new MemoryDocStore(),
+    maxUpdateBytes: 1 << 20,
+    maxDocumentBytes: 1 << 24,
+    publish: () => undefined,
+    changed: () => undefined,
+    failed: () => undefined,
+    nodeId: 'n',
+  });
+}
+
+/** Updates of one editor, one per edit. */
+function editsOf(n: number, text = 'x'): Uint8Array[] {
+  const d = new Y.Doc();
+  const out: Uint8Array[] = [];
+  d.on('update', (u: Uint8Array) => out.push(u));
+  for (let i = 0; i < n; i++) d.getText('t').insert(i * text.length, text);
+  return out;
+}
+
+const textOf = (updates: Uint8Array[]): string => {
+  const d = new Y.Doc();
+  for (const u of updates) Y.applyUpdate(d, u);
+  return d.getText('t').toString();
+};
+
+describe('HostedDocument forwarding', () => {
+  it("a peer's update reaches the others as received, one message object for all; never the sender", async () => {
+    const doc = hosted();
+    const [a, b, c] = [new Peer('a'), new Peer('b'), new Peer('c')];
+    for (const p of [a, b, c]) doc.greet(p);
+    const [u] = editsOf(1);
+    await doc.receive(a, encodeUpdate(u!));
+    expect(a.updates).toHaveLength(0);
+    expect(Buffer.from(b.updates[0]!)).toEqual(Buffer.from(u!));
+    expect(b.messages.at(-1)).toBe(c.messages.at(-1));
+    // The same update again brings nothing new: nothing is forwarded.
+    await doc.receive(c, encodeUpdate(u!));
+    expect(b.updates).toHaveLength(1);
+    expect(a.updates).toHaveLength(0);
+    doc.destroy();
+  });
+
+  it('a change an observer makes in response to a peer update is forwarded too (to the sender as well)', async () => {
+    const doc = hosted();
+    const [a, b] = [new Peer('a'), new Peer('b')];
+    doc.greet(a);
+    doc.greet(b);
+    // The application reacts to edits: it records how many it has seen in a map.
+    let seen = 0;
+    doc.doc.getText('t').observe(() => {
+      seen += 1;
+      doc.doc.getMap('meta').set('seen', seen);
+    });
+    const ups = editsOf(3);
+    for (const u of ups) await doc.receive(a, encodeUpdate(u));
+    const replica = new Y.Doc();
+    for (const u of b.updates) Y.applyUpdate(replica, u);
+    expect(replica.getText('t').toString()).toBe('xxx');
+    expect(replica.getMap('meta').get('seen')).toBe(3);
+    const sender = new Y.Doc();
+    for (const u of [...ups, ...a.updates]) Y.applyUpdate(sender, u);
+    expect(sender.getMap('meta').get('seen')).toBe(3);
+    doc.destroy();
+  });
+
+  it('an update whose dependencies are missing is held back by Yjs; the peers get it once they arrive, and converge', async () => {
+    const doc = hosted();
+    const [a, b] = [new Peer('a'), new Peer('b')];
+    doc.greet(a);
+    doc.greet(b);
+    const ups = editsOf(4);
+    // Out of order: 3 and 4 wait for 2 (Yjs keeps them pending), then 1 and 2 arrive.
+    await doc.receive(a, encodeUpdate(ups[2]!));
+    await doc.receive(a, encodeUpdate(ups[3]!));
+    expect(textOf(b.updates)).toBe('');
+    await doc.receive(a, encodeUpdate(ups[0]!));
+    await doc.receive(a, encodeUpdate(ups[1]!));
+    expect(doc.doc.getText('t').toString()).toBe('xxxx');
+    expect(textOf(b.updates)).toBe('xxxx');
+    doc.destroy();
+  });
+});
