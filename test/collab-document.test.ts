@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as decoding from 'lib0/decoding';
 import * as Y from 'yjs';
-import { MemoryDocStore } from '../src/collab/doc-store.js';
+import { MemoryDocStore, type DocStore } from '../src/collab/doc-store.js';
 import { HostedDocument, type DocPeer } from '../src/collab/document.js';
 import { encodeUpdate } from '../src/collab/messages.js';
 
@@ -24,14 +24,14 @@ class Peer implements DocPeer {
   close(): void {}
 }
 
-function hosted(): HostedDocument {
+function hosted(store: DocStore = new MemoryDocStore(), failed: (err: unknown) => void = () => undefined): HostedDocument {
   return new HostedDocument('docs:t', {
-    store: new MemoryDocStore(),
+    store,
     maxUpdateBytes: 1 << 20,
     maxDocumentBytes: 1 << 24,
     publish: () => undefined,
     changed: () => undefined,
-    failed: () => undefined,
+    failed: (_doc, err) => failed(err),
     nodeId: 'n',
   });
 }
@@ -105,6 +105,51 @@ describe('HostedDocument forwarding', () => {
     await doc.receive(a, encodeUpdate(ups[1]!));
     expect(doc.doc.getText('t').toString()).toBe('xxxx');
     expect(textOf(b.updates)).toBe('xxxx');
+    doc.destroy();
+  });
+
+  it('writes are applied and acknowledged in the order queued, each after its own append, whatever order the appends finish in; a failed one rejects alone', async () => {
+    // A store whose appends finish when the test says, in any order.
+    const appends: Array<{ resolve(seq: number): void; reject(err: unknown): void }> = [];
+    const store = new MemoryDocStore();
+    store.append = () => new Promise<number>((resolve, reject) => appends.push({ resolve, reject }));
+    const failures: unknown[] = [];
+    const doc = hosted(store, (err) => failures.push(err));
+    const [a, b] = [new Peer('a'), new Peer('b')];
+    doc.greet(a);
+    doc.greet(b);
+    const ups = editsOf(4);
+    const acked: number[] = [];
+    const writes = ups.map((u, i) =>
+      doc.receive(a, encodeUpdate(u)).then(
+        () => acked.push(i),
+        () => acked.push(-i),
+      ),
+    );
+    let settled = false;
+    void doc.settled().then(() => (settled = true));
+    // The 4th and 2nd finish first: nothing is applied before the 1st.
+    appends[3]!.resolve(4);
+    appends[1]!.resolve(2);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(doc.doc.getText('t').toString()).toBe('');
+    expect(b.updates).toHaveLength(0);
+    appends[0]!.resolve(1);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(doc.doc.getText('t').toString()).toBe('xx');
+    expect(acked).toEqual([0, 1]);
+    expect(settled).toBe(false);
+    // The 3rd fails: it alone is refused (the store failure is reported), the 4th goes on.
+    appends[2]!.reject(new Error('disk full'));
+    await Promise.all(writes);
+    expect(acked).toEqual([0, 1, -2, 3]);
+    expect(failures).toHaveLength(1);
+    expect(settled).toBe(true);
+    expect(doc.watermark).toBe(2);
+    expect(doc.pending.has(4)).toBe(true);
+    // The 4th depends on the refused 3rd: Yjs holds it back, and nothing of it is forwarded.
+    expect(b.updates).toHaveLength(2);
+    expect(doc.doc.getText('t').toString()).toBe('xx');
     doc.destroy();
   });
 });
