@@ -160,3 +160,27 @@ describe('RedisDocStore keys', () => {
     expect(textOf(again.updates)).toBe(textOf(ups));
   });
 });
+
+describe('SqliteDocStore sequence numbers', () => {
+  it('counts on from the stored head, across a reopen, and after a failed commit reads the head from the file again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-docstore-'));
+    dirs.push(dir);
+    const db = openDatabase(dir);
+    const store = new SqliteDocStore(db);
+    const ups = edits(8);
+    expect(await Promise.all(ups.slice(0, 3).map((u) => store.append('d', u)))).toEqual([1, 2, 3]);
+    await store.compact('d', (u) => Y.mergeUpdates(u));
+    expect(await store.append('d', ups[3]!)).toBe(4);
+    // A row the store did not write takes the next number: that commit fails (and rejects)…
+    db.prepare('INSERT INTO collab_updates (name, seq, data) VALUES (?, ?, ?)').run('d', 5, Buffer.from(ups[4]!));
+    await expect(store.append('d', ups[5]!)).rejects.toThrow();
+    // …and the next one reads the head again, so numbering goes on past it.
+    expect(await store.append('d', ups[5]!)).toBe(6);
+    // Another store on the same file (a restart) goes on from what is stored.
+    const again = new SqliteDocStore(db);
+    expect(await again.append('d', ups[6]!)).toBe(7);
+    const all = await again.load('d');
+    expect(all.seq).toBe(7);
+    expect(textOf(all.updates)).toBe(textOf(ups.slice(0, 7)));
+  });
+});
