@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { UpdateMerger } from '../src/collab/update-merger.js';
@@ -57,5 +58,23 @@ describe('UpdateMerger (Y.mergeUpdates in a worker thread)', () => {
     await merger.close();
     expect(textOf(await pending)).toBe(textOf(Y.mergeUpdates(ups)));
     expect(textOf(await merger.merge(ups))).toBe(textOf(Y.mergeUpdates(ups)));
+  });
+
+  it('a worker that dies mid-merge: its merge completes on the event loop, the next one gets a new worker', async () => {
+    const merger = new UpdateMerger(16);
+    const internals = merger as unknown as { worker?: Worker };
+    try {
+      const ups = edits(300, 20);
+      const pending = merger.merge(ups);
+      const first = internals.worker;
+      expect(first).toBeDefined();
+      void first!.terminate();
+      expect(textOf(await pending)).toBe(textOf(Y.mergeUpdates(ups)));
+      expect(textOf(await merger.merge(ups))).toBe(textOf(Y.mergeUpdates(ups)));
+      expect(internals.worker).toBeDefined();
+      expect(internals.worker).not.toBe(first);
+    } finally {
+      await merger.close();
+    }
   });
 });

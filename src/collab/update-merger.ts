@@ -9,14 +9,17 @@ import * as Y from 'yjs';
  * event loop, those merges stalled every socket of the node for tens of milliseconds. One worker
  * thread merges, one job at a time (started on first use, not holding the process open while
  * idle). Small merges (below `inlineBelowBytes`) stay on the loop: posting costs more than
- * merging them. A worker that fails or exits is replaced at the next merge; the jobs it held
- * are merged on the loop instead, so a merge never fails for the worker's sake.
+ * merging them. A worker that fails or exits is replaced at the next merge (after three, the
+ * merges stay on the loop); the jobs it held are merged on the loop instead, so a merge never
+ * fails for the worker's sake.
  */
 export class UpdateMerger {
   private worker: Worker | undefined;
   private readonly jobs = new Map<number, { updates: Uint8Array[]; resolve(merged: Uint8Array): void; reject(err: unknown): void }>();
   private nextId = 1;
   private closed = false;
+  /** Workers that failed or exited on their own; past MAX_FAILURES every merge stays on the loop. */
+  private failures = 0;
 
   constructor(private readonly inlineBelowBytes = 16 * 1024) {}
 
@@ -47,6 +50,7 @@ export class UpdateMerger {
 
   private started(): Worker | undefined {
     if (this.worker) return this.worker;
+    if (this.failures >= MAX_FAILURES) return undefined;
     let worker: Worker;
     try {
       worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { yjs: yjsPath() } });
@@ -65,6 +69,7 @@ export class UpdateMerger {
     const gone = (): void => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.failures += 1;
       this.fallBack();
     };
     worker.on('error', gone);
@@ -80,6 +85,8 @@ export class UpdateMerger {
     for (const job of jobs) mergeHere(job.updates).then(job.resolve, job.reject);
   }
 }
+
+const MAX_FAILURES = 3;
 
 function mergeHere(updates: Uint8Array[]): Promise<Uint8Array> {
   try {
