@@ -89,6 +89,51 @@ describe.each(stores)('DocStore contract: %s', (_name, make) => {
     await store.compact('a', (u) => Y.mergeUpdates(u));
     expect(await Promise.all(edits(2).map((u) => store.append('a', u)))).toEqual([31, 32]);
   });
+
+  it('an asynchronous merge (the worker thread): appends and reads go on meanwhile, and only what was read is replaced', async () => {
+    const store = make();
+    expect(store.asyncMerge).toBe(true);
+    const ups = edits(12);
+    for (const u of ups.slice(0, 8)) await store.append('d', u);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const compacted = store.compact('d', async (parts) => {
+      await held;
+      return Y.mergeUpdates(parts);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    // While the merge runs: appends get the next numbers, reads see the whole document.
+    for (const [i, u] of ups.slice(8).entries()) expect(await store.append('d', u)).toBe(9 + i);
+    expect(textOf((await store.load('d')).updates)).toBe(textOf(ups));
+    release();
+    expect(await compacted).toBeDefined();
+    const after = await store.load('d');
+    expect(after.seq).toBe(12);
+    // The snapshot (of the first 8) and the 4 appended meanwhile, none lost.
+    expect(after.updates).toHaveLength(5);
+    expect(textOf(after.updates)).toBe(textOf(ups));
+    expect((await store.since('d', 10)).updates).toHaveLength(2);
+    expect(await store.append('d', edits(1)[0]!)).toBe(13);
+  });
+
+  it('two compactions at once: the one that finds the base changed stores nothing', async () => {
+    const store = make();
+    const ups = edits(6);
+    for (const u of ups) await store.append('d', u);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const slow = store.compact('d', async (parts) => {
+      await held;
+      return Y.mergeUpdates(parts);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await store.compact('d', (parts) => Y.mergeUpdates(parts))).toBeDefined();
+    release();
+    expect(await slow).toBeUndefined();
+    const all = await store.load('d');
+    expect(all.seq).toBe(6);
+    expect(textOf(all.updates)).toBe(textOf(ups));
+  });
 });
 
 describe('RedisDocStore keys', () => {
@@ -113,5 +158,29 @@ describe('RedisDocStore keys', () => {
     const again = await new RedisDocStore(redis, p, 2_000).load('docs:old');
     expect(again.seq).toBe(4);
     expect(textOf(again.updates)).toBe(textOf(ups));
+  });
+});
+
+describe('SqliteDocStore sequence numbers', () => {
+  it('counts on from the stored head, across a reopen, and after a failed commit reads the head from the file again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-docstore-'));
+    dirs.push(dir);
+    const db = openDatabase(dir);
+    const store = new SqliteDocStore(db);
+    const ups = edits(8);
+    expect(await Promise.all(ups.slice(0, 3).map((u) => store.append('d', u)))).toEqual([1, 2, 3]);
+    await store.compact('d', (u) => Y.mergeUpdates(u));
+    expect(await store.append('d', ups[3]!)).toBe(4);
+    // A row the store did not write takes the next number: that commit fails (and rejects)…
+    db.prepare('INSERT INTO collab_updates (name, seq, data) VALUES (?, ?, ?)').run('d', 5, Buffer.from(ups[4]!));
+    await expect(store.append('d', ups[5]!)).rejects.toThrow();
+    // …and the next one reads the head again, so numbering goes on past it.
+    expect(await store.append('d', ups[5]!)).toBe(6);
+    // Another store on the same file (a restart) goes on from what is stored.
+    const again = new SqliteDocStore(db);
+    expect(await again.append('d', ups[6]!)).toBe(7);
+    const all = await again.load('d');
+    expect(all.seq).toBe(7);
+    expect(textOf(all.updates)).toBe(textOf(ups.slice(0, 7)));
   });
 });

@@ -126,7 +126,7 @@ describe('collab: persistence and limits', () => {
     // Records how many parts (snapshot + logged updates) each compaction merged.
     const merged: number[] = [];
     class CountingStore extends MemoryDocStore {
-      override compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
+      override compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined> {
         return super.compact(name, (parts) => {
           merged.push(parts.length);
           return merge(parts);

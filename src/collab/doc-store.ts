@@ -26,8 +26,13 @@ export interface DocStore {
    * Merges the snapshot and the logged updates into one snapshot (read from storage, never from
    * a node's memory, so a document that failed to load can never overwrite what is stored).
    * `merge` is Y.mergeUpdates. Resolves with the new snapshot, or undefined when nothing was logged.
+   * A store that sets `asyncMerge` awaits what `merge` returns: the host then merges off the
+   * event loop (a worker thread), and the store must replace only the entries it read (appends
+   * and reads go on meanwhile). Without it, `merge` returns the snapshot synchronously.
    */
-  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined>;
+  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined>;
+  /** `compact` awaits the result of `merge` (which may then be a Promise). */
+  readonly asyncMerge?: boolean;
   close(): Promise<void>;
 }
 
@@ -68,14 +73,21 @@ export class MemoryDocStore implements DocStore {
     return Promise.resolve(e ? e.base + e.log.length : 0);
   }
 
-  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
+  readonly asyncMerge = true;
+
+  /** Replaces the entries it read (appends made while `merge` runs stay in the log). */
+  async compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined> {
     const e = this.docs.get(name);
-    if (!e || e.log.length === 0) return Promise.resolve(undefined);
-    const snapshot = merge([...(e.snapshot ? [e.snapshot] : []), ...e.log]);
-    e.base += e.log.length;
-    e.log = [];
+    if (!e || e.log.length === 0) return undefined;
+    const { base } = e;
+    const count = e.log.length;
+    const snapshot = await merge([...(e.snapshot ? [e.snapshot] : []), ...e.log]);
+    // Compacted meanwhile (by another call): what was read is no longer the log's head.
+    if (this.docs.get(name) !== e || e.base !== base) return undefined;
+    e.base += count;
+    e.log = e.log.slice(count);
     e.snapshot = snapshot;
-    return Promise.resolve(snapshot);
+    return snapshot;
   }
 
   close(): Promise<void> {

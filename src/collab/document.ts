@@ -23,6 +23,24 @@ export interface DocPeer {
 
 const DONE: Promise<void> = Promise.resolve();
 
+const PENDING = 0;
+const STORED = 1;
+const FAILED = 2;
+
+/** A write waiting for its append, then for the writes before it (HostedDocument.drain). */
+interface QueuedWrite {
+  update: Uint8Array;
+  origin: DocPeer | undefined;
+  asReceived: boolean;
+  seq: number;
+  state: typeof PENDING | typeof STORED | typeof FAILED;
+  err: unknown;
+  resolve(seq: number): void;
+  reject(err: unknown): void;
+  /** settled() callers waiting for this write (the last queued when they asked). */
+  settled: Array<() => void> | undefined;
+}
+
 /** Origin of updates and awareness from other nodes or the store (never re-published). */
 export const REMOTE = Symbol('remote');
 /** Origin of awareness removals when a peer leaves (published to other nodes). */
@@ -65,14 +83,60 @@ export class HostedDocument {
   /** HTTP requests and library calls using the document right now (no idle unload meanwhile). */
   holds = 0;
   gapTimer: NodeJS.Timeout | undefined;
-  /** The write queue: each write waits for the one before. */
-  private chain: Promise<void> = Promise.resolve();
+  /** The writes whose append is under way or done but not yet applied, in order (drain). */
+  private readonly queue: QueuedWrite[] = [];
   destroyed = false;
 
-  /** Sends an update applied here to every peer but the one it came from. */
+  /**
+   * A peer's incremental update being applied (write with `asReceived`): the transaction that
+   * applies it is forwarded with the bytes received, not Yjs' encoding of it (inboundApplied).
+   */
+  private inbound: { update: Uint8Array; origin: DocPeer | undefined; clean: boolean } | undefined;
+  /** `forward` is off the 'update' event for the one transaction inboundApplied forwarded itself. */
+  private forwardDetached = false;
+
+  /**
+   * Sends an update applied here to every peer but the one it came from, encoded once (one
+   * Buffer for every socket): a sync step 2, a server write, another node's update, a change an
+   * observer makes in response to a peer's update — every transaction but the one applying a
+   * peer's incremental update, which inboundApplied forwards as received.
+   */
   private readonly forward = (update: Uint8Array, origin: unknown): void => {
+    this.send(update, origin);
+  };
+
+  private send(update: Uint8Array, origin: unknown): void {
+    if (this.peers.size === 0 || (this.peers.size === 1 && this.peers.has(origin as DocPeer))) return;
     const message = encodeUpdate(update);
     for (const peer of this.peers.keys()) if (peer !== origin) peer.send(message);
+  }
+
+  /**
+   * A transaction is cleaned up (Yjs encodes it for the 'update' listeners right after): the
+   * one applying `inbound` is recognised by its origin, and its peers get the update as
+   * received (as stored) — unless Yjs held back part of it or of an earlier one (missing
+   * dependencies), when only Yjs' encoding of what it integrated is exact. For that one
+   * transaction `forward` is taken off the 'update' event, so Yjs does not encode it for us
+   * (~2 µs an update); it is back before the next transaction's turn (restoreForward), so a
+   * change an observer makes in response is forwarded as usual.
+   */
+  private readonly inboundApplied = (tr: Y.Transaction): void => {
+    const inbound = this.inbound;
+    if (inbound === undefined || tr.origin !== inbound.origin) return;
+    this.inbound = undefined;
+    const { store } = this.doc;
+    if (!inbound.clean || store.pendingStructs !== null || store.pendingDs !== null) return;
+    // An update that brought nothing new is not forwarded (Yjs would not emit it either).
+    if (!changedIn(tr)) return;
+    this.send(inbound.update, inbound.origin);
+    this.doc.off('update', this.forward);
+    this.forwardDetached = true;
+  };
+
+  private readonly restoreForward = (): void => {
+    if (!this.forwardDetached) return;
+    this.forwardDetached = false;
+    this.doc.on('update', this.forward);
   };
 
   constructor(
@@ -82,6 +146,10 @@ export class HostedDocument {
     this.awareness = new awarenessProtocol.Awareness(this.doc);
     this.awareness.setLocalState(null);
     this.doc.on('update', this.forward);
+    this.doc.on('afterTransactionCleanup', this.inboundApplied);
+    // The next transaction's cleanup begins, or the last one ended: `forward` is back.
+    this.doc.on('beforeObserverCalls', this.restoreForward);
+    this.doc.on('afterAllTransactions', this.restoreForward);
     this.awareness.on(
       'update',
       ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
@@ -164,10 +232,11 @@ export class HostedDocument {
    * Stores an update, then applies and forwards it. Refused (HubError 121) past the size
    * limits; a store failure rejects (114/115) and, for a peer, closes it so it syncs again.
    * `asReceived` (a client's incremental update, sync message 2): the peers get the update's
-   * own bytes, as stored, instead of Yjs re-encoding what the transaction changed (the same
+   * own bytes, as stored, instead of Yjs' encoding of what the transaction changed (the same
    * content for an update that brings only new structs, the usual case; a repeated part is
-   * harmless to a Yjs client). A sync step 2 or a server write is forwarded as Yjs encodes it,
-   * so a client's whole state sent on reconnect never reaches the others twice.
+   * harmless to a Yjs client; an update that brings nothing new is not forwarded). A sync step 2
+   * or a server write is forwarded as Yjs encodes it, so a client's whole state sent on
+   * reconnect never reaches the others twice.
    */
   write(update: Uint8Array, origin: DocPeer | undefined, asReceived = false): Promise<number> {
     const { maxUpdateBytes, maxDocumentBytes } = this.parts;
@@ -187,50 +256,82 @@ export class HostedDocument {
     // of one event-loop turn together); applying, forwarding and acknowledging stay in order,
     // each after its own durable append. The bytes are reserved now, so writes in flight count.
     this.bytes += update.byteLength;
-    const appended = this.parts.store.append(this.name, update);
-    appended.catch(() => undefined);
-    const done = this.chain.then(async () => {
-      let seq: number;
+    return new Promise<number>((resolve, reject) => {
+      const w: QueuedWrite = { update, origin, asReceived, seq: 0, state: PENDING, err: undefined, resolve, reject, settled: undefined };
+      this.queue.push(w);
+      let appended: Promise<number>;
       try {
-        seq = await appended;
+        appended = this.parts.store.append(this.name, update);
       } catch (err) {
-        this.bytes -= update.byteLength;
-        this.parts.failed(this, err);
-        throw err;
+        appended = Promise.reject(err);
       }
-      // Stored: a document unloaded meanwhile loads it from the store next time.
-      if (this.destroyed) return seq;
-      this.noteSeq(seq);
-      if (asReceived) this.applyAsReceived(update, origin);
-      else Y.applyUpdate(this.doc, update, origin);
-      this.parts.publish(this.name, () => JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
-      this.parts.changed(this, update, origin);
-      return seq;
+      appended.then(
+        (seq) => {
+          w.seq = seq;
+          w.state = STORED;
+          this.drain();
+        },
+        (err: unknown) => {
+          w.err = err;
+          w.state = FAILED;
+          this.drain();
+        },
+      );
     });
-    this.chain = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    return done;
   }
 
   /**
-   * Applies without the 'update' listener (so Yjs does not encode the transaction's update),
-   * then forwards the received bytes. Any listener the application added still runs.
+   * Applies the writes at the head of the queue whose append has finished, in the order they
+   * were queued (a later append that finished first waits for the ones before it).
    */
+  private drain(): void {
+    const queue = this.queue;
+    while (queue.length > 0 && queue[0]!.state !== PENDING) {
+      const w = queue.shift()!;
+      try {
+        if (w.state === FAILED) {
+          this.bytes -= w.update.byteLength;
+          this.parts.failed(this, w.err);
+          w.reject(w.err);
+        } else {
+          // Stored: a document unloaded meanwhile loads it from the store next time.
+          if (!this.destroyed) this.applyStoredWrite(w);
+          w.resolve(w.seq);
+        }
+      } catch (err) {
+        w.reject(err);
+      } finally {
+        for (const done of w.settled ?? []) done();
+      }
+    }
+  }
+
+  private applyStoredWrite(w: QueuedWrite): void {
+    const { update, origin, seq } = w;
+    this.noteSeq(seq);
+    if (w.asReceived) this.applyAsReceived(update, origin);
+    else Y.applyUpdate(this.doc, update, origin);
+    this.parts.publish(this.name, () => JSON.stringify({ s: seq, u: Buffer.from(update).toString('base64'), n: this.parts.nodeId }));
+    this.parts.changed(this, update, origin);
+  }
+
+  /** Applies a peer's update so that its transaction is forwarded as received (inboundApplied). */
   private applyAsReceived(update: Uint8Array, origin: DocPeer | undefined): void {
-    this.doc.off('update', this.forward);
+    const { store } = this.doc;
+    this.inbound = { update, origin, clean: store.pendingStructs === null && store.pendingDs === null };
     try {
       Y.applyUpdate(this.doc, update, origin);
     } finally {
-      this.doc.on('update', this.forward);
+      this.inbound = undefined;
+      this.restoreForward();
     }
-    this.forward(update, origin);
   }
 
   /** Resolves when every write queued so far is done. */
   settled(): Promise<void> {
-    return this.chain;
+    const last = this.queue.at(-1);
+    if (!last) return DONE;
+    return new Promise<void>((resolve) => (last.settled ??= []).push(resolve));
   }
 
   /** Records that update `seq` is applied; true while a gap remains above the watermark. */
@@ -255,4 +356,11 @@ export class HostedDocument {
     this.doc.destroy();
     this.peers.clear();
   }
+}
+
+/** Whether a transaction changed anything (what Yjs checks before emitting 'update'). */
+function changedIn(tr: Y.Transaction): boolean {
+  if (tr.deleteSet.clients.size > 0) return true;
+  for (const [client, clock] of tr.afterState) if (tr.beforeState.get(client) !== clock) return true;
+  return false;
 }

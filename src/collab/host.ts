@@ -7,6 +7,7 @@ import { HubError } from '../protocol/errors.js';
 import type { Publication } from '../stream/types.js';
 import type { DocStore } from './doc-store.js';
 import { HostedDocument, REMOTE, type DocPeer } from './document.js';
+import { UpdateMerger } from './update-merger.js';
 import type * as awarenessProtocol from 'y-protocols/awareness';
 import { applyAwarenessUpdate } from 'y-protocols/awareness';
 
@@ -54,6 +55,9 @@ export class DocumentHost {
   private readonly nodeId = randomUUID();
   private readonly resyncTimer: NodeJS.Timeout | undefined;
   private readonly compactTimer: NodeJS.Timeout;
+  /** The compaction queue (one at a time, compactNow). */
+  private compactions: Promise<void> = Promise.resolve();
+  private readonly merger = new UpdateMerger();
   private closed = false;
 
   constructor(
@@ -306,13 +310,29 @@ export class DocumentHost {
     return doc.compacting;
   }
 
+  /**
+   * One compaction at a time on this node, each in an event-loop turn of its own: documents
+   * edited at the same pace reach their threshold together, and merging them back to back
+   * would stall every socket meanwhile. The merge itself runs in a worker thread when the store
+   * awaits it (`asyncMerge`), so only the store's read and write stay on the loop.
+   */
   private async compactNow(doc: HostedDocument): Promise<void> {
     doc.updatesSinceCompact = 0;
+    const turn = this.compactions.then(() => new Promise<void>((r) => setImmediate(r)));
+    const done = turn.then(() => this.compactOne(doc));
+    this.compactions = done;
+    return done;
+  }
+
+  private async compactOne(doc: HostedDocument): Promise<void> {
     try {
       await doc.settled();
-      const snapshot = await this.store.compact(doc.name, (updates) => Y.mergeUpdates(updates));
+      const merge = this.store.asyncMerge ? (updates: Uint8Array[]) => this.merger.merge(updates) : (updates: Uint8Array[]) => Y.mergeUpdates(updates);
+      const before = doc.bytes;
+      const snapshot = await this.store.compact(doc.name, merge);
       if (snapshot) {
-        doc.bytes = snapshot.byteLength;
+        // What was appended while the merge ran is still logged.
+        doc.bytes = snapshot.byteLength + Math.max(0, doc.bytes - before);
         doc.compactedBytes = snapshot.byteLength;
         await this.hooks.onStore?.(doc.name, snapshot);
       }
@@ -365,5 +385,6 @@ export class DocumentHost {
       }
     }
     this.docs.clear();
+    await this.merger.close();
   }
 }

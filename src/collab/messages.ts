@@ -40,12 +40,26 @@ export function decodeClientMessage(data: Uint8Array): ClientMessage {
   }
 }
 
-function sync(sub: number, payload: Uint8Array): Uint8Array {
-  const e = encoding.createEncoder();
-  encoding.writeVarUint(e, MSG_SYNC);
-  encoding.writeVarUint(e, sub);
-  encoding.writeVarUint8Array(e, payload);
-  return encoding.toUint8Array(e);
+/**
+ * A sync message, written straight into one Buffer (no encoder growing and copying; a Buffer,
+ * so a socket sends it as is, without wrapping it once per peer).
+ */
+function sync(sub: number, payload: Uint8Array): Buffer {
+  const n = payload.byteLength;
+  let lenBytes = 1;
+  for (let v = n; v > 0x7f; v = Math.floor(v / 128)) lenBytes++;
+  const out = Buffer.allocUnsafe(2 + lenBytes + n);
+  out[0] = MSG_SYNC;
+  out[1] = sub;
+  let i = 2;
+  let v = n;
+  while (v > 0x7f) {
+    out[i++] = 0x80 | (v & 0x7f);
+    v = Math.floor(v / 128);
+  }
+  out[i++] = v;
+  out.set(payload, i);
+  return out;
 }
 
 export const encodeStep1 = (stateVector: Uint8Array): Uint8Array => sync(SYNC_STEP1, stateVector);

@@ -128,14 +128,16 @@ export class RedisDocStore implements DocStore {
     return this.call(() => this.run.sbDocHead(log, meta)).then(Number);
   }
 
-  async compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
+  readonly asyncMerge = true;
+
+  async compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined> {
     const [log, meta] = await this.keysOf(name);
     const run = this.redis as unknown as { sbDocReadBuffer: Scripts['sbDocRead'] };
     for (let attempt = 0; attempt < 3; attempt++) {
       const [base, snap, entries] = await this.call(() => run.sbDocReadBuffer(log, meta, -1));
       if (entries.length === 0) return undefined;
       const parts = [...(snap ? [new Uint8Array(snap)] : []), ...entries.map((e) => new Uint8Array(e))];
-      const snapshot = merge(parts);
+      const snapshot = await merge(parts);
       const done = await this.call(() => this.run.sbDocCompact(log, meta, Number(base), Buffer.from(snapshot), entries.length));
       if (Number(done) === 1) return snapshot;
       // Another node compacted meanwhile: read again.

@@ -24,19 +24,30 @@ export class SqliteDocStore implements DocStore {
       log: db.prepare<[string, number], { seq: number; data: Buffer }>(
         'SELECT seq, data FROM collab_updates WHERE name = ? AND seq > ? ORDER BY seq',
       ),
-      // One statement (atomic by itself): the next sequence after the log's top, or after the snapshot's base.
-      append: db.prepare<[string, string, Buffer, string], { seq: number }>(
-        `INSERT INTO collab_updates (name, seq, data)
-         SELECT ?, COALESCE(MAX(seq), (SELECT base FROM collab_docs WHERE name = ?), 0) + 1, ? FROM collab_updates WHERE name = ?
-         RETURNING seq`,
-      ),
+      append: db.prepare<[string, number, Buffer]>('INSERT INTO collab_updates (name, seq, data) VALUES (?, ?, ?)'),
       upsert: db.prepare<[string, Buffer, number]>(
         'INSERT INTO collab_docs (name, snapshot, base) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET snapshot = excluded.snapshot, base = excluded.base',
       ),
       trim: db.prepare<[string, number]>('DELETE FROM collab_updates WHERE name = ? AND seq <= ?'),
     };
-    this.appendAll = db.transaction((batch: readonly QueuedAppend[]) => batch.map((a) => this.stmts.append.get(a.name, a.name, a.data, a.name)!.seq));
+    this.appendAll = db.transaction((batch: readonly QueuedAppend[]) =>
+      batch.map((a) => {
+        const seq = (this.tops.get(a.name) ?? this.headSync(a.name)) + 1;
+        this.stmts.append.run(a.name, seq, a.data);
+        this.tops.set(a.name, seq);
+        return seq;
+      }),
+    );
   }
+
+  /**
+   * The last sequence number stored per document, read once (the log's top, or the snapshot's
+   * base) and counted on after: an append is one plain insert, not a look-up of the top in the
+   * same statement (~3 µs of ~8 an append). This store is the file's only writer of documents;
+   * a compaction keeps the head. A transaction that fails forgets the documents it held (read
+   * again from the file next time), and the map is emptied past `TOPS_MAX` documents.
+   */
+  private readonly tops = new Map<string, number>();
 
   private headSync(name: string): number {
     const top = this.stmts.top.get(name)?.top;
@@ -67,9 +78,12 @@ export class SqliteDocStore implements DocStore {
     if (batch.length === 0) return;
     this.queued = [];
     let seqs: number[];
+    if (this.tops.size > TOPS_MAX) this.tops.clear();
     try {
       seqs = this.appendAll(batch);
     } catch (err) {
+      // Rolled back: what was counted for these documents is not stored.
+      for (const a of batch) this.tops.delete(a.name);
       for (const a of batch) a.reject(err);
       return;
     }
@@ -96,21 +110,32 @@ export class SqliteDocStore implements DocStore {
     return Promise.resolve(this.headSync(name));
   }
 
-  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
-    return Promise.resolve(
-      this.db.transaction(() => {
-        const doc = this.stmts.doc.get(name);
-        const base = doc?.base ?? 0;
-        const rows = this.stmts.log.all(name, base);
-        if (rows.length === 0) return undefined;
-        const parts = [...(doc?.snapshot ? [new Uint8Array(doc.snapshot)] : []), ...rows.map((r) => new Uint8Array(r.data))];
-        const snapshot = merge(parts);
-        const top = rows[rows.length - 1]!.seq;
-        this.stmts.upsert.run(name, Buffer.from(snapshot), top);
-        this.stmts.trim.run(name, top);
-        return snapshot;
-      })(),
-    );
+  readonly asyncMerge = true;
+
+  /**
+   * Reads the snapshot and the log (one transaction), merges (off the event loop when the host
+   * merges in a worker: appends go on meanwhile, after the rows read), then in one transaction
+   * stores the snapshot as covering the last row read and deletes the rows read — only if no
+   * compaction changed the base meanwhile.
+   */
+  async compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined> {
+    const read = this.db.transaction(() => {
+      const doc = this.stmts.doc.get(name);
+      const base = doc?.base ?? 0;
+      const rows = this.stmts.log.all(name, base);
+      if (rows.length === 0) return undefined;
+      const parts = [...(doc?.snapshot ? [new Uint8Array(doc.snapshot)] : []), ...rows.map((r) => new Uint8Array(r.data))];
+      return { base, parts, top: rows[rows.length - 1]!.seq };
+    })();
+    if (!read) return undefined;
+    const snapshot = await merge(read.parts);
+    const stored = this.db.transaction(() => {
+      if ((this.stmts.doc.get(name)?.base ?? 0) !== read.base) return false;
+      this.stmts.upsert.run(name, Buffer.from(snapshot.buffer, snapshot.byteOffset, snapshot.byteLength), read.top);
+      this.stmts.trim.run(name, read.top);
+      return true;
+    })();
+    return stored ? snapshot : undefined;
   }
 
   close(): Promise<void> {
@@ -119,6 +144,8 @@ export class SqliteDocStore implements DocStore {
     return Promise.resolve();
   }
 }
+
+const TOPS_MAX = 50_000;
 
 interface QueuedAppend {
   name: string;

@@ -26,7 +26,11 @@ export class FaultyDocStore implements DocStore {
     return this.faults.run('head', [name], () => this.inner.head(name), () => 0);
   }
 
-  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array): Promise<Uint8Array | undefined> {
+  get asyncMerge(): boolean {
+    return this.inner.asyncMerge === true;
+  }
+
+  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined> {
     return this.faults.run('compact', [name], () => this.inner.compact(name, merge), () => undefined);
   }
 
