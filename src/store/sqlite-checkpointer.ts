@@ -10,21 +10,13 @@ export interface CheckpointerOptions {
   /** How often the worker copies the WAL back into the database file (a PASSIVE checkpoint). */
   intervalMs: number;
   /**
-   * WAL length (pages) past which the worker runs a RESTART checkpoint, which makes the next
-   * writer start the log over. Under constant writes PASSIVE checkpoints never find the log
-   * fully copied at a quiet moment, so without this the WAL would grow without bound.
+   * The main connection's own automatic checkpoint (pages), the bound on the WAL: a PASSIVE
+   * checkpoint never lets the log start over while writes go on (the writer restarts it only
+   * when every frame is copied at the start of a write), so past this length the main
+   * connection checkpoints after its commit, copying only what the worker has not copied yet;
+   * the next write then starts the log over.
    */
-  restartPages: number;
-  /**
-   * WAL length (pages) at which the worker counts as behind: a writer that never pauses keeps the
-   * RESTART from getting in. The main connection then checkpoints itself (as SQLite does by
-   * default) until the worker finds the log short again.
-   */
-  behindPages: number;
-  /** How long the worker leaves checkpointing to the main connection once it is behind. */
-  behindPauseMs: number;
-  /** How long the RESTART waits for the writer and readers before it gives up for this round. */
-  restartWaitMs: number;
+  boundPages: number;
   /** How long `close` waits for the worker to close its connection before terminating it. */
   closeWaitMs: number;
   /** The file the worker opens; the main connection's own by default (a fault test names another). */
@@ -33,38 +25,29 @@ export interface CheckpointerOptions {
 
 export const CHECKPOINTER_DEFAULTS: CheckpointerOptions = {
   intervalMs: 100,
-  restartPages: 4096,
-  behindPages: 16384,
-  behindPauseMs: 1000,
-  restartWaitMs: 200,
+  boundPages: 4096,
   closeWaitMs: 1000,
 };
 
 /** What the worker posts: a failure (it then exits) or, on request, the last checkpoint's figures. */
-type WorkerMessage =
-  | { kind: 'failed'; message: string }
-  | { kind: 'stats'; stats: CheckpointStats }
-  | { kind: 'behind'; behind: boolean };
+type WorkerMessage = { kind: 'failed'; message: string } | { kind: 'stats'; stats: CheckpointStats };
 
 export interface CheckpointStats {
-  /** PASSIVE checkpoints run, and RESTART ones. */
+  /** PASSIVE checkpoints run, and the pages they found in the log and copied, in all. */
   passive: number;
-  restart: number;
-  /** Frames in the WAL at the last checkpoint. */
   logPages: number;
+  copiedPages: number;
 }
 
 /**
- * The worker's body (CommonJS, evaluated): its own connection to the database file, a PASSIVE
- * checkpoint every `intervalMs`, a RESTART one when the log passed `restartPages`, and word to the
- * main thread when the log is past `behindPages` (and when it is short again). A failure is
- * posted and ends the worker, so that the main connection goes back to checkpointing itself.
+ * The worker's body (CommonJS, evaluated): its own connection to the database file and a PASSIVE
+ * checkpoint every `intervalMs`. A failure is posted and ends the worker, so that the main
+ * connection goes back to checkpointing itself.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
-const stats = { passive: 0, restart: 0, logPages: 0 };
-let behind = false;
+const stats = { passive: 0, logPages: 0, copiedPages: 0 };
 let db;
 let timer;
 function fail(err) {
@@ -73,27 +56,13 @@ function fail(err) {
   try { db && db.close(); } catch {}
   parentPort.close();
 }
-function checkpoint(mode) {
-  const row = db.pragma('wal_checkpoint(' + mode + ')')[0];
-  if (mode === 'PASSIVE') stats.passive++; else stats.restart++;
-  stats.logPages = row.log;
-  return row;
-}
 function tick() {
   try {
-    let log = checkpoint('PASSIVE').log;
-    if (log > workerData.restartPages) {
-      const row = checkpoint('RESTART');
-      // Not busy: every frame is copied and the next writer starts the log over.
-      log = row.busy === 0 ? 0 : row.log;
-    }
-    if ((log >= workerData.behindPages) !== behind) {
-      behind = !behind;
-      parentPort.postMessage({ kind: 'behind', behind });
-    }
-    // Behind: the main connection's own checkpoints run alone for a while (two checkpointers
-    // would keep each other from copying the whole log, and the log from starting over).
-    timer = setTimeout(tick, behind ? workerData.behindPauseMs : workerData.intervalMs);
+    const row = db.pragma('wal_checkpoint(PASSIVE)')[0];
+    stats.passive++;
+    stats.logPages += Math.max(0, row.log);
+    stats.copiedPages += Math.max(0, row.checkpointed);
+    timer = setTimeout(tick, workerData.intervalMs);
   } catch (err) {
     fail(err);
   }
@@ -101,7 +70,6 @@ function tick() {
 try {
   db = new Database(workerData.file, { fileMustExist: true });
   db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = ' + workerData.restartWaitMs);
   timer = setTimeout(tick, workerData.intervalMs);
 } catch (err) {
   fail(err);
@@ -117,16 +85,18 @@ parentPort.on('message', (m) => {
 `;
 
 /**
- * WAL checkpoints off the event loop. By default SQLite checkpoints in the connection that
+ * WAL checkpoints mostly off the event loop. By default SQLite checkpoints in the connection that
  * commits, every 1000 pages: the committing call then copies the log into the database file and
- * syncs it, a few milliseconds during which the event loop serves nobody. Here the main
- * connection only appends to the WAL (`wal_autocheckpoint = 0`) and a worker thread with its
- * own connection does the copying. A PASSIVE checkpoint never blocks the writer; the RESTART
- * that bounds the log holds it for the few pages the last PASSIVE one left. A writer that never
- * pauses starves the RESTART: past `behindPages` the main connection checkpoints itself until
- * the log is short again. If the worker fails or exits, the main connection checkpoints itself
- * again (logged), so the WAL never grows unchecked. Durability is unchanged: a commit is durable
- * once in the WAL, as before.
+ * syncs it, milliseconds during which the event loop serves nobody. Here a worker thread with its
+ * own connection copies the log every `intervalMs` (PASSIVE: it never blocks the writer, nor
+ * waits for it), and the main connection's automatic checkpoint is raised to `boundPages`: it
+ * then runs once per cycle of the log, copies only the pages the worker has not copied yet, and
+ * lets the next write start the log over — so the WAL stays bounded however hard the writes go.
+ * (A RESTART checkpoint from the worker would hold the write lock while it copies and syncs:
+ * the main connection's writes then sleep in SQLite's busy handler, on the event loop — tried,
+ * and it halved a busy server's throughput.) If the worker fails or exits, the main connection
+ * checkpoints every 1000 pages again (logged). Durability is unchanged: a commit is durable once
+ * in the WAL, as before.
  */
 export class SqliteCheckpointer {
   private readonly worker: Worker;
@@ -144,17 +114,13 @@ export class SqliteCheckpointer {
     const o = { ...CHECKPOINTER_DEFAULTS, ...options };
     this.closeWaitMs = o.closeWaitMs;
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
-    db.pragma('wal_autocheckpoint = 0');
+    db.pragma(`wal_autocheckpoint = ${o.boundPages}`);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {
         module,
         file: o.file ?? db.name,
         intervalMs: o.intervalMs,
-        restartPages: o.restartPages,
-        behindPages: o.behindPages,
-        behindPauseMs: o.behindPauseMs,
-        restartWaitMs: o.restartWaitMs,
       },
     });
     this.worker.unref();
@@ -205,8 +171,7 @@ export class SqliteCheckpointer {
 
   private onMessage(m: WorkerMessage): void {
     if (m.kind === 'failed') this.fallBack(m.message);
-    else if (m.kind === 'stats') for (const w of this.statsWaiters.splice(0)) w(m.stats);
-    else if (!this.stopping && this.db.open) this.db.pragma(`wal_autocheckpoint = ${m.behind ? AUTOCHECKPOINT_PAGES : 0}`);
+    else for (const w of this.statsWaiters.splice(0)) w(m.stats);
   }
 
   /** The worker is gone or failing: the main connection checkpoints itself again. */
