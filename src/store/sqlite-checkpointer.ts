@@ -29,11 +29,15 @@ export const CHECKPOINTER_DEFAULTS: CheckpointerOptions = {
   closeWaitMs: 1000,
 };
 
-/** What the worker posts: a failure (it then exits) or, on request, the last checkpoint's figures. */
+/** What the worker posts: a failure (it then exits) or, on request, its running figures. */
 type WorkerMessage = { kind: 'failed'; message: string } | { kind: 'stats'; stats: CheckpointStats };
 
 export interface CheckpointStats {
-  /** PASSIVE checkpoints run, and the pages they found in the log and copied, in all. */
+  /**
+   * PASSIVE checkpoints run; summed over them, the frames each found in the log and the frames
+   * of those it reported copied back (diagnostics: a frame counts again in every checkpoint that
+   * finds it still in the log).
+   */
   passive: number;
   logPages: number;
   copiedPages: number;
