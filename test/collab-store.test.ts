@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { MemoryDocStore } from '../src/collab/doc-store.js';
+import { MemoryDocStore, type DocStore, type StoredDocument } from '../src/collab/doc-store.js';
 import { signToken } from '../src/index.js';
 import { HubError } from '../src/protocol/errors.js';
 import { converged, DOC_NAMESPACES, rawEdit, whenSynced, yWebsocket, sdkDocument } from './support/collab.js';
@@ -32,7 +32,56 @@ async function storedText(store: MemoryDocStore, name: string): Promise<string> 
   return d.getText('text').toString();
 }
 
+/**
+ * A store written against the interface before `asyncMerge`: it uses what `merge` returns as
+ * the snapshot itself, so the host must hand it a synchronous merge.
+ */
+class SyncMergeStore implements DocStore {
+  readonly inner = new MemoryDocStore();
+  readonly merged: unknown[] = [];
+  load(name: string): Promise<StoredDocument> {
+    return this.inner.load(name);
+  }
+  append(name: string, update: Uint8Array): Promise<number> {
+    return this.inner.append(name, update);
+  }
+  since(name: string, seq: number): Promise<StoredDocument> {
+    return this.inner.since(name, seq);
+  }
+  head(name: string): Promise<number> {
+    return this.inner.head(name);
+  }
+  compact(name: string, merge: (updates: Uint8Array[]) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array | undefined> {
+    return this.inner.compact(name, (updates) => {
+      const snapshot = merge(updates);
+      this.merged.push(snapshot);
+      return snapshot;
+    });
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 describe('collab: persistence and limits', () => {
+  it('a custom store without asyncMerge is handed a synchronous merge, and its compacted snapshot holds the edits', async () => {
+    const store = new SyncMergeStore();
+    const server = await createTestServer({ namespaces: DOC_NAMESPACES, documentStore: store, collab: { compactDelayMs: 50 } });
+    const p = yWebsocket(server.httpUrl, 'docs:sync-merge', await server.token('a'));
+    try {
+      await whenSynced(p);
+      p.doc.getText('text').insert(0, 'one ');
+      p.doc.getText('text').insert(4, 'two');
+      await until(() => store.merged.length > 0, 'a compaction');
+      expect(store.merged[0]).toBeInstanceOf(Uint8Array);
+      const stored = await store.inner.load('docs:sync-merge');
+      expect(stored.updates).toHaveLength(1);
+      expect(await storedText(store.inner, 'docs:sync-merge')).toBe('one two');
+    } finally {
+      p.destroy();
+    }
+  });
+
   it('a failed or timed-out load never creates an empty document; the client retries and gets the stored one', async () => {
     const inner = new MemoryDocStore();
     await inner.append('docs:kept', textUpdate('stored before'));
